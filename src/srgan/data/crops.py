@@ -1,0 +1,144 @@
+"""LR/HR pairs: seeded random training crops written to disk in bounded memory, and whole evaluation images."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from srgan.atomic import atomic_path
+from srgan.data.resize import degrade
+from srgan.errors import SrganError
+from srgan.imageio import read_image
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CropReport:
+    """What preparation did, for the stage's output: counts and every image it skipped, with why."""
+    images: int = 0
+    crops: int = 0
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def augment(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One of the eight flips/rotations of a square crop, chosen by rng."""
+    crop = np.rot90(crop, k=int(rng.integers(4)))
+    if rng.integers(2):
+        crop = crop[:, ::-1]
+    return np.ascontiguousarray(crop)
+
+
+def random_crops(image: np.ndarray, size: int, count: int, rng: np.random.Generator, flips: bool) -> list[np.ndarray]:
+    height, width = image.shape[:2]
+    crops = []
+    for _ in range(count):
+        top = int(rng.integers(height - size + 1))
+        left = int(rng.integers(width - size + 1))
+        crop = image[top:top + size, left:left + size]
+        crops.append(augment(crop, rng) if flips else np.ascontiguousarray(crop))
+    return crops
+
+
+def _image_size(path: Path) -> tuple[int, int] | None:
+    """(height, width) from the header alone, or None if unreadable; EXIF rotation keeps the short side."""
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+        return height, width
+    except Exception:  # noqa: BLE001 - any unreadable header is reported as a skip
+        return None
+
+
+def write_training_crops(paths: list[Path], out_dir: Path, *, hr_size: int, scale: int, crops_per_image: int,
+                         seed: int, flips: bool) -> CropReport:
+    """Write train_hr.npy (N, hr, hr, 3) and train_lr.npy (N, hr/s, hr/s, 3), one image in memory at a time."""
+    if not paths:
+        raise SrganError("no training images found; check data.train and run the download stage")
+    report = CropReport()
+    usable = []
+    for path in paths:
+        size = _image_size(path)
+        if size is None:
+            report.skipped[str(path)] = "unreadable"
+        elif min(size) < hr_size:
+            report.skipped[str(path)] = f"smaller than the {hr_size}px crop ({size[1]}x{size[0]})"
+        else:
+            usable.append(path)
+    if not usable:
+        raise SrganError(f"none of the {len(paths)} training images is usable (at least {hr_size}px a side, "
+                         f"readable); lower data.hr_size or add images")
+    total = len(usable) * crops_per_image
+    lr_size = hr_size // scale
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out_dir / "train_hr.npy") as hr_tmp, atomic_path(out_dir / "train_lr.npy") as lr_tmp:
+        hr_out = np.lib.format.open_memmap(hr_tmp, mode="w+", dtype=np.uint8, shape=(total, hr_size, hr_size, 3))
+        lr_out = np.lib.format.open_memmap(lr_tmp, mode="w+", dtype=np.uint8, shape=(total, lr_size, lr_size, 3))
+        written = 0
+        for index, path in enumerate(tqdm(usable, desc="training crops", unit="image")):
+            try:
+                image = read_image(path)
+            except SrganError as err:
+                report.skipped[str(path)] = str(err)
+                continue
+            rng = np.random.default_rng([seed, index])
+            for crop in random_crops(image, hr_size, crops_per_image, rng, flips):
+                hr_out[written] = crop
+                lr_out[written] = degrade(crop, scale)
+                written += 1
+            report.images += 1
+        hr_out.flush(), lr_out.flush()
+        del hr_out, lr_out
+        if written < total:  # an image failed to decode after its header read fine
+            _truncate(hr_tmp, written), _truncate(lr_tmp, written)
+    report.crops = written
+    if written == 0:
+        raise SrganError("no training crop could be made; see the skipped images above")
+    return report
+
+
+def _truncate(path: Path, rows: int) -> None:
+    array = np.load(path, mmap_mode="r")[:rows]
+    np.save(path.with_suffix(".cut.npy"), array)
+    path.with_suffix(".cut.npy").replace(path)
+
+
+def crop_to_scale(image: np.ndarray, scale: int) -> np.ndarray:
+    height, width = image.shape[:2]
+    return np.ascontiguousarray(image[: height - height % scale, : width - width % scale])
+
+
+def write_eval_images(paths: list[Path], out_file: Path, *, scale: int) -> CropReport:
+    """One .npz with '<name>/hr' and '<name>/lr' per image: whole images cropped to a multiple of the scale."""
+    report = CropReport()
+    arrays = {}
+    for path in paths:
+        try:
+            hr = crop_to_scale(read_image(path), scale)
+        except SrganError as err:
+            report.skipped[str(path)] = str(err)
+            continue
+        if min(hr.shape[:2]) < 4 * scale:
+            report.skipped[str(path)] = f"too small for x{scale} ({hr.shape[1]}x{hr.shape[0]})"
+            continue
+        arrays[f"{path.stem}/hr"] = hr
+        arrays[f"{path.stem}/lr"] = degrade(hr, scale)
+        report.images += 1
+    if not arrays:
+        raise SrganError(f"no usable evaluation image among {len(paths)} in {out_file.stem}")
+    with atomic_path(out_file) as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, **arrays)
+    return report
+
+
+def load_eval_images(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{name: (lr, hr)} from a file written by write_eval_images."""
+    with np.load(path) as archive:
+        names = sorted({key.split("/")[0] for key in archive.files})
+        return {name: (archive[f"{name}/lr"], archive[f"{name}/hr"]) for name in names}

@@ -1,0 +1,91 @@
+"""Content losses (pixel MSE, VGG19 features at relu2_2 / relu5_4) and the adversarial BCE losses."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchvision.models import vgg19
+
+# Index of the ReLU after conv2_2 and conv5_4 in torchvision's vgg19().features.
+VGG_LAYERS = {"vgg22": 8, "vgg54": 35}
+# Ledig et al. rescale VGG features by 1/12.75 so the loss is on the scale of the pixel MSE.
+VGG_FEATURE_SCALE = 1 / 12.75
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class VGGFeatures(nn.Module):
+    """Frozen VGG19 trunk returning the features at the requested layers for images in [0, 1]."""
+
+    def __init__(self, state_dict: dict, layers: list[str]):
+        super().__init__()
+        network = vgg19(weights=None)
+        network.load_state_dict(state_dict)
+        last = max(VGG_LAYERS[name] for name in layers)
+        self.trunk = network.features[: last + 1].eval().requires_grad_(False)
+        self.layers = {VGG_LAYERS[name]: name for name in layers}
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+
+    def train(self, mode: bool = True) -> VGGFeatures:
+        return super().train(False)  # always in eval mode
+
+    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        x = (image - self.mean) / self.std
+        features = {}
+        for index, layer in enumerate(self.trunk):
+            x = layer(x)
+            if index in self.layers:
+                features[self.layers[index]] = x * VGG_FEATURE_SCALE
+        return features
+
+
+class ContentLoss(nn.Module):
+    """Weighted sum of pixel MSE and VGG feature MSEs; zero-weight terms are not computed."""
+
+    def __init__(self, weights: dict[str, float], vgg: VGGFeatures | None = None):
+        super().__init__()
+        self.weights = {name: w for name, w in weights.items() if w > 0}
+        if any(name in VGG_LAYERS for name in self.weights) and vgg is None:
+            raise ValueError("VGG content terms need a VGGFeatures network")
+        self.vgg = vgg
+
+    def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        parts = {}
+        if "mse" in self.weights:
+            parts["mse"] = F.mse_loss(sr, hr)
+        if self.vgg is not None and any(name in VGG_LAYERS for name in self.weights):
+            fake, real = self.vgg(sr), self.vgg(hr)
+            for name in fake:
+                parts[name] = F.mse_loss(fake[name], real[name].detach())
+        total = sum((self.weights[name] * value for name, value in parts.items()), torch.zeros((), device=sr.device))
+        return total, parts
+
+
+def generator_adversarial_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    """-log D(G(x)), the non-saturating form the paper uses."""
+    return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+
+
+def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, real_label: float = 1.0) -> torch.Tensor:
+    """BCE with real targets at real_label (< 1 for one-sided label smoothing) and fakes at 0."""
+    real = F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, real_label))
+    fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+    return real + fake
+
+
+def content_weights_for(requested: dict[str, float], vgg_available: bool, reason: str = "") -> tuple[dict, str | None]:
+    """The content weights to use, and a note when VGG terms had to fall back to pixel MSE.
+
+    Without pretrained VGG19 weights, every VGG term becomes a pixel-MSE term of the same weight:
+    SRGAN-MSE, one of the paper's own variants, rather than a perceptual loss on random features.
+    """
+    vgg_terms = {name: w for name, w in requested.items() if name in VGG_LAYERS and w > 0}
+    if vgg_available or not vgg_terms:
+        return dict(requested), None
+    used = {name: (0.0 if name in VGG_LAYERS else w) for name, w in requested.items()}
+    used["mse"] = used.get("mse", 0.0) + sum(vgg_terms.values())
+    note = (f"FALLBACK: content loss {', '.join(vgg_terms)} requested but VGG19 weights are unavailable "
+            f"({reason}); trained with pixel MSE instead (SRGAN-MSE)")
+    return used, note

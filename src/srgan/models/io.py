@@ -1,0 +1,43 @@
+"""Model files: weights plus a plain description of the architecture, loadable with weights_only=True."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from srgan.atomic import atomic_path
+from srgan.errors import SrganError
+from srgan.models.generator import Generator
+
+FORMAT = "srgan-dvc/generator/v1"
+ARCH_KEYS = {"scale", "blocks", "channels", "norm", "bicubic_skip"}
+
+
+def save_generator(path: Path | str, generator: Generator, meta: dict | None = None) -> None:
+    """Weights, the architecture they belong to (generator.arch) and free-form metadata."""
+    payload = {"format": FORMAT, "arch": dict(generator.arch), "state_dict": generator.state_dict(), "meta": dict(meta or {})}
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_generator(path: Path | str, device: torch.device | str = "cpu") -> tuple[Generator, dict]:
+    """(generator in eval mode, meta). Never executes code from the file."""
+    path = Path(path)
+    try:
+        payload = torch.load(path, map_location=device, weights_only=True)
+    except FileNotFoundError:
+        raise SrganError(f"{path}: model file not found") from None
+    except Exception as err:  # noqa: BLE001 - pickle, zip and unpickler errors all mean "not a model file"
+        raise SrganError(f"{path}: not a model file this project can read safely ({type(err).__name__}: {err})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise SrganError(f"{path}: not an srgan-dvc generator file (expected format {FORMAT})")
+    arch = payload["arch"]
+    if set(arch) - ARCH_KEYS:
+        raise SrganError(f"{path}: unknown architecture keys {sorted(set(arch) - ARCH_KEYS)}")
+    try:
+        generator = Generator(**arch)
+        generator.load_state_dict(payload["state_dict"])
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise SrganError(f"{path}: the weights do not match the described architecture ({err})") from None
+    return generator.to(device).eval(), payload.get("meta", {})

@@ -1,0 +1,37 @@
+"""Stage report: comparison figure, training curves and reports/report.md."""
+
+import json
+
+import pandas as pd
+
+from srgan.atomic import write_text
+from srgan.errors import SrganError
+from srgan.report import comparison_figure, curves_figure, markdown_report, metrics_table, read_curves
+from srgan.stages._stage import REPORTS, params, run
+
+
+def main() -> None:
+    settings = params("report")["report"]
+    metrics = json.loads((REPORTS / "metrics.json").read_text())
+    info = metrics.get("info", {})
+    per_image = pd.read_csv(REPORTS / "evaluate" / "per_image.csv")
+    figures_dir = REPORTS / "figures"
+    figures = {}
+    for dataset_dir in sorted((REPORTS / "evaluate" / "samples").iterdir()):
+        names = settings.images or sorted(p.name for p in dataset_dir.iterdir())
+        missing = [name for name in names if not (dataset_dir / name).is_dir()]
+        if missing:
+            raise SrganError(f"params.yaml: report.images: no samples for {missing} in {dataset_dir}; "
+                             f"have {sorted(p.name for p in dataset_dir.iterdir())} (raise evaluate.samples)")
+        out = figures_dir / f"comparison_{dataset_dir.name}.png"
+        table = per_image[per_image["dataset"] == dataset_dir.name]
+        comparison_figure(dataset_dir, names, table, info["scale"], settings.zoom, out, settings.dpi)
+        figures[f"Comparison on {dataset_dir.name}"] = out.relative_to(REPORTS).as_posix()
+    runs = {name: read_curves(REPORTS / name) for name in ("pretrain", "train_gan")}
+    curves_figure(runs, figures_dir / "training_curves.png", settings.dpi)
+    figures["Training curves"] = "figures/training_curves.png"
+    write_text(REPORTS / "report.md", markdown_report(metrics_table(metrics), info, figures))
+
+
+if __name__ == "__main__":
+    run(main)

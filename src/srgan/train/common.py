@@ -1,0 +1,136 @@
+"""What both training loops share: device and precision, seeded batches, resumable checkpoints."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from srgan.atomic import atomic_path
+from srgan.errors import SrganError
+
+Logger = Callable[[int, dict[str, float]], None]
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise SrganError(f"device: {name} requested but CUDA is not available here; use device: auto or cpu")
+    return torch.device(name)
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=AUTOCAST_DTYPES[precision])
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class PairBatches:
+    """Seeded random batches of (lr, hr) float tensors from uint8 NHWC arrays (memory-mapped is fine).
+
+    The batch of step k is a pure function of (seed, k): each epoch is a fresh permutation seeded by
+    (seed, epoch), so a resumed run draws exactly the batches an uninterrupted run would.
+    """
+
+    def __init__(self, lr: np.ndarray, hr: np.ndarray, batch_size: int, seed: int, device: torch.device):
+        if len(lr) != len(hr) or len(hr) == 0:
+            raise SrganError(f"training pairs are empty or mismatched ({len(lr)} LR, {len(hr)} HR); rerun prepare")
+        self.lr, self.hr = lr, hr
+        self.batch_size = batch_size
+        self.seed = seed
+        self.device = device
+        self._epoch, self._order = -1, None
+
+    def indices(self, step: int) -> np.ndarray:
+        count = len(self.hr)
+        positions = np.arange(step * self.batch_size, (step + 1) * self.batch_size)
+        out = np.empty(self.batch_size, dtype=np.int64)
+        for i, position in enumerate(positions):
+            epoch = int(position // count)
+            if epoch != self._epoch:
+                generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+                self._epoch, self._order = epoch, torch.randperm(count, generator=generator).numpy()
+            out[i] = self._order[position % count]
+        return out
+
+    def __call__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        index = np.sort(self.indices(step))
+        return to_tensor(self.lr[index], self.device), to_tensor(self.hr[index], self.device)
+
+
+def to_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
+    """uint8 (N, H, W, 3) -> float32 (N, 3, H, W) in [0, 1]."""
+    tensor = torch.from_numpy(np.ascontiguousarray(images)).to(device)
+    return tensor.permute(0, 3, 1, 2).float().div_(255.0)
+
+
+class RunningMean:
+    """Means of logged values since the last pop."""
+
+    def __init__(self):
+        self.sums: dict[str, float] = {}
+        self.count = 0
+
+    def add(self, values: dict[str, float]) -> None:
+        for name, value in values.items():
+            self.sums[name] = self.sums.get(name, 0.0) + float(value)
+        self.count += 1
+
+    def pop(self) -> dict[str, float]:
+        means = {name: total / max(self.count, 1) for name, total in self.sums.items()}
+        self.sums, self.count = {}, 0
+        return means
+
+
+def check_finite(step: int, losses: dict[str, torch.Tensor], checkpoint: Path) -> None:
+    for name, value in losses.items():
+        if not math.isfinite(float(value.detach() if torch.is_tensor(value) else value)):
+            raise SrganError(f"step {step}: loss '{name}' is {float(value)}; training stopped. The last good "
+                             f"checkpoint is kept at {checkpoint}. Lower the learning rate or use precision: fp32")
+
+
+def rng_state() -> dict:
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(path: Path, fingerprint: str, step: int, state: dict) -> None:
+    """Everything to continue from `step`: modules, optimisers, RNG states, and what run it belongs to."""
+    with atomic_path(path) as tmp:
+        torch.save({"fingerprint": fingerprint, "step": step, "rng": rng_state(), **state}, tmp)
+
+
+def load_checkpoint(path: Path, fingerprint: str) -> dict | None:
+    """The checkpoint at path if it belongs to this run (same fingerprint), else None."""
+    if not path.exists():
+        return None
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception:  # noqa: BLE001 - a damaged checkpoint is ignored: training starts over
+        return None
+    if checkpoint.get("fingerprint") != fingerprint:
+        return None
+    return checkpoint
