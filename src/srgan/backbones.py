@@ -3,7 +3,7 @@
 The files are torchvision's, in torch.hub's cache ($TORCH_HOME/hub/checkpoints); the hex in each
 name is the sha256 prefix torch.hub checks. `resolve` looks there, optionally downloads, verifies,
 and returns a record that says plainly what is available and, if not, why. The record holds no
-machine-specific path, so it hashes the same wherever the state is the same.
+machine-specific path outside its human-readable reason.
 """
 
 from __future__ import annotations

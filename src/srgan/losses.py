@@ -58,7 +58,8 @@ class ContentLoss(nn.Module):
         if self.vgg is not None and any(name in VGG_LAYERS for name in self.weights):
             fake, real = self.vgg(sr), self.vgg(hr)
             for name in fake:
-                parts[name] = F.mse_loss(fake[name], real[name].detach())
+                if name in self.weights:  # the network may return layers this loss does not weight
+                    parts[name] = F.mse_loss(fake[name], real[name].detach())
         total = sum((self.weights[name] * value for name, value in parts.items()), torch.zeros((), device=sr.device))
         return total, parts
 

@@ -72,9 +72,9 @@ class PairBatches:
 
 
 def to_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
-    """uint8 (N, H, W, 3) -> float32 (N, 3, H, W) in [0, 1]."""
+    """uint8 (N, H, W, 3) -> float32 (N, 3, H, W) in [0, 1], channels-last in memory (faster convs)."""
     tensor = torch.from_numpy(np.ascontiguousarray(images)).to(device)
-    return tensor.permute(0, 3, 1, 2).float().div_(255.0)
+    return tensor.permute(0, 3, 1, 2).float().div_(255.0).contiguous(memory_format=torch.channels_last)
 
 
 class RunningMean:
@@ -97,8 +97,9 @@ class RunningMean:
 
 def check_finite(step: int, losses: dict[str, torch.Tensor], checkpoint: Path) -> None:
     for name, value in losses.items():
-        if not math.isfinite(float(value.detach() if torch.is_tensor(value) else value)):
-            raise SrganError(f"step {step}: loss '{name}' is {float(value)}; training stopped. The last good "
+        number = float(value.detach()) if torch.is_tensor(value) else float(value)
+        if not math.isfinite(number):
+            raise SrganError(f"step {step}: loss '{name}' is {number}; training stopped. The last good "
                              f"checkpoint is kept at {checkpoint}. Lower the learning rate or use precision: fp32")
 
 

@@ -39,7 +39,7 @@ class GanTrainer:
                  device: torch.device):
         self.g, self.d, self.content, self.config, self.device = generator, discriminator, content, config, device
         for module in (self.g, self.d, self.content):
-            module.to(device).train()
+            module.to(device, memory_format=torch.channels_last).train()
         self.opt_g = torch.optim.Adam(self.g.parameters(), lr=config.lr_g, betas=config.betas_g)
         self.opt_d = torch.optim.Adam(self.d.parameters(), lr=config.lr_d, betas=config.betas_d)
 

@@ -31,7 +31,7 @@ def pretrain(generator: Generator, batches: PairBatches, config: PretrainConfig,
              fingerprint: str, logger: Logger = lambda step, metrics: None) -> Generator:
     """Train the generator with MSE for config.steps steps; resume from `checkpoint` when it matches."""
     device = batches.device
-    generator.to(device).train()
+    generator.to(device, memory_format=torch.channels_last).train()
     optimizer = torch.optim.Adam(generator.parameters(), lr=config.lr, betas=config.betas)
     start = 0
     saved = load_checkpoint(checkpoint, fingerprint)

@@ -1,0 +1,187 @@
+"""Tests for srgan.data.crops: seeded training crop pairs on disk, evaluation images, augmentation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from srgan.data.crops import augment, load_eval_images, write_eval_images, write_training_crops
+from srgan.data.resize import degrade
+from srgan.errors import SrganError
+from srgan.imageio import read_image
+
+HR, SCALE, PER_IMAGE = 16, 4, 3
+
+
+def _noise_png(path: Path, height: int, width: int, seed: int) -> np.ndarray:
+    image = np.random.default_rng(seed).integers(0, 256, size=(height, width, 3), dtype=np.uint8)
+    Image.fromarray(image).save(path)
+    return image
+
+
+@pytest.fixture
+def images(tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    paths, arrays = [], []
+    for index, (height, width) in enumerate([(40, 36), (24, 50), (16, 16)]):
+        path = folder / f"img{index}.png"
+        arrays.append(_noise_png(path, height, width, seed=index))
+        paths.append(path)
+    return paths, arrays
+
+
+def _dihedral(crop: np.ndarray) -> list[np.ndarray]:
+    out = []
+    for k in range(4):
+        rotated = np.rot90(crop, k)
+        out += [rotated, rotated[:, ::-1]]
+    return out
+
+
+def _region_found(crop: np.ndarray, image: np.ndarray, transforms: bool) -> bool:
+    size = crop.shape[0]
+    candidates = _dihedral(crop) if transforms else [crop]
+    height, width = image.shape[:2]
+    for top in range(height - size + 1):
+        for left in range(width - size + 1):
+            region = image[top:top + size, left:left + size]
+            if any(np.array_equal(region, c) for c in candidates):
+                return True
+    return False
+
+
+def _run(paths, out_dir, seed=0, flips=False, **kwargs):
+    params = {"hr_size": HR, "scale": SCALE, "crops_per_image": PER_IMAGE, "seed": seed, "flips": flips}
+    params.update(kwargs)
+    report = write_training_crops(paths, out_dir, **params)
+    return report, np.load(out_dir / "train_hr.npy"), np.load(out_dir / "train_lr.npy")
+
+
+def test_training_crops_shapes_and_degradation(tmp_path, images):
+    paths, arrays = images
+    report, hr, lr = _run(paths, tmp_path / "out")
+    n = len(paths) * PER_IMAGE
+    assert hr.shape == (n, HR, HR, 3) and hr.dtype == np.uint8
+    assert lr.shape == (n, HR // SCALE, HR // SCALE, 3) and lr.dtype == np.uint8
+    assert report.images == len(paths) and report.crops == n and report.skipped == {}
+    for index in range(n):
+        np.testing.assert_array_equal(lr[index], degrade(hr[index], SCALE))
+    # Crops come from their image, in order, unflipped when flips is off.
+    for index in range(n):
+        assert _region_found(hr[index], arrays[index // PER_IMAGE], transforms=False)
+    # No temp files left beside the outputs.
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["train_hr.npy", "train_lr.npy"]
+
+
+def test_training_crops_are_seeded(tmp_path, images):
+    paths, _ = images
+    _, hr_a, lr_a = _run(paths, tmp_path / "a", seed=7)
+    _, hr_b, lr_b = _run(paths, tmp_path / "b", seed=7)
+    _, hr_c, _ = _run(paths, tmp_path / "c", seed=8)
+    np.testing.assert_array_equal(hr_a, hr_b)
+    np.testing.assert_array_equal(lr_a, lr_b)
+    assert not np.array_equal(hr_a, hr_c)
+
+
+def test_training_crops_with_flips_are_dihedral_transforms_of_a_region(tmp_path, images):
+    paths, arrays = images
+    _, hr, lr = _run(paths, tmp_path / "out", flips=True, crops_per_image=4)
+    for index in range(len(hr)):
+        assert _region_found(hr[index], arrays[index // 4], transforms=True)
+        np.testing.assert_array_equal(lr[index], degrade(hr[index], SCALE))
+    # Over 12 crops at least one is actually transformed (all identity has chance 1/8^12).
+    assert not all(_region_found(hr[i], arrays[i // 4], transforms=False) for i in range(len(hr)))
+
+
+def test_small_and_unreadable_images_are_skipped_and_reported(tmp_path, images):
+    paths, _ = images
+    small = tmp_path / "small.png"
+    _noise_png(small, 10, 40, seed=9)
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    report, hr, lr = _run([paths[0], small, text, paths[1]], tmp_path / "out")
+    assert report.images == 2 and report.crops == 2 * PER_IMAGE
+    assert hr.shape[0] == lr.shape[0] == 2 * PER_IMAGE
+    assert set(report.skipped) == {str(small), str(text)}
+    assert "smaller" in report.skipped[str(small)] and "16" in report.skipped[str(small)]
+    assert "unreadable" in report.skipped[str(text)]
+
+
+def test_image_failing_to_decode_after_its_header_is_skipped(tmp_path, images):
+    paths, _ = images
+    good = tmp_path / "big.png"
+    _noise_png(good, 64, 64, seed=5)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(good.read_bytes()[: good.stat().st_size // 2])  # header intact, data cut
+    report, hr, lr = _run([paths[0], broken, paths[1]], tmp_path / "out")
+    assert str(broken) in report.skipped and "broken.png" in report.skipped[str(broken)]
+    assert report.crops == 2 * PER_IMAGE
+    assert hr.shape == (2 * PER_IMAGE, HR, HR, 3)
+    assert lr.shape == (2 * PER_IMAGE, HR // SCALE, HR // SCALE, 3)
+    for index in range(len(hr)):
+        np.testing.assert_array_equal(lr[index], degrade(hr[index], SCALE))
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["train_hr.npy", "train_lr.npy"]
+
+
+def test_no_usable_image_raises(tmp_path):
+    small = tmp_path / "small.png"
+    _noise_png(small, 8, 8, seed=0)
+    text = tmp_path / "notes.png"
+    text.write_text("nope")
+    with pytest.raises(SrganError, match="none of the 2 training images"):
+        _run([small, text], tmp_path / "out")
+    assert not (tmp_path / "out" / "train_hr.npy").exists()
+
+
+def test_empty_list_raises(tmp_path):
+    with pytest.raises(SrganError, match="no training images"):
+        _run([], tmp_path / "out")
+
+
+def test_eval_images_cropped_to_scale_and_round_trip(tmp_path):
+    a = tmp_path / "alpha.png"
+    b = tmp_path / "beta.png"
+    tiny = tmp_path / "tiny.png"
+    _noise_png(a, 30, 27, seed=1)
+    _noise_png(b, 16, 20, seed=2)
+    _noise_png(tiny, 10, 40, seed=3)  # crops to 8 rows: smaller than 4 * scale
+    out = tmp_path / "eval" / "set.npz"
+    report = write_eval_images([a, b, tiny], out, scale=SCALE)
+    assert report.images == 2
+    assert list(report.skipped) == [str(tiny)] and "too small" in report.skipped[str(tiny)]
+    loaded = load_eval_images(out)
+    assert sorted(loaded) == ["alpha", "beta"]
+    lr, hr = loaded["alpha"]
+    assert hr.shape == (28, 24, 3) and lr.shape == (7, 6, 3)
+    np.testing.assert_array_equal(hr, read_image(a)[:28, :24])
+    np.testing.assert_array_equal(lr, degrade(hr, SCALE))
+    lr, hr = loaded["beta"]
+    assert hr.shape == (16, 20, 3) and lr.shape == (4, 5, 3)
+    np.testing.assert_array_equal(hr, read_image(b))
+    assert sorted(p.name for p in out.parent.iterdir()) == ["set.npz"]
+
+
+def test_eval_images_all_unusable_raises(tmp_path):
+    text = tmp_path / "x.png"
+    text.write_text("no")
+    with pytest.raises(SrganError, match="no usable evaluation image"):
+        write_eval_images([text], tmp_path / "set.npz", scale=SCALE)
+    assert not (tmp_path / "set.npz").exists()
+
+
+def test_augment_returns_one_of_the_eight_dihedral_transforms():
+    crop = np.random.default_rng(0).integers(0, 256, size=(5, 5, 3), dtype=np.uint8)
+    transforms = _dihedral(crop)
+    assert len({t.tobytes() for t in transforms}) == 8  # the crop has no symmetry
+    seen = set()
+    for seed in range(64):
+        out = augment(crop, np.random.default_rng(seed))
+        assert out.shape == crop.shape and out.flags["C_CONTIGUOUS"]
+        matches = [i for i, t in enumerate(transforms) if np.array_equal(out, t)]
+        assert len(matches) == 1
+        seen.add(matches[0])
+    assert seen == set(range(8))

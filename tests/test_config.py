@@ -1,0 +1,121 @@
+"""Params are typed and validated at load; every mistake names its key."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from srgan.config import load_params, parse_section
+from srgan.errors import SrganError
+
+PROJECT = Path(__file__).resolve().parents[1]
+ALL = ("seed", "device", "data", "model", "pretrain", "gan", "evaluate", "report")
+
+
+def write_params(tmp_path: Path, edit) -> Path:
+    params = yaml.safe_load((PROJECT / "params.yaml").read_text())
+    edit(params)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    return path
+
+
+def error_for(tmp_path: Path, edit, *sections: str) -> str:
+    path = write_params(tmp_path, edit)
+    with pytest.raises(SrganError) as err:
+        load_params(path, *(sections or ALL))
+    return str(err.value)
+
+
+def test_project_params_load():
+    params = load_params(PROJECT / "params.yaml", *ALL)
+    assert params["data"].hr_size % params["data"].scale == 0
+    assert params["model"].generator.blocks > 0
+    assert params["gan"].content.vgg54 > 0
+
+
+def test_unknown_top_level_key(tmp_path):
+    message = error_for(tmp_path, lambda p: p.update(pretrian=p["pretrain"]))
+    assert "unknown key 'pretrian'" in message and "did you mean 'pretrain'" in message
+
+
+def test_misspelled_key_is_named_with_suggestion(tmp_path):
+    message = error_for(tmp_path, lambda p: p["data"].update(hr_szie=p["data"].pop("hr_size")), "data")
+    assert "unknown key 'data.hr_szie'" in message
+    assert "did you mean 'hr_size'" in message
+
+
+def test_nested_unknown_key(tmp_path):
+    message = error_for(tmp_path, lambda p: p["model"]["generator"].update(blcks=3), "model")
+    assert "unknown key 'model.generator.blcks'" in message
+    assert "did you mean 'blocks'" in message
+
+
+@pytest.mark.parametrize("section,key,value", [
+    ("pretrain", "steps", "many"),
+    ("pretrain", "lr", "fast"),
+    ("gan", "real_label", 0.2),
+    ("data", "crops_per_image", 2.5),
+    ("model.generator", "norm", "layer"),
+    ("evaluate", "lpips", "always"),
+])
+def test_wrong_type_or_value_names_the_key(tmp_path, section, key, value):
+    def edit(p):
+        target = p
+        for part in section.split("."):
+            target = target[part]
+        target[key] = value
+    message = error_for(tmp_path, edit)
+    assert f"{section}.{key}:" in message
+    assert repr(value) in message
+
+
+def test_hr_size_not_divisible_by_scale(tmp_path):
+    message = error_for(tmp_path, lambda p: p["data"].update(scale=8, hr_size=100), "data")
+    assert "data.hr_size" in message and "not divisible by scale 8" in message
+
+
+def test_hr_size_must_suit_the_discriminator(tmp_path):
+    message = error_for(tmp_path, lambda p: p["data"].update(scale=4, hr_size=40), "data")
+    assert "data.hr_size" in message and "multiple of 16" in message
+
+
+@pytest.mark.parametrize("scale", [3, 16, 1])
+def test_unsupported_scale(tmp_path, scale):
+    message = error_for(tmp_path, lambda p: p["data"].update(scale=scale), "data")
+    assert "data.scale" in message and "not supported" in message
+
+
+def test_impossible_gan_loss(tmp_path):
+    def edit(p):
+        p["gan"]["adv_weight"] = 0
+        p["gan"]["content"] = {"mse": 0, "vgg22": 0, "vgg54": 0}
+    assert "learn nothing" in error_for(tmp_path, edit, "gan")
+
+
+def test_seed_and_device_are_checked(tmp_path):
+    assert "seed" in error_for(tmp_path, lambda p: p.update(seed=-1), "seed")
+    assert "device" in error_for(tmp_path, lambda p: p.update(device="tpu"), "device")
+
+
+def test_missing_section(tmp_path):
+    assert "missing section 'gan'" in error_for(tmp_path, lambda p: p.pop("gan"), "gan")
+
+
+def test_yaml_scientific_notation_without_dot_is_a_float():
+    # PyYAML reads 1e-4 as a string; lax parsing turns it into the number the user meant.
+    assert parse_section("pretrain", {"steps": 1, "lr": "1e-4"}).lr == pytest.approx(1e-4)
+
+
+def test_only_requested_sections_are_validated(tmp_path):
+    path = write_params(tmp_path, lambda p: p["report"].update(dpi="high"))
+    assert load_params(path, "data")["data"].scale == 4
+    with pytest.raises(SrganError, match="report.dpi"):
+        load_params(path, "report")
+
+
+def test_not_a_mapping(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("- just\n- a list\n")
+    with pytest.raises(SrganError, match="expected a mapping"):
+        load_params(path, "data")

@@ -1,0 +1,235 @@
+"""Tests for srgan.imageio: every kind of image a user has becomes RGB uint8; PNGs are written atomically."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from srgan.errors import SrganError
+from srgan.imageio import list_images, read_image, write_png
+
+
+def _check_rgb8(image: np.ndarray, height: int, width: int) -> None:
+    assert image.dtype == np.uint8
+    assert image.shape == (height, width, 3)
+
+
+def test_grayscale_l_is_repeated_to_rgb(tmp_path):
+    gray = np.arange(12 * 10, dtype=np.uint8).reshape(12, 10)
+    path = tmp_path / "gray.png"
+    Image.fromarray(gray, mode="L").save(path)
+    image = read_image(path)
+    _check_rgb8(image, 12, 10)
+    for channel in range(3):
+        np.testing.assert_array_equal(image[..., channel], gray)
+
+
+def test_rgb_png_reads_back_exactly(tmp_path):
+    rgb = np.random.default_rng(0).integers(0, 256, size=(7, 9, 3), dtype=np.uint8)
+    path = tmp_path / "rgb.png"
+    Image.fromarray(rgb).save(path)
+    np.testing.assert_array_equal(read_image(str(path)), rgb)
+
+
+def test_la_alpha_is_composited_on_white(tmp_path):
+    data = np.zeros((2, 2, 2), dtype=np.uint8)
+    data[..., 0] = 100
+    data[0, 0, 1] = 255  # opaque
+    data[0, 1, 1] = 0  # transparent
+    data[1, :, 1] = 128  # half
+    path = tmp_path / "la.png"
+    Image.fromarray(data, mode="LA").save(path)
+    image = read_image(path)
+    _check_rgb8(image, 2, 2)
+    np.testing.assert_array_equal(image[0, 0], [100, 100, 100])
+    np.testing.assert_array_equal(image[0, 1], [255, 255, 255])
+    expected = 100 * 128 / 255 + 255 * (1 - 128 / 255)  # ~177.5
+    assert np.all(np.abs(image[1].astype(float) - expected) <= 1)
+
+
+def test_rgba_alpha_is_composited_on_white(tmp_path):
+    data = np.zeros((2, 3, 4), dtype=np.uint8)
+    data[0, 0] = (10, 20, 30, 255)
+    data[0, 1] = (10, 20, 30, 0)  # fully transparent: white, whatever its colour
+    data[0, 2] = (0, 0, 0, 0)
+    data[1, :] = (0, 0, 0, 128)  # half-transparent black: mid grey
+    path = tmp_path / "rgba.png"
+    Image.fromarray(data, mode="RGBA").save(path)
+    image = read_image(path)
+    _check_rgb8(image, 2, 3)
+    np.testing.assert_array_equal(image[0, 0], [10, 20, 30])
+    np.testing.assert_array_equal(image[0, 1], [255, 255, 255])
+    np.testing.assert_array_equal(image[0, 2], [255, 255, 255])
+    assert np.all(np.abs(image[1].astype(int) - 127) <= 1)
+
+
+def _palette_image() -> Image.Image:
+    image = Image.new("P", (4, 2))
+    palette = [255, 0, 0, 0, 255, 0, 0, 0, 255, 9, 8, 7] + [0] * (256 * 3 - 12)
+    image.putpalette(palette)
+    image.putdata([0, 1, 2, 3, 3, 2, 1, 0])
+    return image
+
+
+def test_palette_is_expanded(tmp_path):
+    path = tmp_path / "palette.png"
+    _palette_image().save(path)
+    with Image.open(path) as check:
+        assert check.mode == "P"
+    image = read_image(path)
+    _check_rgb8(image, 2, 4)
+    np.testing.assert_array_equal(image[0], [[255, 0, 0], [0, 255, 0], [0, 0, 255], [9, 8, 7]])
+    np.testing.assert_array_equal(image[1], [[9, 8, 7], [0, 0, 255], [0, 255, 0], [255, 0, 0]])
+
+
+def test_palette_with_transparency_is_composited_on_white(tmp_path):
+    path = tmp_path / "palette_t.png"
+    _palette_image().save(path, transparency=1)  # index 1 (green) is transparent
+    with Image.open(path) as check:
+        assert check.mode == "P" and "transparency" in check.info
+    image = read_image(path)
+    np.testing.assert_array_equal(image[0], [[255, 0, 0], [255, 255, 255], [0, 0, 255], [9, 8, 7]])
+    np.testing.assert_array_equal(image[1, 2], [255, 255, 255])
+
+
+def test_16_bit_png_is_scaled_to_8_bits(tmp_path):
+    data = np.array([[65535, 0, 257 * 100], [257, 32768, 65535]], dtype=np.uint16)
+    path = tmp_path / "deep.png"
+    Image.fromarray(data).save(path)
+    with Image.open(path) as check:
+        assert check.mode.startswith("I")
+    image = read_image(path)
+    _check_rgb8(image, 2, 3)
+    np.testing.assert_array_equal(image[..., 0], [[255, 0, 100], [1, 128, 255]])
+    np.testing.assert_array_equal(image[..., 0], image[..., 2])
+
+
+def test_32_bit_integer_tiff(tmp_path):
+    data = np.array([[0, 65535, 257 * 100, 100_000, -5]], dtype=np.int32)
+    path = tmp_path / "int32.tif"
+    Image.fromarray(data, mode="I").save(path)
+    with Image.open(path) as check:
+        assert check.mode == "I"
+    image = read_image(path)
+    _check_rgb8(image, 1, 5)
+    np.testing.assert_array_equal(image[0, :, 1], [0, 255, 100, 255, 0])
+
+
+def test_float_tiff_in_unit_range(tmp_path):
+    data = np.array([[0.0, 1.0, 0.2, 2.5, -1.0]], dtype=np.float32)
+    path = tmp_path / "float.tif"
+    Image.fromarray(data, mode="F").save(path)
+    with Image.open(path) as check:
+        assert check.mode == "F"
+    image = read_image(path)
+    _check_rgb8(image, 1, 5)
+    np.testing.assert_array_equal(image[0, :, 0], [0, 255, 51, 255, 0])
+
+
+def test_cmyk_jpeg_is_converted(tmp_path):
+    cmyk = Image.new("CMYK", (16, 8), (0, 0, 0, 0))  # white
+    cmyk.paste((0, 255, 255, 0), (0, 0, 8, 8))  # left half red
+    path = tmp_path / "cmyk.jpg"
+    cmyk.save(path, quality=95)
+    with Image.open(path) as check:
+        assert check.mode == "CMYK"
+    image = read_image(path)
+    _check_rgb8(image, 8, 16)
+    assert np.all(np.abs(image[:, :6].astype(int) - [255, 0, 0]) <= 12)
+    assert np.all(np.abs(image[:, 10:].astype(int) - [255, 255, 255]) <= 12)
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    rgb = np.zeros((8, 16, 3), dtype=np.uint8)
+    rgb[:, :8] = (255, 0, 0)  # left half red
+    rgb[:, 8:] = (0, 0, 255)  # right half blue
+    exif = Image.Exif()
+    exif[0x0112] = 6  # display rotated 90 degrees clockwise
+    path = tmp_path / "rotated.jpg"
+    Image.fromarray(rgb).save(path, exif=exif, quality=95)
+    with Image.open(path) as check:
+        assert check.size == (16, 8)
+    image = read_image(path)
+    _check_rgb8(image, 16, 8)  # width and height swapped
+    # Turning clockwise brings the left (red) half to the top.
+    assert np.all(np.abs(image[:6].astype(int) - [255, 0, 0]) <= 40)
+    assert np.all(np.abs(image[10:].astype(int) - [0, 0, 255]) <= 40)
+
+
+def test_truncated_png_names_the_file(tmp_path):
+    rgb = np.random.default_rng(0).integers(0, 256, size=(64, 64, 3), dtype=np.uint8)
+    good = tmp_path / "good.png"
+    Image.fromarray(rgb).save(good)
+    path = tmp_path / "truncated.png"
+    path.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(SrganError, match="truncated.png"):
+        read_image(path)
+
+
+def test_text_file_named_png_names_the_file(tmp_path):
+    path = tmp_path / "notes.png"
+    path.write_text("this is not an image\n")
+    with pytest.raises(SrganError, match="notes.png") as info:
+        read_image(path)
+    assert "cannot read" in str(info.value)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(SrganError, match="missing.png.*not found"):
+        read_image(tmp_path / "missing.png")
+
+
+def test_write_png_round_trips_and_leaves_no_temp_file(tmp_path):
+    rgb = np.random.default_rng(1).integers(0, 256, size=(13, 11, 3), dtype=np.uint8)
+    out = tmp_path / "sub" / "out.png"
+    write_png(out, rgb)
+    assert sorted(p.name for p in out.parent.iterdir()) == ["out.png"]
+    with Image.open(out) as check:
+        assert check.format == "PNG"
+    np.testing.assert_array_equal(read_image(out), rgb)
+    # Overwriting replaces the content, still without leftovers.
+    write_png(out, rgb[::-1].copy())
+    np.testing.assert_array_equal(read_image(out), rgb[::-1])
+    assert sorted(p.name for p in out.parent.iterdir()) == ["out.png"]
+
+
+def test_write_png_failure_leaves_nothing(tmp_path):
+    with pytest.raises(Exception):
+        write_png(tmp_path / "bad.png", np.zeros((4, 4, 7), dtype=np.uint8))  # no such PNG mode
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_list_images_recursive_sorted_and_filtered(tmp_path):
+    tiny = Image.new("RGB", (2, 2))
+    for rel in ["b.png", "a.jpg", "sub/c.PNG", "sub/deeper/d.webp", "z.tif"]:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        tiny.save(tmp_path / rel, format="PNG")
+    (tmp_path / "readme.txt").write_text("x")
+    (tmp_path / "sub" / "data.npy").write_bytes(b"x")
+    (tmp_path / "folder.png").mkdir()  # a directory with an image suffix is not an image
+    found = list_images(tmp_path)
+    assert found == sorted(found)
+    assert [p.relative_to(tmp_path).as_posix() for p in found] == [
+        "a.jpg", "b.png", "sub/c.PNG", "sub/deeper/d.webp", "z.tif"]
+
+
+def test_list_images_missing_folder(tmp_path):
+    with pytest.raises(SrganError, match="nowhere"):
+        list_images(tmp_path / "nowhere")
+    afile = tmp_path / "file.png"
+    afile.write_bytes(b"")
+    with pytest.raises(SrganError):
+        list_images(afile)
+
+
+def test_list_images_empty_folder(tmp_path):
+    assert list_images(tmp_path) == []
+
+
+def test_read_image_accepts_path_and_str(tmp_path: Path):
+    path = tmp_path / "x.png"
+    Image.new("RGB", (3, 2), (1, 2, 3)).save(path)
+    np.testing.assert_array_equal(read_image(path), read_image(str(path)))

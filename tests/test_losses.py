@@ -1,0 +1,150 @@
+"""Tests for srgan.losses: pixel and VGG content losses, the adversarial losses and the VGG fallback."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torchvision.models import vgg19
+
+from srgan.losses import (
+    VGG_FEATURE_SCALE,
+    ContentLoss,
+    VGGFeatures,
+    content_weights_for,
+    discriminator_loss,
+    generator_adversarial_loss,
+)
+
+
+@pytest.fixture(scope="module")
+def vgg_state():
+    torch.manual_seed(0)
+    return vgg19(weights=None).state_dict()  # random weights: the structure is what is under test
+
+
+@pytest.fixture(scope="module")
+def vgg(vgg_state):
+    return VGGFeatures(vgg_state, ["vgg22", "vgg54"])
+
+
+def _images(seed=0, size=16):
+    generator = torch.Generator().manual_seed(seed)
+    return torch.rand(1, 3, size, size, generator=generator), torch.rand(1, 3, size, size, generator=generator)
+
+
+def test_content_loss_mse_only():
+    sr, hr = _images()
+    loss = ContentLoss({"mse": 0.7, "vgg54": 0.0})
+    total, parts = loss(sr, hr)
+    assert set(parts) == {"mse"}
+    torch.testing.assert_close(total, 0.7 * F.mse_loss(sr, hr))
+    torch.testing.assert_close(parts["mse"], F.mse_loss(sr, hr))
+    assert total.item() > 0
+
+
+def test_content_loss_is_zero_for_identical_images(vgg):
+    sr, _ = _images()
+    total, parts = ContentLoss({"mse": 1.0, "vgg22": 0.5}, vgg)(sr, sr.clone())
+    assert total.item() == 0.0
+    assert set(parts) == {"mse", "vgg22"}
+
+
+def test_content_loss_vgg_term_is_weighted_feature_mse(vgg):
+    sr, hr = _images(1)
+    total, parts = ContentLoss({"mse": 0.0, "vgg54": 0.006}, vgg)(sr, hr)
+    assert set(parts) == {"vgg54"}
+    expected = F.mse_loss(vgg(sr)["vgg54"], vgg(hr)["vgg54"])
+    torch.testing.assert_close(parts["vgg54"], expected)
+    torch.testing.assert_close(total, 0.006 * expected)
+
+
+def test_content_loss_gradient_reaches_sr_only(vgg):
+    sr, hr = _images(2)
+    sr.requires_grad_(True)
+    total, _ = ContentLoss({"mse": 1.0, "vgg22": 1.0}, vgg)(sr, hr)
+    total.backward()
+    assert sr.grad is not None and sr.grad.abs().sum() > 0
+    assert all(p.grad is None for p in vgg.parameters())
+
+
+def test_content_loss_vgg_term_without_network_raises():
+    with pytest.raises(ValueError, match="VGG"):
+        ContentLoss({"vgg54": 1.0})
+
+
+def test_vgg_features_layers_and_channels(vgg):
+    image = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        features = vgg(image)
+    assert set(features) == {"vgg22", "vgg54"}
+    assert features["vgg22"].shape == (1, 128, 16, 16)  # relu2_2: after one pooling
+    assert features["vgg54"].shape == (1, 512, 2, 2)  # relu5_4: after four poolings
+    # relu2_2 is index 8 of torchvision's vgg19().features, on ImageNet-normalised input, scaled by 1/12.75.
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    with torch.no_grad():
+        expected = vgg.trunk[:9]((image - mean) / std) * VGG_FEATURE_SCALE
+    torch.testing.assert_close(features["vgg22"], expected)
+    assert (features["vgg22"] >= 0).all()  # taken after a ReLU
+
+
+def test_vgg_features_loads_the_given_weights(vgg, vgg_state):
+    torch.testing.assert_close(vgg.trunk[0].weight, vgg_state["features.0.weight"], rtol=0, atol=0)
+    torch.testing.assert_close(vgg.trunk[34].weight, vgg_state["features.34.weight"], rtol=0, atol=0)
+    assert len(vgg.trunk) == 36  # nothing past relu5_4
+
+
+def test_vgg_features_frozen_and_always_eval(vgg):
+    assert not any(p.requires_grad for p in vgg.parameters())
+    vgg.train()
+    assert not vgg.training
+    assert not any(m.training for m in vgg.modules())
+    vgg.train(True)
+    assert not vgg.trunk.training
+
+
+def test_content_weights_when_vgg_available():
+    requested = {"mse": 0.0, "vgg54": 0.006}
+    used, note = content_weights_for(requested, True)
+    assert used == requested and used is not requested
+    assert note is None
+
+
+def test_content_weights_fall_back_to_mse():
+    used, note = content_weights_for({"mse": 0.5, "vgg22": 0.25, "vgg54": 0.006}, False, reason="no network")
+    assert used == {"mse": 0.756, "vgg22": 0.0, "vgg54": 0.0}
+    assert "FALLBACK" in note and "no network" in note and "vgg54" in note
+
+
+def test_content_weights_without_vgg_terms_need_no_fallback():
+    used, note = content_weights_for({"mse": 1.0, "vgg54": 0.0}, False, reason="offline")
+    assert used == {"mse": 1.0, "vgg54": 0.0}
+    assert note is None
+
+
+def _bce(logit: float, target: float) -> float:
+    p = 1 / (1 + math.exp(-logit))
+    return -(target * math.log(p) + (1 - target) * math.log(1 - p))
+
+
+def test_discriminator_loss_with_label_smoothing_by_hand():
+    real = torch.tensor([2.0, -0.5, 0.3], dtype=torch.float64)
+    fake = torch.tensor([-1.0, 0.7], dtype=torch.float64)
+    expected = (sum(_bce(x, 0.9) for x in real.tolist()) / 3
+                + sum(_bce(x, 0.0) for x in fake.tolist()) / 2)
+    assert discriminator_loss(real, fake, real_label=0.9).item() == pytest.approx(expected, abs=1e-12)
+    plain = sum(_bce(x, 1.0) for x in real.tolist()) / 3 + sum(_bce(x, 0.0) for x in fake.tolist()) / 2
+    assert discriminator_loss(real, fake).item() == pytest.approx(plain, abs=1e-12)
+    assert plain != pytest.approx(expected, abs=1e-6)
+
+
+def test_generator_adversarial_loss_is_softplus_of_minus_logit():
+    logits = torch.tensor([3.0, -2.0, 0.0, 0.25], dtype=torch.float64)
+    expected = F.softplus(-logits).mean()
+    torch.testing.assert_close(generator_adversarial_loss(logits), expected)
+    # -log(sigmoid(x)) by hand
+    by_hand = sum(-math.log(1 / (1 + math.exp(-x))) for x in logits.tolist()) / 4
+    assert generator_adversarial_loss(logits).item() == pytest.approx(by_hand, abs=1e-12)
