@@ -52,10 +52,12 @@ def main() -> None:
             x, y = lr, hr
             if channels_last:
                 model = model.to(memory_format=torch.channels_last)
-                x, y = lr.contiguous(memory_format=torch.channels_last), hr.contiguous(memory_format=torch.channels_last)
+                x = lr.contiguous(memory_format=torch.channels_last)
+                y = hr.contiguous(memory_format=torch.channels_last)
             results[(precision, channels_last)] = throughput(model, x, y, precision, args.steps)
     base = results[("fp32", False)]
-    print(f"device {device}, {args.blocks} blocks x {args.channels} ch, x{args.scale}, {args.hr_size}px HR, batch {args.batch}")
+    print(f"device {device}, {args.blocks} blocks x {args.channels} ch, x{args.scale}, "
+          f"{args.hr_size}px HR, batch {args.batch}")
     for (precision, channels_last), value in results.items():
         layout = "channels_last" if channels_last else "contiguous"
         print(f"{precision:5s} {layout:14s} {value:7.1f} images/s  x{value / base:.2f}")

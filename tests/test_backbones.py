@@ -7,13 +7,13 @@ import hashlib
 import socket
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 import torch
 
 from srgan import backbones
-from srgan.backbones import Weights, cache_dir, describe, load_state_dict, resolve, resolve_all, sha256_file
+from srgan.backbones import Weights, cache_dir, describe, load_state_dict, resolve, resolve_all
+from srgan.data.download import sha256_of
 from srgan.errors import SrganError
 
 
@@ -136,7 +136,7 @@ def test_fetch_downloads_into_the_cache(monkeypatch, tiny_weights, server, torch
     assert record["status"] == "available", record
     assert record["sha256"] == digest
     cached = torch_home / "hub" / "checkpoints" / name
-    assert cached.is_file() and sha256_file(cached) == digest
+    assert cached.is_file() and sha256_of(cached) == digest
     assert sorted(p.name for p in cached.parent.iterdir()) == [name]  # no partial download left
     assert torch.equal(load_state_dict(record)["features.0.weight"], state["features.0.weight"])
 
@@ -167,10 +167,3 @@ def test_fetch_with_nothing_listening_is_unavailable(monkeypatch, tiny_weights):
     assert not (cache_dir() / name).exists()
     with pytest.raises(SrganError, match="tiny is unavailable"):
         load_state_dict(record)
-
-
-def test_sha256_file(tmp_path: Path):
-    path = tmp_path / "f"
-    data = bytes(range(256)) * 5000  # more than one read chunk
-    path.write_bytes(data)
-    assert sha256_file(path) == hashlib.sha256(data).hexdigest()

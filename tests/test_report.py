@@ -5,7 +5,15 @@ import pandas as pd
 from PIL import Image
 
 from srgan.imageio import write_png
-from srgan.report import COLUMNS, centre_box, comparison_figure, curves_figure, markdown_report, metrics_table, read_curves
+from srgan.report import (
+    COLUMNS,
+    centre_box,
+    comparison_figure,
+    curves_figure,
+    markdown_report,
+    metrics_table,
+    read_curves,
+)
 
 
 def make_samples(folder, scale=4):

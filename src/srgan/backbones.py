@@ -8,12 +8,12 @@ machine-specific path outside its human-readable reason.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from srgan.data.download import sha256_of
 from srgan.errors import SrganError
 
 
@@ -37,14 +37,6 @@ def cache_dir() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def resolve(name: str, fetch: bool) -> dict:
     """{'name', 'file', 'status': 'available'|'unavailable', 'sha256' or 'reason'} for one backbone."""
     weights = BACKBONES[name]
@@ -60,7 +52,7 @@ def resolve(name: str, fetch: bool) -> dict:
     if not path.exists():
         return {**record, "status": "unavailable",
                 "reason": f"not in {path.parent} and fetching is off (data.fetch_weights: false)"}
-    digest = sha256_file(path)
+    digest = sha256_of(path)
     if not digest.startswith(weights.hash_prefix):
         return {**record, "status": "unavailable",
                 "reason": f"{path} fails its hash check (sha256 {digest[:12]}..., expected {weights.hash_prefix}...); "
@@ -84,6 +76,6 @@ def load_state_dict(record: dict) -> dict:
     if record["status"] != "available":
         raise SrganError(f"backbone {record['name']} is unavailable: {record['reason']}")
     path = cache_dir() / record["file"]
-    if not path.exists() or sha256_file(path) != record["sha256"]:
+    if not path.exists() or sha256_of(path) != record["sha256"]:
         raise SrganError(f"{path} changed since the download stage resolved it; run `dvc repro -f download`")
     return torch.load(path, map_location="cpu", weights_only=True)

@@ -28,7 +28,9 @@ class DataParams(Section):
     scale: int = 4
     hr_size: int = 128
     crops_per_image: int = Field(64, gt=0)
-    augment: bool = True
+    augment: Literal["dihedral", "flips", "none"] = "dihedral"
+    max_images: int = Field(0, ge=0)
+    archives: dict[str, str] = {}
     fetch_weights: bool = True
 
     @field_validator("scale")
@@ -84,6 +86,8 @@ Precision = Literal["fp32", "bf16", "fp16"]
 
 class TrainParams(Section):
     steps: int = PositiveInt
+    validate_every: int = Field(0, ge=0)
+    validate_images: int = Field(2, gt=0)
     batch_size: int = Field(16, gt=0)
     precision: Precision = "fp32"
     log_every: int = Field(50, gt=0)
@@ -101,14 +105,45 @@ class ContentWeights(Section):
     vgg54: float = Field(1.0, ge=0)
 
 
+class AdvRamp(Section):
+    """Adversarial weight schedule: constant, or from `start` to gan.adv_weight over `steps` steps."""
+    schedule: Literal["constant", "linear", "cosine"] = "constant"
+    start: float = Field(0.0, ge=0)
+    steps: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _ramp_needs_steps(self) -> AdvRamp:
+        if self.schedule != "constant" and self.steps == 0:
+            raise ValueError(f"a {self.schedule} ramp needs adv_ramp.steps > 0")
+        return self
+
+
+class Replay(Section):
+    """Experience replay for D: a buffer of past fakes, `fraction` of each fake batch drawn from it."""
+    size: int = Field(0, ge=0)
+    fraction: float = Field(0.5, ge=0, le=1)
+
+
+class LrDecay(Section):
+    """Step decay of both learning rates: multiplied by `factor` at each step in `at` (paper: [100000], 0.1)."""
+    at: list[int] = []
+    factor: float = Field(0.1, gt=0, le=1)
+
+
 class GanParams(TrainParams):
+    init_generator: Literal["pretrained", "scratch"] = "pretrained"
+    d_warmup_steps: int = Field(0, ge=0)
     content: ContentWeights = ContentWeights()
     adv_weight: float = Field(1e-3, ge=0)
+    adv_ramp: AdvRamp = AdvRamp()
+    replay: Replay = Replay()
+    real_label: float = Field(1.0, gt=0.5, le=1.0)
+    d_steps: int = Field(1, ge=1)
     lr_g: float = Field(1e-4, gt=0)
     lr_d: float = Field(1e-4, gt=0)
     betas_g: Betas = (0.9, 0.999)
     betas_d: Betas = (0.9, 0.999)
-    real_label: float = Field(1.0, gt=0.5, le=1.0)
+    lr_decay: LrDecay = LrDecay()
 
     @model_validator(mode="after")
     def _some_loss(self) -> GanParams:

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from srgan.atomic import atomic_path, write_text  # noqa: E402
+from srgan.atomic import atomic_path  # noqa: E402
 from srgan.errors import SrganError  # noqa: E402
 from srgan.imageio import read_image  # noqa: E402
 

@@ -55,7 +55,8 @@ def _region_found(crop: np.ndarray, image: np.ndarray, transforms: bool) -> bool
 
 
 def _run(paths, out_dir, seed=0, flips=False, **kwargs):
-    params = {"hr_size": HR, "scale": SCALE, "crops_per_image": PER_IMAGE, "seed": seed, "flips": flips}
+    params = {"hr_size": HR, "scale": SCALE, "crops_per_image": PER_IMAGE, "seed": seed,
+              "augment": "dihedral" if flips else "none"}
     params.update(kwargs)
     report = write_training_crops(paths, out_dir, **params)
     return report, np.load(out_dir / "train_hr.npy"), np.load(out_dir / "train_lr.npy")

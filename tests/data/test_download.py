@@ -8,11 +8,8 @@ import os
 import socket
 import stat
 import tarfile
-import threading
 import zipfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -20,80 +17,8 @@ import pytest
 from srgan.data.download import fetch, md5_of, safe_extract, sha256_of
 from srgan.errors import SrganError
 
-# ----------------------------------------------------------------------------- server
 
-
-@dataclass
-class ServerState:
-    root: Path
-    base: str = ""
-    requests: list[tuple[str, str | None]] = field(default_factory=list)
-    cut_after: int | None = None  # send only this many body bytes once, then close
-    delay: float = 0.0  # seconds to wait before answering
-    ranges: bool = True  # honour Range headers
-    release: threading.Event = field(default_factory=threading.Event)
-
-    def url(self, name: str) -> str:
-        return f"{self.base}/{name}"
-
-
-class RangeHandler(BaseHTTPRequestHandler):
-    """Serves files from state.root, with Range support and fault injection."""
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        state: ServerState = self.server.state  # type: ignore[attr-defined]
-        state.requests.append((self.path, self.headers.get("Range")))
-        if state.delay:
-            state.release.wait(state.delay)
-        path = state.root / self.path.lstrip("/")
-        if not path.is_file():
-            self.send_error(404)
-            return
-        data = path.read_bytes()
-        start = 0
-        requested = self.headers.get("Range")
-        if requested and state.ranges:
-            start = int(requested.removeprefix("bytes=").rstrip("-"))
-            if start >= len(data):
-                self.send_response(416)
-                self.send_header("Content-Range", f"bytes */{len(data)}")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-        else:
-            self.send_response(200)
-        body = data[start:]
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if state.cut_after is not None:
-            body, state.cut_after = body[: state.cut_after], None
-            self.close_connection = True
-        self.wfile.write(body)
-
-
-@pytest.fixture
-def server(tmp_path: Path):
-    root = tmp_path / "served"
-    root.mkdir()
-    state = ServerState(root)
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), RangeHandler)
-    httpd.daemon_threads = True
-    httpd.state = state  # type: ignore[attr-defined]
-    state.base = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.01,), daemon=True)
-    thread.start()
-    yield state
-    state.release.set()
-    httpd.shutdown()
-    httpd.server_close()
-
-
-def serve(state: ServerState, name: str, data: bytes) -> str:
+def serve(state, name: str, data: bytes) -> str:
     """Put data on the server and return its sha256."""
     (state.root / name).write_bytes(data)
     return sha256_of_bytes(data)
@@ -109,7 +34,7 @@ DATA = os.urandom(300_000)
 # ----------------------------------------------------------------------------- fetch
 
 
-def test_fetch_success(server: ServerState, tmp_path: Path) -> None:
+def test_fetch_success(server, tmp_path: Path) -> None:
     digest = serve(server, "a.bin", DATA)
     dest = tmp_path / "out" / "a.bin"
     assert fetch(server.url("a.bin"), dest, sha256=digest, size=len(DATA), progress=False) == dest
@@ -119,14 +44,14 @@ def test_fetch_success(server: ServerState, tmp_path: Path) -> None:
     assert md5_of(dest) == hashlib.md5(DATA).hexdigest()
 
 
-def test_fetch_md5_only(server: ServerState, tmp_path: Path) -> None:
+def test_fetch_md5_only(server, tmp_path: Path) -> None:
     serve(server, "a.bin", DATA)
     dest = tmp_path / "a.bin"
     fetch(server.url("a.bin"), dest, md5=hashlib.md5(DATA).hexdigest(), progress=False)
     assert dest.read_bytes() == DATA
 
 
-def test_fetch_already_present_makes_no_request(server: ServerState, tmp_path: Path) -> None:
+def test_fetch_already_present_makes_no_request(server, tmp_path: Path) -> None:
     digest = serve(server, "a.bin", DATA)
     dest = tmp_path / "a.bin"
     fetch(server.url("a.bin"), dest, sha256=digest, progress=False)
@@ -134,7 +59,7 @@ def test_fetch_already_present_makes_no_request(server: ServerState, tmp_path: P
     assert len(server.requests) == 1
 
 
-def test_fetch_replaces_corrupt_dest(server: ServerState, tmp_path: Path) -> None:
+def test_fetch_replaces_corrupt_dest(server, tmp_path: Path) -> None:
     digest = serve(server, "a.bin", DATA)
     dest = tmp_path / "a.bin"
     dest.write_bytes(b"not it")
@@ -143,7 +68,7 @@ def test_fetch_replaces_corrupt_dest(server: ServerState, tmp_path: Path) -> Non
     assert len(server.requests) == 1
 
 
-def test_fetch_resumes_after_cut_connection(server: ServerState, tmp_path: Path) -> None:
+def test_fetch_resumes_after_cut_connection(server, tmp_path: Path) -> None:
     digest = serve(server, "a.bin", DATA)
     dest = tmp_path / "a.bin"
     part = tmp_path / "a.bin.part"
@@ -159,7 +84,7 @@ def test_fetch_resumes_after_cut_connection(server: ServerState, tmp_path: Path)
     assert not part.exists()
 
 
-def test_fetch_restarts_when_server_ignores_range(server: ServerState, tmp_path: Path) -> None:
+def test_fetch_restarts_when_server_ignores_range(server, tmp_path: Path) -> None:
     digest = serve(server, "a.bin", DATA)
     dest = tmp_path / "a.bin"
     (tmp_path / "a.bin.part").write_bytes(b"x" * 1000)
@@ -169,7 +94,7 @@ def test_fetch_restarts_when_server_ignores_range(server: ServerState, tmp_path:
     assert dest.read_bytes() == DATA
 
 
-def test_fetch_complete_part_answered_416(server: ServerState, tmp_path: Path) -> None:
+def test_fetch_complete_part_answered_416(server, tmp_path: Path) -> None:
     digest = serve(server, "a.bin", DATA)
     dest = tmp_path / "a.bin"
     (tmp_path / "a.bin.part").write_bytes(DATA)
@@ -178,7 +103,7 @@ def test_fetch_complete_part_answered_416(server: ServerState, tmp_path: Path) -
     assert dest.read_bytes() == DATA
 
 
-def test_fetch_wrong_hash(server: ServerState, tmp_path: Path) -> None:
+def test_fetch_wrong_hash(server, tmp_path: Path) -> None:
     serve(server, "a.bin", DATA)
     dest = tmp_path / "a.bin"
     url = server.url("a.bin")
@@ -190,7 +115,7 @@ def test_fetch_wrong_hash(server: ServerState, tmp_path: Path) -> None:
     assert not (tmp_path / "a.bin.part").exists()
 
 
-def test_fetch_wrong_size(server: ServerState, tmp_path: Path) -> None:
+def test_fetch_wrong_size(server, tmp_path: Path) -> None:
     serve(server, "a.bin", DATA)
     dest = tmp_path / "a.bin"
     with pytest.raises(SrganError, match="expected 5 bytes"):
@@ -198,7 +123,7 @@ def test_fetch_wrong_size(server: ServerState, tmp_path: Path) -> None:
     assert not dest.exists()
 
 
-def test_fetch_404(server: ServerState, tmp_path: Path) -> None:
+def test_fetch_404(server, tmp_path: Path) -> None:
     url = server.url("missing.bin")
     with pytest.raises(SrganError, match="404") as info:
         fetch(url, tmp_path / "m.bin", sha256="0" * 64, progress=False)
@@ -216,7 +141,7 @@ def test_fetch_connection_refused(tmp_path: Path) -> None:
     assert url in str(info.value)
 
 
-def test_fetch_timeout(server: ServerState, tmp_path: Path) -> None:
+def test_fetch_timeout(server, tmp_path: Path) -> None:
     serve(server, "a.bin", DATA)
     server.delay = 5
     url = server.url("a.bin")
@@ -226,7 +151,7 @@ def test_fetch_timeout(server: ServerState, tmp_path: Path) -> None:
     assert not (tmp_path / "a.bin").exists()
 
 
-def test_fetch_uses_mirror(server: ServerState, tmp_path: Path) -> None:
+def test_fetch_uses_mirror(server, tmp_path: Path) -> None:
     digest = serve(server, "mirror.bin", DATA)
     dest = tmp_path / "a.bin"
     fetch(server.url("main.bin"), dest, sha256=digest, mirror=server.url("mirror.bin"), progress=False)
@@ -234,7 +159,7 @@ def test_fetch_uses_mirror(server: ServerState, tmp_path: Path) -> None:
     assert dest.read_bytes() == DATA
 
 
-def test_fetch_local_file(server: ServerState, tmp_path: Path) -> None:
+def test_fetch_local_file(server, tmp_path: Path) -> None:
     local = tmp_path / "local.bin"
     local.write_bytes(DATA)
     dest = tmp_path / "out" / "a.bin"
@@ -244,7 +169,7 @@ def test_fetch_local_file(server: ServerState, tmp_path: Path) -> None:
     assert server.requests == []
 
 
-def test_fetch_local_file_wrong_hash(server: ServerState, tmp_path: Path) -> None:
+def test_fetch_local_file_wrong_hash(server, tmp_path: Path) -> None:
     local = tmp_path / "local.bin"
     local.write_bytes(b"something else")
     dest = tmp_path / "a.bin"
@@ -256,7 +181,7 @@ def test_fetch_local_file_wrong_hash(server: ServerState, tmp_path: Path) -> Non
     assert server.requests == []
 
 
-def test_fetch_trust_on_first_use(server: ServerState, tmp_path: Path) -> None:
+def test_fetch_trust_on_first_use(server, tmp_path: Path) -> None:
     digest = serve(server, "a.bin", DATA)
     dest = tmp_path / "a.bin"
     sidecar = tmp_path / "a.bin.sha256"

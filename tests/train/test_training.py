@@ -9,7 +9,7 @@ from srgan.errors import SrganError
 from srgan.losses import ContentLoss
 from srgan.models.discriminator import Discriminator
 from srgan.models.generator import Generator
-from srgan.train.common import PairBatches, load_checkpoint, save_checkpoint
+from srgan.train.common import NullLog, PairBatches, load_checkpoint, save_checkpoint
 from srgan.train.gan import GanConfig, GanTrainer, train_gan
 from srgan.train.pretrain import PretrainConfig, pretrain
 
@@ -57,10 +57,11 @@ def test_empty_pairs_are_an_error():
 
 
 def test_pretraining_lowers_the_mse(pairs, tmp_path):
-    logged = []
+    recorder = Recorder()
     config = PretrainConfig(steps=40, lr=2e-3, log_every=10, checkpoint_every=100)
     pretrain(tiny_generator(), PairBatches(*pairs, 4, 0, CPU), config, checkpoint=tmp_path / "ck.pt",
-             fingerprint="a", logger=lambda step, m: logged.append((step, m["train/mse"])))
+             fingerprint="a", log_to=recorder)
+    logged = [(step, values["train/mse"]) for step, values in recorder.logged]
     assert [step for step, _ in logged] == [10, 20, 30, 40]
     assert logged[-1][1] < logged[0][1]
 
@@ -69,11 +70,23 @@ class Interrupt(Exception):
     pass
 
 
-def interrupt_at(stop_step):
-    def logger(step, metrics):
-        if step == stop_step:
+class Recorder(NullLog):
+    """Records what a loop logs; raises Interrupt when it logs `stop_step` (a run killed mid-way)."""
+
+    def __init__(self, stop_step=None):
+        self.logged, self.images, self.stop_step = [], [], stop_step
+
+    def metrics(self, step, values):
+        if step == self.stop_step:
             raise Interrupt
-    return logger
+        self.logged.append((step, values))
+
+    def image(self, step, name, image):
+        self.images.append((step, name, image.shape))
+
+
+def interrupt_at(stop_step):
+    return Recorder(stop_step)
 
 
 def test_pretraining_resumes_to_the_same_model(pairs, tmp_path):
@@ -82,13 +95,13 @@ def test_pretraining_resumes_to_the_same_model(pairs, tmp_path):
                         checkpoint=tmp_path / "a.pt", fingerprint="x")
     with pytest.raises(Interrupt):
         pretrain(tiny_generator(), PairBatches(*pairs, 4, 0, CPU), config, checkpoint=tmp_path / "b.pt",
-                 fingerprint="x", logger=interrupt_at(5))
+                 fingerprint="x", log_to=interrupt_at(5))
     assert torch.load(tmp_path / "b.pt", weights_only=False)["step"] == 3
-    resumed_steps = []
+    recorder = Recorder()
     resumed = pretrain(tiny_generator(seed=99), PairBatches(*pairs, 4, 0, CPU), config,
-                       checkpoint=tmp_path / "b.pt", fingerprint="x",
-                       logger=lambda step, m: resumed_steps.append(step))
-    assert resumed_steps == [4, 5, 6]
+                       checkpoint=tmp_path / "b.pt", fingerprint="x", log_to=recorder)
+    # The history up to the checkpoint is replayed, so the curves of a resumed run are whole.
+    assert [step for step, _ in recorder.logged] == [1, 2, 3, 4, 5, 6]
     for name, value in straight.state_dict().items():
         assert torch.equal(value, resumed.state_dict()[name]), name
 
@@ -110,7 +123,7 @@ def gan_trainer(config, seed=0):
 
 def test_gan_step_logs_every_quantity(pairs):
     trainer = gan_trainer(GanConfig(steps=1, adv_weight=1e-2, real_label=0.9))
-    losses = trainer.step(*PairBatches(*pairs, 4, 0, CPU)(0))
+    losses = trainer.gan_step(PairBatches(*pairs, 4, 0, CPU), 0)
     assert {"g/total", "g/content", "g/adversarial", "g/content_mse", "d/loss", "d/real", "d/fake"} <= set(losses)
     assert float(losses["g/total"]) == pytest.approx(float(losses["g/content"]) + 1e-2 * float(losses["g/adversarial"]),
                                                      rel=1e-5)
@@ -123,7 +136,7 @@ def test_gan_training_resumes_to_the_same_models(pairs, tmp_path):
     train_gan(straight, PairBatches(*pairs, 4, 0, CPU), checkpoint=tmp_path / "a.pt", fingerprint="g")
     with pytest.raises(Interrupt):
         train_gan(gan_trainer(config), PairBatches(*pairs, 4, 0, CPU), checkpoint=tmp_path / "b.pt",
-                  fingerprint="g", logger=interrupt_at(3))
+                  fingerprint="g", log_to=interrupt_at(3))
     resumed = gan_trainer(config, seed=7)
     train_gan(resumed, PairBatches(*pairs, 4, 0, CPU), checkpoint=tmp_path / "b.pt", fingerprint="g")
     for part in ("generator", "discriminator"):
@@ -131,16 +144,23 @@ def test_gan_training_resumes_to_the_same_models(pairs, tmp_path):
             assert torch.equal(value, resumed.state()[part][name]), (part, name)
 
 
-def test_non_finite_loss_stops_and_keeps_the_checkpoint(pairs, tmp_path):
-    lr, hr = pairs
-    config = PretrainConfig(steps=4, lr=1e-3, log_every=1, checkpoint_every=2)
-    pretrain(tiny_generator(), PairBatches(lr, hr, 4, 0, CPU), config, checkpoint=tmp_path / "ck.pt",
-             fingerprint="n", logger=interrupt_at(-1))  # finishes, leaving a step-2 checkpoint
-    before = (tmp_path / "ck.pt").read_bytes()
-    generator = tiny_generator()
-    with torch.no_grad():
-        generator.tail.bias.fill_(float("nan"))
-    with pytest.raises(SrganError, match="loss 'mse' is nan.*checkpoint is kept"):
-        pretrain(generator, PairBatches(lr, hr, 4, 0, CPU), config, checkpoint=tmp_path / "other.pt",
-                 fingerprint="n2")
-    assert (tmp_path / "ck.pt").read_bytes() == before
+class PoisonedBatches(PairBatches):
+    """Real batches, except that the HR of one step is NaN: the loss of that step is not finite."""
+
+    def __init__(self, *args, poisoned_step, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.poisoned_step = poisoned_step
+
+    def __call__(self, step):
+        lr, hr = super().__call__(step)
+        return (lr, torch.full_like(hr, float("nan"))) if step == self.poisoned_step else (lr, hr)
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(pairs, tmp_path):
+    config = PretrainConfig(steps=6, lr=1e-3, log_every=1, checkpoint_every=2)
+    batches = PoisonedBatches(*pairs, batch_size=4, seed=0, device=CPU, poisoned_step=4)
+    with pytest.raises(SrganError, match=r"step 5: loss 'train/mse' is nan.*checkpoint is kept"):
+        pretrain(tiny_generator(), batches, config, checkpoint=tmp_path / "ck.pt", fingerprint="n")
+    kept = load_checkpoint(tmp_path / "ck.pt", "n")
+    assert kept["step"] == 4
+    assert all(torch.isfinite(value).all() for value in kept["generator"].values() if value.is_floating_point())

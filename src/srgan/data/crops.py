@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import logging
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
+import torch
 from PIL import Image
 from tqdm import tqdm
 
 from srgan.atomic import atomic_path
-from srgan.data.resize import degrade
+from srgan.data.resize import degrade, imresize
 from srgan.errors import SrganError
 from srgan.imageio import read_image
 
@@ -26,44 +29,66 @@ class CropReport:
     skipped: dict[str, str] = field(default_factory=dict)
 
 
-def augment(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One of the eight flips/rotations of a square crop, chosen by rng."""
-    crop = np.rot90(crop, k=int(rng.integers(4)))
-    if rng.integers(2):
+AUGMENTATIONS = ("dihedral", "flips", "none")
+FACE_SIZE = 128
+Transform = Callable[[np.ndarray], np.ndarray]
+
+
+def augment(crop: np.ndarray, rng: np.random.Generator, mode: str = "dihedral") -> np.ndarray:
+    """A random one of the eight flips/rotations of a square crop ('dihedral'), a random
+    left-right flip ('flips': for upright subjects such as faces), or the crop itself ('none')."""
+    if mode == "dihedral":
+        crop = np.rot90(crop, k=int(rng.integers(4)))
+    if mode in ("dihedral", "flips") and rng.integers(2):
         crop = crop[:, ::-1]
     return np.ascontiguousarray(crop)
 
 
-def random_crops(image: np.ndarray, size: int, count: int, rng: np.random.Generator, flips: bool) -> list[np.ndarray]:
+def random_crops(image: np.ndarray, size: int, count: int, rng: np.random.Generator,
+                 mode: str = "dihedral") -> list[np.ndarray]:
     height, width = image.shape[:2]
     crops = []
     for _ in range(count):
         top = int(rng.integers(height - size + 1))
         left = int(rng.integers(width - size + 1))
-        crop = image[top:top + size, left:left + size]
-        crops.append(augment(crop, rng) if flips else np.ascontiguousarray(crop))
+        crops.append(augment(image[top:top + size, left:left + size], rng, mode))
     return crops
 
 
-def _image_size(path: Path) -> tuple[int, int] | None:
+def face_crop(image: np.ndarray, size: int = FACE_SIZE) -> np.ndarray:
+    """The usual face preprocessing: the centred square of an aligned face, resized to size x size."""
+    height, width = image.shape[:2]
+    side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    square = np.ascontiguousarray(image[top:top + side, left:left + side])
+    if side == size:
+        return square
+    tensor = torch.from_numpy(square.transpose(2, 0, 1)).double() / 255.0
+    return (imresize(tensor, (size, size)) * 255.0).round().clamp(0, 255).byte().permute(1, 2, 0).numpy()
+
+
+def _image_size(path: Path, transform: Transform | None) -> tuple[int, int] | None:
     """(height, width) from the header alone, or None if unreadable; EXIF rotation keeps the short side."""
     try:
         with Image.open(path) as image:
             width, height = image.size
-        return height, width
+        return (FACE_SIZE, FACE_SIZE) if transform is face_crop else (height, width)
     except Exception:  # noqa: BLE001 - any unreadable header is reported as a skip
         return None
 
 
 def write_training_crops(paths: list[Path], out_dir: Path, *, hr_size: int, scale: int, crops_per_image: int,
-                         seed: int, flips: bool) -> CropReport:
-    """Write train_hr.npy (N, hr, hr, 3) and train_lr.npy (N, hr/s, hr/s, 3), one image in memory at a time."""
+                         seed: int, augment: str = "dihedral", transform: Transform | None = None) -> CropReport:
+    """Write train_hr.npy (N, hr, hr, 3) and train_lr.npy (N, hr/s, hr/s, 3), one image in memory at a time.
+
+    `transform` (e.g. face_crop) is applied to each image before cropping.
+    """
     if not paths:
         raise SrganError("no training images found; check data.train and run the download stage")
     report = CropReport()
     usable = []
     for path in paths:
-        size = _image_size(path)
+        size = _image_size(path, transform)
         if size is None:
             report.skipped[str(path)] = "unreadable"
         elif min(size) < hr_size:
@@ -86,8 +111,10 @@ def write_training_crops(paths: list[Path], out_dir: Path, *, hr_size: int, scal
             except SrganError as err:
                 report.skipped[str(path)] = str(err)
                 continue
+            if transform is not None:
+                image = transform(image)
             rng = np.random.default_rng([seed, index])
-            for crop in random_crops(image, hr_size, crops_per_image, rng, flips):
+            for crop in random_crops(image, hr_size, crops_per_image, rng, augment):
                 hr_out[written] = crop
                 lr_out[written] = degrade(crop, scale)
                 written += 1
@@ -113,27 +140,31 @@ def crop_to_scale(image: np.ndarray, scale: int) -> np.ndarray:
     return np.ascontiguousarray(image[: height - height % scale, : width - width % scale])
 
 
-def write_eval_images(paths: list[Path], out_file: Path, *, scale: int) -> CropReport:
-    """One .npz with '<name>/hr' and '<name>/lr' per image: whole images cropped to a multiple of the scale."""
+def write_eval_images(paths: list[Path], out_file: Path, *, scale: int,
+                      transform: Transform | None = None) -> CropReport:
+    """One .npz with '<name>/hr' and '<name>/lr' per image: whole images cropped to a multiple of the scale.
+
+    Arrays are streamed into the archive one image at a time, so memory stays bounded by one image.
+    """
     report = CropReport()
-    arrays = {}
-    for path in paths:
-        try:
-            hr = crop_to_scale(read_image(path), scale)
-        except SrganError as err:
-            report.skipped[str(path)] = str(err)
-            continue
-        if min(hr.shape[:2]) < 4 * scale:
-            report.skipped[str(path)] = f"too small for x{scale} ({hr.shape[1]}x{hr.shape[0]})"
-            continue
-        arrays[f"{path.stem}/hr"] = hr
-        arrays[f"{path.stem}/lr"] = degrade(hr, scale)
-        report.images += 1
-    if not arrays:
-        raise SrganError(f"no usable evaluation image among {len(paths)} in {out_file.stem}")
-    with atomic_path(out_file) as tmp:
-        with open(tmp, "wb") as handle:
-            np.savez(handle, **arrays)
+    with atomic_path(out_file) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for path in paths:
+            try:
+                image = read_image(path)
+            except SrganError as err:
+                report.skipped[str(path)] = str(err)
+                continue
+            hr = crop_to_scale(transform(image) if transform else image, scale)
+            if min(hr.shape[:2]) < 4 * scale:
+                report.skipped[str(path)] = f"too small for x{scale} ({hr.shape[1]}x{hr.shape[0]})"
+                continue
+            for key, array in (("hr", hr), ("lr", degrade(hr, scale))):
+                with archive.open(f"{path.stem}/{key}.npy", "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, array, allow_pickle=False)
+            report.images += 1
+        if not report.images:
+            raise SrganError(f"no usable evaluation image among {len(paths)} for {out_file.stem}"
+                             + (f"; skipped: {next(iter(report.skipped.values()))}" if report.skipped else ""))
     return report
 
 

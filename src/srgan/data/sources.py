@@ -1,37 +1,194 @@
-"""Image sources: each becomes folders of images under data/raw/<source>/{train,eval}/."""
+"""Image sources. Each becomes folders of images under data/raw/<source>/{train,eval}/.
+
+Archives are downloaded (verified, resumable) into a persistent downloads folder outside DVC's
+outputs, extracted once, and their split's images are hard-linked (or copied) into data/raw.
+A source is named in params: one of SOURCES, or `folder:PATH` for any local folder of images.
+"""
 
 from __future__ import annotations
 
+import os
+import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from srgan.data.download import fetch, safe_extract
 from srgan.data.embedded import skimage_photos
 from srgan.errors import SrganError
-from srgan.imageio import list_images, write_png
+from srgan.imageio import IMAGE_SUFFIXES, list_images, write_png
 
-SOURCES = ("skimage",)
+EDSR_BENCHMARK = "https://cv.snu.ac.kr/research/EDSR/benchmark.tar"
+DIV2K = "https://data.vision.ee.ethz.ch/cvl/DIV2K/"
+CELEBA_DRIVE = "https://drive.google.com/uc?export=download&id="
+FOLDER_PREFIX = "folder:"
 
 
-def check_source(name: str, key: str) -> None:
+@dataclass(frozen=True)
+class Archive:
+    file: str
+    url: str
+    sha256: str | None = None
+    md5: str | None = None
+    size: int | None = None
+
+    @property
+    def extractable(self) -> bool:
+        return self.file.endswith((".zip", ".tar", ".tar.gz", ".tgz"))
+
+
+@dataclass(frozen=True)
+class Source:
+    """A downloadable dataset: its archives and, per split, the folder (inside the extracted archives) of its images."""
+    name: str
+    archives: tuple[Archive, ...]
+    splits: dict[str, str] = field(default_factory=dict)
+    faces: bool = False  # aligned faces: prepare crops the centred square and resizes it to 128x128
+    note: str = ""
+
+
+_BENCHMARK = Archive("benchmark.tar", EDSR_BENCHMARK, md5="4ace41d33c2384b97e6b320cd0afd6ba")
+_CELEBA_IMAGES = Archive("img_align_celeba.zip", CELEBA_DRIVE + "0B7EVK8r0v71pZjFTYXZWM3FlRnM",
+                         sha256="46fb89443c578308acf364d7d379fe1b9efb793042c0af734b6112e4fd3a8c74",
+                         md5="00d2c5bc6d35e252742224ab0c1e8fcb", size=1443490838)
+_CELEBA_SPLIT = Archive("list_eval_partition.txt", CELEBA_DRIVE + "0B7EVK8r0v71pY0NSMzRuSXJEVkk",
+                        md5="d32c9cbf5e040fd4025c592c306e6668")
+
+SOURCES: dict[str, Source] = {
+    "div2k": Source("div2k", (
+        Archive("DIV2K_train_HR.zip", DIV2K + "DIV2K_train_HR.zip", size=3530603713,
+                sha256="9d0b9c463f6e35b6c62cc6a930ee2224f670b34c1df841a57670f9acf0f6c335"),
+        Archive("DIV2K_valid_HR.zip", DIV2K + "DIV2K_valid_HR.zip", size=448993893,
+                sha256="20dd31fd84d777bc1cf5d6b7654a3f569c0aec74458ae094122ad1d0489900fc"),
+    ), {"train": "DIV2K_train_HR/DIV2K_train_HR", "eval": "DIV2K_valid_HR/DIV2K_valid_HR"}),
+    "set5": Source("set5", (_BENCHMARK,), {"eval": "benchmark/benchmark/Set5/HR"}),
+    "set14": Source("set14", (_BENCHMARK,), {"eval": "benchmark/benchmark/Set14/HR"}),
+    "bsd100": Source("bsd100", (_BENCHMARK,), {"eval": "benchmark/benchmark/B100/HR"}),
+    "urban100": Source("urban100", (_BENCHMARK,), {"eval": "benchmark/benchmark/Urban100/HR"}),
+    "bsds300": Source("bsds300", (
+        Archive("BSDS300-images.tgz",
+                "http://www2.eecs.berkeley.edu/Research/Projects/CS/vision/bsds/BSDS300-images.tgz"),
+    ), {"train": "BSDS300-images/BSDS300/images/train", "eval": "BSDS300-images/BSDS300/images/test"},
+        note="no published checksum: the sha256 of the first download is recorded and checked afterwards"),
+    "celeba": Source("celeba", (_CELEBA_IMAGES, _CELEBA_SPLIT),
+                     {"train": "img_align_celeba/img_align_celeba", "eval": "img_align_celeba/img_align_celeba"},
+                     faces=True, note="official partition: train = 0, eval = 2 (test)"),
+}
+CELEBA_PARTITION = {"train": "0", "eval": "2"}
+
+
+def check_source(name: str, key: str, split: str) -> None:
+    """Raise a params error naming `key` when `name` is not a source that has `split`."""
+    if name == "skimage" or name.startswith(FOLDER_PREFIX):
+        if name.startswith(FOLDER_PREFIX) and not name[len(FOLDER_PREFIX):]:
+            raise SrganError(f"params.yaml: {key}: give the folder, e.g. folder:/path/to/images")
+        return
     if name not in SOURCES:
-        raise SrganError(f"params.yaml: {key}: unknown source '{name}'; use one of {', '.join(SOURCES)}")
+        known = ", ".join(["skimage", *SOURCES, "folder:PATH"])
+        raise SrganError(f"params.yaml: {key}: unknown source '{name}'; use one of {known}")
+    if split not in SOURCES[name].splits:
+        raise SrganError(f"params.yaml: {key}: {name} has no {split} split (it is an evaluation set only)")
 
 
-def split_folder(raw_dir: Path, source: str, split: str) -> Path:
-    return raw_dir / source / split
+def raw_name(source: str) -> str:
+    """The folder under data/raw for a source; `folder:PATH` becomes `folder_<name of PATH>`."""
+    if source.startswith(FOLDER_PREFIX):
+        return "folder_" + Path(source[len(FOLDER_PREFIX):]).expanduser().resolve().name
+    return source
 
 
-def materialise(source: str, raw_dir: Path) -> Path:
-    """Make data/raw/<source>/train and /eval exist and be complete; return data/raw/<source>."""
+def is_faces(source: str) -> bool:
+    return source in SOURCES and SOURCES[source].faces
+
+
+def materialise(source: str, splits: list[str], raw_dir: Path, downloads: Path, archives: dict[str, str],
+                max_images: int = 0) -> dict[str, int]:
+    """Fill data/raw/<source>/<split>/ for each split; return {split: image count}."""
+    target = raw_dir / raw_name(source)
     if source == "skimage":
-        for split in ("train", "eval"):
-            for name, image in skimage_photos(split).items():
-                write_png(split_folder(raw_dir, source, split) / f"{name}.png", image)
-        return raw_dir / source
-    raise SrganError(f"unknown source '{source}'; use one of {', '.join(SOURCES)}")
+        return {split: _write_skimage(target / split, split, max_images) for split in splits}
+    if source.startswith(FOLDER_PREFIX):
+        folder = Path(source[len(FOLDER_PREFIX):]).expanduser()
+        images = _limit(list_images(folder), max_images)
+        if not images:
+            raise SrganError(f"{folder}: no images in this folder (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+        return {split: _link_all(images, target / split) for split in splits}
+    spec = SOURCES[source]
+    roots = {archive.file: _fetch(archive, downloads, archives) for archive in spec.archives}
+    counts = {}
+    for split in splits:
+        images = _split_images(spec, split, roots, downloads)
+        counts[split] = _link_all(_limit(images, max_images), target / split)
+    return counts
+
+
+def _write_skimage(folder: Path, split: str, max_images: int) -> int:
+    photos = skimage_photos(split)
+    for name in _limit(list(photos), max_images):
+        write_png(folder / f"{name}.png", photos[name])
+    return len(_limit(list(photos), max_images))
+
+
+def _fetch(archive: Archive, downloads: Path, overrides: dict[str, str]) -> Path:
+    """Download (or take the user's copy of) an archive, verify it, extract it once; return its folder or file."""
+    override = overrides.get(archive.file)
+    is_url = bool(override) and "://" in override
+    path = fetch(archive.url, downloads / archive.file, sha256=archive.sha256, md5=archive.md5, size=archive.size,
+                 mirror=override if is_url else None,
+                 local_file=Path(override).expanduser() if override and not is_url else None)
+    if not archive.extractable:
+        return path
+    folder = downloads / archive.file.split(".")[0]
+    safe_extract(path, folder)
+    return folder
+
+
+def _split_images(spec: Source, split: str, roots: dict[str, Path], downloads: Path) -> list[Path]:
+    first = spec.archives[0]
+    folder = downloads / spec.splits[split] if first.extractable else roots[first.file]
+    if not folder.is_dir():
+        raise SrganError(f"{folder}: expected the {split} images of {spec.name} here after extraction; "
+                         f"the archive {first.file} does not have the expected layout (delete it to download again)")
+    images = list_images(folder)
+    if spec.name == "celeba":
+        wanted = _celeba_partition(roots[_CELEBA_SPLIT.file], CELEBA_PARTITION[split])
+        images = [path for path in images if path.name in wanted]
+    return images
+
+
+def _celeba_partition(listing: Path, partition: str) -> set[str]:
+    names = set()
+    for line in listing.read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1] == partition:
+            names.add(parts[0])
+    if not names:
+        raise SrganError(f"{listing}: no image of partition {partition}; is this list_eval_partition.txt?")
+    return names
+
+
+def _limit(items: list, max_images: int) -> list:
+    return items[:max_images] if max_images else items
+
+
+def _link_all(images: list[Path], folder: Path) -> int:
+    """Hard-link (or copy) images into folder, keeping their names unique and their suffixes."""
+    folder.mkdir(parents=True, exist_ok=True)
+    seen: set[str] = set()
+    for path in images:
+        name = path.name
+        if name in seen:  # same name in different subfolders of a user's folder
+            name = f"{path.parent.name}_{name}"
+        seen.add(name)
+        target = folder / name
+        try:
+            os.link(path, target)
+        except OSError:
+            shutil.copy2(path, target)
+    return len(images)
 
 
 def images_of(raw_dir: Path, source: str, split: str) -> list[Path]:
-    folder = split_folder(raw_dir, source, split)
+    folder = raw_dir / raw_name(source) / split
     if not folder.is_dir():
         raise SrganError(f"{folder}: missing; run the download stage (dvc repro download)")
     return list_images(folder)

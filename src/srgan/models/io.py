@@ -16,7 +16,8 @@ ARCH_KEYS = {"scale", "blocks", "channels", "norm", "bicubic_skip"}
 
 def save_generator(path: Path | str, generator: Generator, meta: dict | None = None) -> None:
     """Weights, the architecture they belong to (generator.arch) and free-form metadata."""
-    payload = {"format": FORMAT, "arch": dict(generator.arch), "state_dict": generator.state_dict(), "meta": dict(meta or {})}
+    payload = {"format": FORMAT, "arch": dict(generator.arch), "state_dict": generator.state_dict(),
+               "meta": dict(meta or {})}
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
 
@@ -29,7 +30,8 @@ def load_generator(path: Path | str, device: torch.device | str = "cpu") -> tupl
     except FileNotFoundError:
         raise SrganError(f"{path}: model file not found") from None
     except Exception as err:  # noqa: BLE001 - pickle, zip and unpickler errors all mean "not a model file"
-        raise SrganError(f"{path}: not a model file this project can read safely ({type(err).__name__}: {err})") from None
+        raise SrganError(f"{path}: not a model file this project can read safely "
+                         f"({type(err).__name__}: {err})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise SrganError(f"{path}: not an srgan-dvc generator file (expected format {FORMAT})")
     arch = payload["arch"]

@@ -9,8 +9,13 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from srgan.config import load_params
+from srgan.data.crops import load_eval_images
+from srgan.data.sources import raw_name
 from srgan.errors import SrganError
+from srgan.train.common import PairBatches, Validation
 
 PARAMS = Path("params.yaml")
 RAW = Path("data/raw")
@@ -60,9 +65,35 @@ def live(name: str, resume: bool = False):
     return Live(dir=str(REPORTS / name), resume=resume, report=None, save_dvc_exp=False, dvcyaml=None)
 
 
-def live_logger(tracker) -> Callable[[int, dict[str, float]], None]:
-    def log_step(step: int, metrics: dict[str, float]) -> None:
-        tracker.step = step
-        for key, value in metrics.items():
-            tracker.log_metric(key, value)
-    return log_step
+class LiveLog:
+    """The training loops' log (srgan.train.common.TrainingLog) written with DVCLive."""
+
+    def __init__(self, tracker):
+        self.tracker = tracker
+
+    def metrics(self, step: int, values: dict[str, float]) -> None:
+        self.tracker.step = step
+        for key, value in values.items():
+            self.tracker.log_metric(key, value)
+
+    def image(self, step: int, name: str, image) -> None:
+        self.tracker.log_image(f"{name}_{step:07d}.png", image)
+
+
+def eval_file(source: str) -> Path:
+    return PREPARED / "eval" / f"{raw_name(source)}.npz"
+
+
+def validation_set(data, settings) -> Validation | None:
+    """The first held-out images of the first evaluation source, when the params ask for validation."""
+    if not settings.validate_every:
+        return None
+    images = load_eval_images(eval_file(data.eval[0]))
+    return Validation(dict(list(images.items())[: settings.validate_images]), data.scale)
+
+
+def training_pairs(batch_size: int, seed: int, device) -> tuple[PairBatches, list[Path]]:
+    """Seeded batches over the prepared crops (memory-mapped), and the files they come from."""
+    files = [PREPARED / "train_lr.npy", PREPARED / "train_hr.npy"]
+    arrays = [np.load(path, mmap_mode="r") for path in files]
+    return PairBatches(*arrays, batch_size, seed, device), files

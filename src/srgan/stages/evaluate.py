@@ -5,10 +5,11 @@ import pandas as pd
 from srgan import backbones
 from srgan.atomic import atomic_path, write_json
 from srgan.data.crops import load_eval_images
+from srgan.data.sources import raw_name
 from srgan.evaluate import Samples, baselines, evaluate_images, model_method, summarise
 from srgan.metrics import LPIPS
 from srgan.models.io import load_generator
-from srgan.stages._stage import MODELS, PREPARED, REPORTS, log, params, read_weights_record, run
+from srgan.stages._stage import MODELS, REPORTS, eval_file, log, params, read_weights_record, run
 from srgan.train.common import pick_device
 
 MODEL_FILES = {"srresnet": MODELS / "srresnet.pt", "srgan": MODELS / "srgan.pt"}
@@ -32,20 +33,22 @@ def main() -> None:
     methods = {**baselines(data.scale),
                **{name: model_method(generator, settings.tile) for name, (generator, _) in models.items()}}
     tables = []
-    for source in data.eval:
-        images = load_eval_images(PREPARED / "eval" / f"{source}.npz")
-        samples = Samples(REPORTS / "evaluate" / "samples" / source, settings.samples, methods["srgan"])
-        tables.append(evaluate_images(source, images, methods, data.scale, metric, samples))
+    datasets = [raw_name(source) for source in data.eval]
+    for source, dataset in zip(data.eval, datasets):
+        samples = Samples(REPORTS / "evaluate" / "samples" / dataset, settings.samples, methods["srgan"])
+        tables.append(evaluate_images(dataset, load_eval_images(eval_file(source)), methods, data.scale, metric,
+                                      samples))
     table = pd.concat(tables, ignore_index=True)
     with atomic_path(REPORTS / "evaluate" / "per_image.csv") as tmp:
         table.to_csv(tmp, index=False, float_format="%.4f")
     summary = summarise(table)
     summary["info"] = {"scale": data.scale, "lpips": lpips_status,
-                       **{f"{name}_training": meta.get("content_loss", "pixel MSE") for name, (_, meta) in models.items()}}
+                       **{f"{name}_training": meta.get("content_loss", "pixel MSE")
+                          for name, (_, meta) in models.items()}}
     write_json(REPORTS / "metrics.json", summary)
-    for source in data.eval:
-        for method, values in summary[source].items():
-            log.info("%s %-9s PSNR-Y %.2f  SSIM-Y %.4f", source, method, values["psnr_y"], values["ssim_y"])
+    for dataset in datasets:
+        for method, values in summary[dataset].items():
+            log.info("%s %-9s PSNR-Y %.2f  SSIM-Y %.4f", dataset, method, values["psnr_y"], values["ssim_y"])
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 from srgan.atomic import write_json
 from srgan.data import sources
-from srgan.data.crops import write_eval_images, write_training_crops
+from srgan.data.crops import face_crop, write_eval_images, write_training_crops
 from srgan.stages._stage import PREPARED, RAW, log, params, run
 
 
@@ -11,10 +11,12 @@ def main() -> None:
     data = p["data"]
     parts = {"train": write_training_crops(
         sources.images_of(RAW, data.train, "train"), PREPARED, hr_size=data.hr_size, scale=data.scale,
-        crops_per_image=data.crops_per_image, seed=p["seed"], flips=data.augment)}
+        crops_per_image=data.crops_per_image, seed=p["seed"], augment=data.augment,
+        transform=face_crop if sources.is_faces(data.train) else None)}
     for source in data.eval:
         parts[f"eval/{source}"] = write_eval_images(
-            sources.images_of(RAW, source, "eval"), PREPARED / "eval" / f"{source}.npz", scale=data.scale)
+            sources.images_of(RAW, source, "eval"), PREPARED / "eval" / f"{sources.raw_name(source)}.npz",
+            scale=data.scale, transform=face_crop if sources.is_faces(source) else None)
     for name, part in parts.items():
         for path, why in part.skipped.items():
             log.warning("%s: skipped %s: %s", name, path, why)

@@ -3,18 +3,39 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import random
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from srgan.atomic import atomic_path
 from srgan.errors import SrganError
+from srgan.inference import upscale_image
+from srgan.metrics import psnr_y
 
-Logger = Callable[[int, dict[str, float]], None]
+
+class TrainingLog(Protocol):
+    """Where a loop reports curves and sample images (the stages adapt DVCLive to it)."""
+
+    def metrics(self, step: int, values: dict[str, float]) -> None: ...
+
+    def image(self, step: int, name: str, image: np.ndarray) -> None: ...
+
+
+class NullLog:
+    def metrics(self, step: int, values: dict[str, float]) -> None:
+        pass
+
+    def image(self, step: int, name: str, image: np.ndarray) -> None:
+        pass
+
+
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -135,3 +156,69 @@ def load_checkpoint(path: Path, fingerprint: str) -> dict | None:
     if checkpoint.get("fingerprint") != fingerprint:
         return None
     return checkpoint
+
+
+@dataclass
+class Validation:
+    """Held-out (lr, hr) images: mean PSNR-Y of the generator on them, and the first output as a sample."""
+    images: dict[str, tuple[np.ndarray, np.ndarray]]
+    scale: int
+    tile: int = 128
+
+    def run(self, generator: torch.nn.Module, step: int, log_to: TrainingLog) -> dict[str, float]:
+        was_training = generator.training
+        generator.eval()
+        scores = []
+        for index, (name, (lr, hr)) in enumerate(self.images.items()):
+            sr = upscale_image(generator, lr, tile=self.tile, overlap=min(16, self.tile // 4))
+            scores.append(psnr_y(sr, hr, self.scale))
+            if index == 0:
+                log_to.image(step, f"val/{name}", sr)
+        generator.train(was_training)
+        return {"val/psnr_y": float(np.mean(scores))}
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    total_steps: int
+    log_every: int
+    checkpoint_every: int
+    validate_every: int = 0
+
+
+def run_loop(name: str, step_fn: Callable[[int], dict[str, torch.Tensor]], settings: LoopSettings, *,
+             generator: torch.nn.Module, state: Callable[[], dict], load_state: Callable[[dict], None],
+             checkpoint: Path, fingerprint: str, log_to: TrainingLog, validation: Validation | None = None,
+             extra_values: Callable[[int], dict[str, float]] = lambda step: {}) -> None:
+    """Drive step_fn(step) for every step: resume, check losses, log means, validate, checkpoint.
+
+    The checkpoint holds the run's state, the RNG states and the logged history; a resumed run
+    replays that history to the log so its curves are whole, then continues where it stopped.
+    """
+    start, history = 0, []
+    saved = load_checkpoint(checkpoint, fingerprint)
+    if saved:
+        load_state(saved)
+        set_rng_state(saved["rng"])
+        start, history = saved["step"], saved["history"]
+        logging.getLogger(__name__).warning("%s: resuming from step %d of %d (%s)", name, start,
+                                            settings.total_steps, checkpoint)
+        for step, values in history:
+            log_to.metrics(step, values)
+    mean = RunningMean()
+    total = settings.total_steps
+    for step in tqdm(range(start, total), desc=name, initial=start, total=total):
+        losses = step_fn(step)
+        check_finite(step + 1, losses, checkpoint)
+        mean.add({key: value.item() for key, value in losses.items()})
+        done = step + 1
+        values: dict[str, float] = {}
+        if done % settings.log_every == 0 or done == total:
+            values.update(mean.pop(), **extra_values(step))
+        if validation and settings.validate_every and (done % settings.validate_every == 0 or done == total):
+            values.update(validation.run(generator, done, log_to))
+        if values:
+            history.append((done, values))
+            log_to.metrics(done, values)
+        if done % settings.checkpoint_every == 0 and done < total:
+            save_checkpoint(checkpoint, fingerprint, done, {**state(), "history": history})

@@ -1,106 +1,160 @@
-"""SRGAN fine-tuning: content + weighted adversarial loss for G, BCE for D, resumable."""
+"""SRGAN fine-tuning: content + weighted adversarial loss for G, BCE for D, with the tricks that make it work.
+
+Step numbering: the first `d_warmup_steps` steps train D alone against the frozen generator; the
+`steps` GAN steps follow. Adversarial-weight ramps and learning-rate decay count GAN steps only.
+"""
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from srgan.losses import ContentLoss, discriminator_loss, generator_adversarial_loss
 from srgan.models.discriminator import Discriminator
 from srgan.models.generator import Generator
-from srgan.train.common import (Logger, PairBatches, RunningMean, autocast, check_finite, load_checkpoint,
-                                save_checkpoint, set_rng_state)
-
-log = logging.getLogger(__name__)
+from srgan.train.common import LoopSettings, NullLog, PairBatches, TrainingLog, Validation, autocast, run_loop
+from srgan.train.tricks import ReplayBuffer, adv_weight_at
 
 
 @dataclass(frozen=True)
 class GanConfig:
     steps: int
     adv_weight: float = 1e-3
+    adv_schedule: str = "constant"
+    adv_start: float = 0.0
+    adv_ramp_steps: int = 0
+    d_warmup_steps: int = 0
+    d_steps: int = 1
+    replay_size: int = 0
+    replay_fraction: float = 0.5
+    real_label: float = 1.0
     lr_g: float = 1e-4
     lr_d: float = 1e-4
     betas_g: tuple[float, float] = (0.9, 0.999)
     betas_d: tuple[float, float] = (0.9, 0.999)
-    real_label: float = 1.0
+    lr_decay_at: tuple[int, ...] = ()
+    lr_decay_factor: float = 0.1
     precision: str = "fp32"
     log_every: int = 50
     checkpoint_every: int = 200
+    validate_every: int = 0
+    seed: int = 0
+
+    @property
+    def total_steps(self) -> int:
+        return self.d_warmup_steps + self.steps
 
 
+@dataclass
 class GanTrainer:
-    """One object holding G, D, their optimisers and the losses; `step` does one D update and one G update."""
+    """G, D, their optimisers and schedulers, the content loss and the replay buffer: all of a run's state."""
+    g: Generator
+    d: Discriminator
+    content: ContentLoss
+    config: GanConfig
+    device: torch.device
+    replay: ReplayBuffer = field(init=False)
 
-    def __init__(self, generator: Generator, discriminator: Discriminator, content: ContentLoss, config: GanConfig,
-                 device: torch.device):
-        self.g, self.d, self.content, self.config, self.device = generator, discriminator, content, config, device
+    def __post_init__(self):
         for module in (self.g, self.d, self.content):
-            module.to(device, memory_format=torch.channels_last).train()
+            module.to(self.device, memory_format=torch.channels_last).train()
+        config = self.config
         self.opt_g = torch.optim.Adam(self.g.parameters(), lr=config.lr_g, betas=config.betas_g)
         self.opt_d = torch.optim.Adam(self.d.parameters(), lr=config.lr_d, betas=config.betas_d)
+        self.sched_g, self.sched_d = (
+            torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(config.lr_decay_at), gamma=config.lr_decay_factor)
+            for opt in (self.opt_g, self.opt_d))
+        self.replay = ReplayBuffer(config.replay_size, config.replay_fraction, seed=config.seed)
 
     def state(self) -> dict:
         return {"generator": self.g.state_dict(), "discriminator": self.d.state_dict(),
-                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict()}
+                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+                "sched_g": self.sched_g.state_dict(), "sched_d": self.sched_d.state_dict(),
+                "replay": self.replay.state_dict()}
 
     def load_state(self, state: dict) -> None:
         self.g.load_state_dict(state["generator"])
         self.d.load_state_dict(state["discriminator"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
+        self.sched_g.load_state_dict(state["sched_g"])
+        self.sched_d.load_state_dict(state["sched_d"])
+        self.replay.load_state_dict(state["replay"])
 
-    def step(self, lr: torch.Tensor, hr: torch.Tensor) -> dict[str, torch.Tensor]:
-        config = self.config
-        with autocast(self.device, config.precision):
-            sr = self.g(lr)
-        d_loss, d_real, d_fake = self._discriminator_step(sr.detach(), hr)
-        with autocast(self.device, config.precision):
-            fake_logits = self.d(sr)
-        content, parts = self.content(sr.float(), hr)
-        adversarial = generator_adversarial_loss(fake_logits.float())
-        g_loss = content + config.adv_weight * adversarial
-        self.opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        self.opt_g.step()
-        return {"g/total": g_loss.detach(), "g/content": content.detach(), "g/adversarial": adversarial.detach(),
-                **{f"g/content_{name}": value.detach() for name, value in parts.items()},
-                "d/loss": d_loss, "d/real": d_real, "d/fake": d_fake}
+    def warmup_step(self, lr: torch.Tensor, hr: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Train D alone against the frozen generator."""
+        with torch.no_grad(), autocast(self.device, self.config.precision):
+            fake = self.g.eval()(lr)
+        self.g.train()
+        return self.discriminator_step(fake, hr)
 
-    def _discriminator_step(self, fake: torch.Tensor, hr: torch.Tensor):
+    def discriminator_step(self, fake: torch.Tensor, hr: torch.Tensor) -> dict[str, torch.Tensor]:
+        fake = self.replay.mix(fake.detach().float())
         with autocast(self.device, self.config.precision):
             real_logits, fake_logits = self.d(hr), self.d(fake)
         loss = discriminator_loss(real_logits.float(), fake_logits.float(), self.config.real_label)
         self.opt_d.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_d.step()
-        return loss.detach(), torch.sigmoid(real_logits.float()).mean().detach(), \
-            torch.sigmoid(fake_logits.float()).mean().detach()
+        return {"d/loss": loss.detach(), "d/real": torch.sigmoid(real_logits.float()).mean().detach(),
+                "d/fake": torch.sigmoid(fake_logits.float()).mean().detach()}
+
+    def generator_step(self, sr: torch.Tensor, hr: torch.Tensor, adv_weight: float) -> dict[str, torch.Tensor]:
+        content, parts = self.content(sr.float(), hr)
+        adversarial = torch.zeros((), device=self.device)
+        if adv_weight > 0:
+            with autocast(self.device, self.config.precision):
+                fake_logits = self.d(sr)
+            adversarial = generator_adversarial_loss(fake_logits.float())
+        total = content + adv_weight * adversarial
+        self.opt_g.zero_grad(set_to_none=True)
+        total.backward()
+        self.opt_g.step()
+        return {"g/total": total.detach(), "g/content": content.detach(), "g/adversarial": adversarial.detach(),
+                **{f"g/content_{name}": value.detach() for name, value in parts.items()}}
+
+    def gan_step(self, batch_at, gan_step: int) -> dict[str, torch.Tensor]:
+        """config.d_steps D updates (each on its own batch), then one G update on the first batch."""
+        config = self.config
+        losses: dict[str, torch.Tensor] = {}
+        first = None
+        for k in range(config.d_steps):
+            lr, hr = batch_at(gan_step * config.d_steps + k)
+            with autocast(self.device, config.precision):
+                sr = self.g(lr)
+            if first is None:
+                first = (sr, hr)
+            losses = self.discriminator_step(sr, hr)
+        adv_weight = adv_weight_at(gan_step, config.adv_weight, config.adv_schedule, config.adv_start,
+                                   config.adv_ramp_steps)
+        losses.update(self.generator_step(*first, adv_weight))
+        self.sched_g.step()
+        self.sched_d.step()
+        return losses
 
 
 def train_gan(trainer: GanTrainer, batches: PairBatches, *, checkpoint: Path, fingerprint: str,
-              logger: Logger = lambda step, metrics: None) -> Generator:
-    """Run trainer.config.steps steps, resuming from `checkpoint` when it belongs to this run."""
+              log_to: TrainingLog = NullLog(), validation: Validation | None = None) -> Generator:
+    """Run the D warm-up then the GAN steps, resuming from `checkpoint` when it belongs to this run."""
     config = trainer.config
-    start = 0
-    saved = load_checkpoint(checkpoint, fingerprint)
-    if saved:
-        trainer.load_state(saved)
-        set_rng_state(saved["rng"])
-        start = saved["step"]
-        log.warning("resuming GAN training from step %d (%s)", start, checkpoint)
-    mean = RunningMean()
-    for step in tqdm(range(start, config.steps), desc="train_gan", initial=start, total=config.steps):
-        losses = trainer.step(*batches(step))
-        check_finite(step + 1, losses, checkpoint)
-        mean.add({name: value.item() for name, value in losses.items()})
-        done = step + 1
-        if done % config.log_every == 0 or done == config.steps:
-            logger(done, {**mean.pop(), "adv_weight": config.adv_weight,
-                          "lr/g": trainer.opt_g.param_groups[0]["lr"], "lr/d": trainer.opt_d.param_groups[0]["lr"]})
-        if done % config.checkpoint_every == 0 and done < config.steps:
-            save_checkpoint(checkpoint, fingerprint, done, trainer.state())
+
+    def step(index: int) -> dict[str, torch.Tensor]:
+        if index < config.d_warmup_steps:
+            return trainer.warmup_step(*batches(index))
+        return trainer.gan_step(lambda k: batches(config.d_warmup_steps + k), index - config.d_warmup_steps)
+
+    run_loop("train_gan", step, LoopSettings(config.total_steps, config.log_every, config.checkpoint_every,
+                                             config.validate_every),
+             generator=trainer.g, state=trainer.state, load_state=trainer.load_state, checkpoint=checkpoint,
+             fingerprint=fingerprint, log_to=log_to, validation=validation,
+             extra_values=lambda index: _schedule_values(trainer, max(index - config.d_warmup_steps, 0)))
     return trainer.g.eval()
+
+
+def _schedule_values(trainer: GanTrainer, gan_step: int) -> dict[str, float]:
+    config = trainer.config
+    return {"adv_weight": adv_weight_at(gan_step, config.adv_weight, config.adv_schedule, config.adv_start,
+                                        config.adv_ramp_steps),
+            "lr/g": trainer.opt_g.param_groups[0]["lr"], "lr/d": trainer.opt_d.param_groups[0]["lr"]}

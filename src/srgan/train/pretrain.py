@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from srgan.models.generator import Generator
-from srgan.train.common import (Logger, PairBatches, RunningMean, autocast, check_finite, load_checkpoint,
-                                save_checkpoint, set_rng_state)
-
-log = logging.getLogger(__name__)
+from srgan.train.common import LoopSettings, NullLog, PairBatches, TrainingLog, Validation, autocast, run_loop
 
 
 @dataclass(frozen=True)
@@ -25,37 +20,33 @@ class PretrainConfig:
     precision: str = "fp32"
     log_every: int = 50
     checkpoint_every: int = 200
+    validate_every: int = 0
 
 
 def pretrain(generator: Generator, batches: PairBatches, config: PretrainConfig, *, checkpoint: Path,
-             fingerprint: str, logger: Logger = lambda step, metrics: None) -> Generator:
+             fingerprint: str, log_to: TrainingLog = NullLog(), validation: Validation | None = None) -> Generator:
     """Train the generator with MSE for config.steps steps; resume from `checkpoint` when it matches."""
     device = batches.device
     generator.to(device, memory_format=torch.channels_last).train()
     optimizer = torch.optim.Adam(generator.parameters(), lr=config.lr, betas=config.betas)
-    start = 0
-    saved = load_checkpoint(checkpoint, fingerprint)
-    if saved:
-        generator.load_state_dict(saved["generator"])
-        optimizer.load_state_dict(saved["optimizer"])
-        set_rng_state(saved["rng"])
-        start = saved["step"]
-        log.warning("resuming pretraining from step %d (%s)", start, checkpoint)
-    mean = RunningMean()
-    for step in tqdm(range(start, config.steps), desc="pretrain", initial=start, total=config.steps):
-        lr, hr = batches(step)
+
+    def step(index: int) -> dict[str, torch.Tensor]:
+        lr, hr = batches(index)
         with autocast(device, config.precision):
             sr = generator(lr)
         loss = F.mse_loss(sr.float(), hr)
-        check_finite(step + 1, {"mse": loss}, checkpoint)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        mean.add({"train/mse": loss.item()})
-        done = step + 1
-        if done % config.log_every == 0 or done == config.steps:
-            logger(done, mean.pop())
-        if done % config.checkpoint_every == 0 and done < config.steps:
-            save_checkpoint(checkpoint, fingerprint, done,
-                            {"generator": generator.state_dict(), "optimizer": optimizer.state_dict()})
+        return {"train/mse": loss.detach()}
+
+    def load(state: dict) -> None:
+        generator.load_state_dict(state["generator"])
+        optimizer.load_state_dict(state["optimizer"])
+
+    run_loop("pretrain", step, LoopSettings(config.steps, config.log_every, config.checkpoint_every,
+                                            config.validate_every),
+             generator=generator, state=lambda: {"generator": generator.state_dict(),
+                                                 "optimizer": optimizer.state_dict()},
+             load_state=load, checkpoint=checkpoint, fingerprint=fingerprint, log_to=log_to, validation=validation)
     return generator.eval()

@@ -1,0 +1,64 @@
+"""The training tricks that make SRGAN work, each small and testable on its own."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def adv_weight_at(step: int, target: float, schedule: str = "constant", start: float = 0.0,
+                  ramp_steps: int = 0) -> float:
+    """Adversarial weight at a GAN step: constant, or ramped from `start` to `target` over `ramp_steps`."""
+    if schedule == "constant" or ramp_steps <= 0 or step >= ramp_steps:
+        return target
+    progress = step / ramp_steps
+    if schedule == "linear":
+        return start + (target - start) * progress
+    if schedule == "cosine":
+        return start + (target - start) * (1 - math.cos(math.pi * progress)) / 2
+    raise ValueError(f"unknown adversarial weight schedule {schedule!r}")
+
+
+class ReplayBuffer:
+    """Past generated images for the discriminator (after Shrivastava et al. 2017 and CycleGAN's pool).
+
+    `mix(fresh)` returns a batch where round(fraction * N) images are drawn from the buffer (once it
+    holds enough) and the rest are fresh; every fresh image then enters the buffer, replacing a random
+    old one when full. Its randomness has its own seeded generator, saved with its state.
+    """
+
+    def __init__(self, size: int, fraction: float, seed: int = 0):
+        self.size, self.fraction = size, fraction
+        self.images: list[torch.Tensor] = []
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def mix(self, fresh: torch.Tensor) -> torch.Tensor:
+        if self.size == 0:
+            return fresh
+        fresh = fresh.detach()
+        count = len(fresh)
+        replayed = round(self.fraction * count) if len(self.images) >= count else 0
+        out = fresh.clone()
+        if replayed:
+            slots = torch.randperm(count, generator=self.generator)[:replayed]
+            picks = torch.randint(len(self.images), (replayed,), generator=self.generator)
+            for slot, pick in zip(slots.tolist(), picks.tolist()):
+                out[slot] = self.images[pick].to(out.device, out.dtype)
+        self._push(fresh)
+        return out
+
+    def _push(self, fresh: torch.Tensor) -> None:
+        for image in fresh.cpu():
+            if len(self.images) < self.size:
+                self.images.append(image.clone())
+            else:
+                self.images[int(torch.randint(self.size, (1,), generator=self.generator))] = image.clone()
+
+    def state_dict(self) -> dict:
+        stacked = torch.stack(self.images) if self.images else torch.empty(0)
+        return {"images": stacked, "rng": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.images = list(state["images"]) if state["images"].numel() else []
+        self.generator.set_state(state["rng"])

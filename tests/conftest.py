@@ -1,0 +1,156 @@
+"""Shared fixtures: a real HTTP server on 127.0.0.1 with Range support and fault injection."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import yaml
+
+
+@dataclass
+class ServerState:
+    root: Path
+    base: str = ""
+    requests: list[tuple[str, str | None]] = field(default_factory=list)
+    cut_after: int | None = None  # send only this many body bytes once, then close
+    delay: float = 0.0  # seconds to wait before answering
+    ranges: bool = True  # honour Range headers
+    release: threading.Event = field(default_factory=threading.Event)
+
+    def url(self, name: str) -> str:
+        return f"{self.base}/{name}"
+
+
+class RangeHandler(BaseHTTPRequestHandler):
+    """Serves files from state.root, with Range support and fault injection."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        state: ServerState = self.server.state  # type: ignore[attr-defined]
+        state.requests.append((self.path, self.headers.get("Range")))
+        if state.delay:
+            state.release.wait(state.delay)
+        path = state.root / self.path.lstrip("/")
+        if not path.is_file():
+            self.send_error(404)
+            return
+        data = path.read_bytes()
+        start = 0
+        requested = self.headers.get("Range")
+        if requested and state.ranges:
+            start = int(requested.removeprefix("bytes=").rstrip("-"))
+            if start >= len(data):
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{len(data)}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        else:
+            self.send_response(200)
+        body = data[start:]
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if state.cut_after is not None:
+            body, state.cut_after = body[: state.cut_after], None
+            self.close_connection = True
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def server(tmp_path: Path):
+    root = tmp_path / "served"
+    root.mkdir()
+    state = ServerState(root)
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), RangeHandler)
+    httpd.daemon_threads = True
+    httpd.state = state  # type: ignore[attr-defined]
+    state.base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.01,), daemon=True)
+    thread.start()
+    yield state
+    state.release.set()
+    httpd.shutdown()
+    httpd.server_close()
+
+
+# ----------------------------------------------------------------------------- DVC projects
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def tiny_params(params: dict) -> dict:
+    """The project's params shrunk to run in seconds: tiny models, 32-pixel crops, a few steps."""
+    params["data"].update(hr_size=32, crops_per_image=3, fetch_weights=False)
+    params["model"]["generator"].update(blocks=1, channels=8)
+    params["model"]["discriminator"].update(channels=4, dense=8)
+    params["pretrain"].update(steps=4, batch_size=4, log_every=2, checkpoint_every=2, precision="fp32",
+                              validate_every=2, validate_images=1)
+    params["gan"].update(steps=3, batch_size=4, log_every=1, checkpoint_every=2, precision="fp32",
+                         validate_every=3, validate_images=1)
+    params["evaluate"].update(samples=2)
+    params["report"].update(dpi=72)
+    return params
+
+
+class DvcProject:
+    """A temporary copy of the project (git repo with one commit) where the real `dvc` runs."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def dvc(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        result = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=self.root, env=self.env(),
+                                capture_output=True, text=True)
+        if check and result.returncode != 0:
+            raise AssertionError(f"dvc {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def env(self) -> dict:
+        return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+                "TORCH_HOME": str(self.root / ".torch"), "DVC_NO_ANALYTICS": "1"}
+
+    def edit_params(self, edit) -> None:
+        path = self.root / "params.yaml"
+        params = yaml.safe_load(path.read_text())
+        edit(params)
+        path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+    @staticmethod
+    def ran(result: subprocess.CompletedProcess) -> set[str]:
+        return set(re.findall(r"Running stage '([^']+)'", result.stdout + result.stderr))
+
+
+def _git(root: Path, *args: str) -> None:
+    subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", *args], cwd=root, check=True,
+                   capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def make_project(tmp_path_factory):
+    """Factory: make_project(edit) -> DvcProject with tiny params, then `edit` applied."""
+    def make(edit=lambda params: None) -> DvcProject:
+        root = tmp_path_factory.mktemp("project")
+        shutil.copytree(PROJECT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        shutil.copytree(PROJECT / ".dvc", root / ".dvc", ignore=shutil.ignore_patterns("tmp", "cache"))
+        for name in ("dvc.yaml", "params.yaml", ".gitignore"):
+            shutil.copy(PROJECT / name, root / name)
+        project = DvcProject(root)
+        project.edit_params(lambda params: edit(tiny_params(params)))
+        _git(root, "init", "-q")
+        _git(root, "add", "-A")
+        _git(root, "commit", "-qm", "tiny project")
+        return project
+    return make
