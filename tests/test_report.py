@@ -6,7 +6,6 @@ from PIL import Image
 
 from srgan.imageio import write_png
 from srgan.report import (
-    COLUMNS,
     centre_box,
     comparison_figure,
     curves_figure,
@@ -19,7 +18,7 @@ from srgan.report import (
 def make_samples(folder, scale=4):
     rng = np.random.default_rng(0)
     hr = rng.integers(0, 256, (64, 48, 3), dtype=np.uint8)
-    for key, _ in COLUMNS:
+    for key in ["lr", "nearest", "bicubic", "srresnet", "srgan", "hr", "ur"]:
         factor = {"lr": 1 / scale, "ur": scale}.get(key, 1)
         write_png(folder / "img" / f"{key}.png", np.resize(hr, (int(64 * factor), int(48 * factor), 3)))
 
@@ -59,6 +58,35 @@ def test_markdown_report_has_table_and_provenance():
     metrics = {"set5": {"bicubic": {"psnr_y": 28.4, "ssim_y": 0.81, "psnr_rgb": 26.0, "lpips": None}},
                "info": {"scale": 4, "lpips": "unavailable: no weights"}}
     text = markdown_report(metrics_table(metrics), metrics["info"], {"Curves": "figures/c.png"})
-    assert "| set5" in text and "Bicubic" in text and "28.4000" in text
+    assert "| set5" in text and "Bicubic" in text and "28.40" in text
     assert "n/a" in text and "unavailable: no weights" in text
     assert "![Curves](figures/c.png)" in text
+
+
+def metrics_fixture(lpips):
+    return {"set5": {"bicubic": {"psnr_y": 28.4, "ssim_y": 0.81, "psnr_rgb": 26.0, "lpips": lpips},
+                     "srgan": {"psnr_y": 26.0, "ssim_y": 0.74, "psnr_rgb": 24.0, "lpips": lpips and lpips / 2}},
+            "info": {"scale": 4}}
+
+
+def test_perception_distortion_uses_lpips_or_falls_back_to_ssim(tmp_path):
+    from srgan.report import perception_distortion_figure
+
+    assert perception_distortion_figure(metrics_table(metrics_fixture(0.3)), tmp_path / "a.png", 100) == "lpips"
+    assert perception_distortion_figure(metrics_table(metrics_fixture(None)), tmp_path / "b.png", 100) == "ssim_y"
+    assert (tmp_path / "a.png").stat().st_size > 1000 and (tmp_path / "b.png").stat().st_size > 1000
+
+
+def test_latex_table():
+    from srgan.report import latex_table
+
+    text = latex_table(metrics_table(metrics_fixture(None)), 4)
+    assert "\\begin{table}" in text and "\\toprule" in text and "\\label{tab:sr-metrics}" in text
+    assert "28.40" in text and "n/a" in text and "SRGAN" in text
+
+
+def test_comparison_columns_follow_the_evaluated_methods():
+    from srgan.report import comparison_columns
+
+    table = pd.DataFrame({"method": ["nearest", "bicubic", "srresnet", "srgan", "nearest"]})
+    assert comparison_columns(table) == ["lr", "nearest", "bicubic", "srresnet", "srgan", "hr", "ur"]

@@ -48,7 +48,7 @@ def upscale_tensor(generator: Generator, lr: torch.Tensor, tile: int = 128, over
             cols = slice(left * scale, left * scale + w)
             out[:, rows, cols] += sr * weight
             total[:, rows, cols] += weight
-    return (out / total).clamp_(0, 1)[None]
+    return out.div_(total).clamp_(0, 1)[None]
 
 
 def upscale_image(generator: Generator, lr: np.ndarray, tile: int = 128, overlap: int = 16) -> np.ndarray:

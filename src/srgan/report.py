@@ -15,10 +15,14 @@ from srgan.atomic import atomic_path  # noqa: E402
 from srgan.errors import SrganError  # noqa: E402
 from srgan.imageio import read_image  # noqa: E402
 
-COLUMNS = [("lr", "LR"), ("nearest", "Nearest"), ("bicubic", "Bicubic"), ("srresnet", "SRResNet"),
-           ("srgan", "SRGAN"), ("hr", "HR"), ("ur", "UR (model on HR)")]
-METHOD_NAMES = dict(COLUMNS)
+METHOD_NAMES = {"lr": "LR", "nearest": "Nearest", "bicubic": "Bicubic", "srresnet": "SRResNet", "srgan": "SRGAN",
+                "hr": "HR", "ur": "UR (model on HR)"}
 STYLE = {"font.family": "DejaVu Sans", "font.size": 11, "axes.titlesize": 12, "figure.titlesize": 14}
+INSET_COLOUR = "#e8175d"
+
+
+def display_name(method: str) -> str:
+    return METHOD_NAMES.get(method, method)
 
 
 def centre_box(height: int, width: int, zoom: float) -> tuple[int, int, int]:
@@ -33,30 +37,72 @@ def crop(image: np.ndarray, box: tuple[int, int, int], factor: float) -> np.ndar
     return image[top:top + side, left:left + side]
 
 
+def comparison_columns(table: pd.DataFrame) -> list[str]:
+    """LR, every evaluated method in evaluation order, HR, UR."""
+    return ["lr", *dict.fromkeys(table["method"]), "hr", "ur"]
+
+
 def comparison_figure(samples_dir: Path, names: list[str], table: pd.DataFrame, scale: int, zoom: float,
                       out: Path, dpi: int) -> None:
-    """Rows of images, columns LR | nearest | bicubic | SRResNet | SRGAN | HR | UR, on one centred region."""
+    """Rows of images, columns LR | methods | HR | UR: each whole image with a zoomed inset of its centre."""
+    columns = comparison_columns(table)
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(len(names), len(COLUMNS), figsize=(2.3 * len(COLUMNS), 2.6 * len(names)),
+        fig, axes = plt.subplots(len(names), len(columns), figsize=(2.6 * len(columns), 2.9 * len(names)),
                                  squeeze=False)
         for row, name in enumerate(names):
             hr = read_image(samples_dir / name / "hr.png")
             box = centre_box(*hr.shape[:2], zoom)
-            for col, (key, title) in enumerate(COLUMNS):
+            for col, key in enumerate(columns):
                 ax = axes[row, col]
                 ax.set_xticks([]), ax.set_yticks([])
                 path = samples_dir / name / f"{key}.png"
                 if not path.exists():
                     ax.set_axis_off()
                     continue
-                factor = {"lr": 1 / scale, "ur": scale}.get(key, 1)
-                ax.imshow(crop(read_image(path), box, factor), interpolation="nearest")
-                ax.set_title(title if row == 0 else "", fontsize=12)
+                _image_with_inset(ax, read_image(path), box, {"lr": 1 / scale, "ur": scale}.get(key, 1))
+                ax.set_title(display_name(key) if row == 0 else "", fontsize=12)
                 ax.set_xlabel(_label(table, name, key), fontsize=9)
             axes[row, 0].set_ylabel(name, fontsize=12)
-        fig.suptitle(f"x{scale} super-resolution, centre crops ({zoom:.0%} of the image side)")
+        fig.suptitle(f"x{scale} super-resolution: whole images, inset {zoom:.0%} of the side zoomed in")
         fig.tight_layout()
-        _save(fig, out, dpi)
+        save_figure(fig, out, dpi)
+
+
+def _image_with_inset(ax, image: np.ndarray, box: tuple[int, int, int], factor: float) -> None:
+    from matplotlib.patches import Rectangle
+
+    ax.imshow(image, interpolation="nearest")
+    top, left, side = (v * factor for v in box)
+    ax.add_patch(Rectangle((left - 0.5, top - 0.5), side, side, fill=False, edgecolor=INSET_COLOUR, linewidth=1.2))
+    inset = ax.inset_axes([0.52, 0.0, 0.48, 0.48])
+    inset.imshow(crop(image, box, factor), interpolation="nearest")
+    inset.set_xticks([]), inset.set_yticks([])
+    for spine in inset.spines.values():
+        spine.set_edgecolor(INSET_COLOUR)
+        spine.set_linewidth(1.5)
+
+
+def perception_distortion_figure(table: pd.DataFrame, out: Path, dpi: int) -> str:
+    """PSNR-Y against LPIPS (or SSIM-Y when LPIPS is unavailable), one point per method and dataset."""
+    use_lpips = table["lpips"].notna().any()
+    y, label = ("lpips", "LPIPS (lower is better)") if use_lpips else ("ssim_y", "SSIM-Y (higher is better)")
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(6.5, 4.8))
+        for dataset, group in table.groupby("dataset", sort=False):
+            ax.scatter(group["psnr_y"], group[y], s=60, label=dataset, zorder=3)
+            for _, row in group.iterrows():
+                ax.annotate(row["method"], (row["psnr_y"], row[y]), textcoords="offset points", xytext=(6, 4),
+                            fontsize=9)
+        ax.set_xlabel("PSNR-Y (dB, higher is better)")
+        ax.set_ylabel(label)
+        ax.set_title("Perception-distortion")
+        if use_lpips:
+            ax.invert_yaxis()  # better is up in both cases
+        ax.grid(alpha=0.3)
+        ax.legend(title="dataset", fontsize=9)
+        fig.tight_layout()
+        save_figure(fig, out, dpi)
+    return y
 
 
 def _label(table: pd.DataFrame, image: str, method: str) -> str:
@@ -97,32 +143,48 @@ def curves_figure(runs: dict[str, dict[str, pd.DataFrame]], out: Path, dpi: int)
         for ax in list(axes.flat)[len(panels):]:
             ax.set_axis_off()
         fig.tight_layout()
-        _save(fig, out, dpi)
+        save_figure(fig, out, dpi)
 
 
 def metrics_table(metrics: dict) -> pd.DataFrame:
-    """One row per (dataset, method) from reports/metrics.json."""
-    rows = [{"dataset": dataset, "method": METHOD_NAMES.get(method, method), **values}
+    """One row per (dataset, method) from reports/metrics.json, methods by display name."""
+    rows = [{"dataset": dataset, "method": display_name(method), **values}
             for dataset, methods in metrics.items() if dataset != "info"
             for method, values in methods.items()]
     return pd.DataFrame(rows)
 
 
+HEADERS = {"dataset": "Dataset", "method": "Method", "psnr_y": "PSNR-Y (dB)", "ssim_y": "SSIM-Y",
+           "psnr_rgb": "PSNR-RGB (dB)", "lpips": "LPIPS"}
+
+
+def _shown(table: pd.DataFrame) -> pd.DataFrame:
+    shown = table.copy()
+    for column, digits in (("psnr_y", 2), ("ssim_y", 4), ("psnr_rgb", 2), ("lpips", 4)):
+        shown[column] = shown[column].map(lambda v, d=digits: "n/a" if pd.isna(v) else f"{v:.{d}f}")
+    return shown.rename(columns=HEADERS)
+
+
+def latex_table(table: pd.DataFrame, scale: int) -> str:
+    """A booktabs table for papers and slides."""
+    caption = (f"x{scale} super-resolution. PSNR and SSIM on the Y channel (BT.601), border of {scale} px "
+               "cropped; LPIPS (AlexNet, v0.1).")
+    return _shown(table).to_latex(index=False, caption=caption, label="tab:sr-metrics", column_format="llrrrr")
+
+
 def markdown_report(table: pd.DataFrame, info: dict, figures: dict[str, str]) -> str:
-    shown = table.rename(columns={"psnr_y": "PSNR-Y (dB)", "ssim_y": "SSIM-Y", "psnr_rgb": "PSNR-RGB (dB)",
-                                  "lpips": "LPIPS"})
-    shown["LPIPS"] = shown["LPIPS"].map(lambda v: "n/a" if pd.isna(v) else f"{v:.4f}")
     lines = ["# srgan-dvc report", "",
              f"x{info.get('scale')} super-resolution. PSNR and SSIM on the Y channel (BT.601), "
-             f"border of {info.get('scale')} px cropped; RGB PSNR beside it.", "",
-             shown.to_markdown(index=False, floatfmt=".4f"), "", "## Provenance", ""]
+             f"border of {info.get('scale')} px cropped; RGB PSNR beside it. LPIPS: AlexNet, v0.1.", "",
+             _shown(table).to_markdown(index=False, disable_numparse=True), "",
+             "The same table in LaTeX: [metrics_table.tex](metrics_table.tex).", "", "## Provenance", ""]
     lines += [f"- **{key}**: {value}" for key, value in info.items()]
     lines += ["", "## Figures", ""]
     lines += [f"### {title}\n\n![{title}]({path})\n" for title, path in figures.items()]
     return "\n".join(lines) + "\n"
 
 
-def _save(fig, out: Path, dpi: int) -> None:
+def save_figure(fig, out: Path, dpi: int) -> None:
     with atomic_path(out) as tmp:
         fig.savefig(tmp, dpi=dpi, format="png", bbox_inches="tight")
     plt.close(fig)

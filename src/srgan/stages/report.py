@@ -6,7 +6,15 @@ import pandas as pd
 
 from srgan.atomic import write_text
 from srgan.errors import SrganError
-from srgan.report import comparison_figure, curves_figure, markdown_report, metrics_table, read_curves
+from srgan.report import (
+    comparison_figure,
+    curves_figure,
+    latex_table,
+    markdown_report,
+    metrics_table,
+    perception_distortion_figure,
+    read_curves,
+)
 from srgan.stages._stage import REPORTS, params, run
 
 
@@ -27,10 +35,14 @@ def main() -> None:
         table = per_image[per_image["dataset"] == dataset_dir.name]
         comparison_figure(dataset_dir, names, table, info["scale"], settings.zoom, out, settings.dpi)
         figures[f"Comparison on {dataset_dir.name}"] = out.relative_to(REPORTS).as_posix()
+    table = metrics_table(metrics)
+    axis = perception_distortion_figure(table, figures_dir / "perception_distortion.png", settings.dpi)
+    figures[f"Perception-distortion (PSNR-Y against {axis})"] = "figures/perception_distortion.png"
     runs = {name: read_curves(REPORTS / name) for name in ("pretrain", "train_gan")}
     curves_figure(runs, figures_dir / "training_curves.png", settings.dpi)
     figures["Training curves"] = "figures/training_curves.png"
-    write_text(REPORTS / "report.md", markdown_report(metrics_table(metrics), info, figures))
+    write_text(REPORTS / "metrics_table.tex", latex_table(table, info["scale"]))
+    write_text(REPORTS / "report.md", markdown_report(table, info, figures))
 
 
 if __name__ == "__main__":
