@@ -24,16 +24,16 @@ def test_every_method_on_every_image(images, tmp_path):
     torch.manual_seed(0)
     generator = Generator(4, blocks=1, channels=8, bicubic_skip=True).eval()
     methods = {**baselines(4), "model": model_method(generator, tile=32)}
-    samples = Samples(tmp_path, count=1, ur_method=methods["model"])
+    samples = Samples(tmp_path, count=1, ur_methods={"model": methods["model"]})
     table = evaluate_images("set", images, methods, 4, None, samples)
     assert list(table.columns) == ["dataset", "image", "method", *METRICS]
     assert len(table) == 2 * 3
     assert table["lpips"].isna().all()
     assert (table["psnr_y"] > 10).all()
     saved = sorted(p.name for p in (tmp_path / "a").iterdir())
-    assert saved == ["bicubic.png", "hr.png", "lr.png", "model.png", "nearest.png", "ur.png"]
+    assert saved == ["bicubic.png", "hr.png", "lr.png", "model.png", "nearest.png", "ur_model.png"]
     assert not (tmp_path / "b").exists()
-    assert read_image(tmp_path / "a" / "ur.png").shape == (48 * 4, 40 * 4, 3)
+    assert read_image(tmp_path / "a" / "ur_model.png").shape == (48 * 4, 40 * 4, 3)
     assert np.array_equal(read_image(tmp_path / "a" / "hr.png"), images["a"][1])
 
 

@@ -9,7 +9,7 @@ import torch
 
 from srgan.models.io import load_generator
 
-STAGES = {"download", "prepare", "pretrain", "train_gan", "evaluate", "report"}
+STAGES = {"download", "prepare", "pretrain", "train_gan", "train_unsupervised", "evaluate", "report"}
 
 
 @pytest.fixture(scope="module")
@@ -33,22 +33,26 @@ def test_outputs(project, first_run):
     hr = np.load(root / "data/prepared/train_hr.npy", mmap_mode="r")
     lr = np.load(root / "data/prepared/train_lr.npy", mmap_mode="r")
     assert hr.shape == (13 * 3, 32, 32, 3) and lr.shape == (13 * 3, 8, 8, 3)
-    for name in ("srresnet", "srgan"):
+    for name in ("srresnet", "srgan", "unsupervised"):
         generator, meta = load_generator(root / "models" / f"{name}.pt")
         assert generator.scale == 4
         assert generator(torch.rand(1, 3, 8, 8)).shape == (1, 3, 32, 32)
     per_image = pd.read_csv(root / "reports/evaluate/per_image.csv")
-    assert len(per_image) == 3 * 4
+    assert len(per_image) == 3 * 5
     for sample in ("astronaut", "chelsea"):
         assert {p.stem for p in (root / "reports/evaluate/samples/skimage" / sample).iterdir()} == {
-            "lr", "nearest", "bicubic", "srresnet", "srgan", "hr", "ur"}
-    for figure in ("comparison_skimage.png", "training_curves.png"):
+            "lr", "nearest", "bicubic", "srresnet", "srgan", "unsupervised", "hr", "ur_srresnet", "ur_srgan",
+            "ur_unsupervised"}
+    for figure in ("comparison_skimage.png", "training_curves.png", "perception_distortion.png",
+                   "grid_skimage_srgan.png", "grid_skimage_unsupervised.png"):
         assert (root / "reports/figures" / figure).stat().st_size > 10_000
     curves = root / "reports/train_gan/plots/metrics"
     for name in ("g/content", "g/adversarial", "g/total", "d/loss", "d/real", "d/fake", "adv_weight", "lr/g",
                  "lr/d", "val/psnr_y"):
         assert (curves / f"{name}.tsv").exists(), name
     assert (root / "reports/pretrain/plots/metrics/val/psnr_y.tsv").exists()
+    assert (root / "reports/train_unsupervised/plots/metrics/g/consistency.tsv").exists()
+    assert (root / "reports/metrics_table.tex").read_text().count("Unsupervised") == 1
     assert list((root / "reports/train_gan/plots/images/val").glob("astronaut_*.png"))
 
 
@@ -58,7 +62,7 @@ def test_unavailable_backbones_are_loud_everywhere(project, first_run):
     assert {entry["status"] for entry in record.values()} == {"unavailable"}
     assert "FALLBACK" in first_run.stdout + first_run.stderr
     metrics = json.loads((root / "reports/metrics.json").read_text())
-    assert set(metrics["skimage"]) == {"nearest", "bicubic", "srresnet", "srgan"}
+    assert set(metrics["skimage"]) == {"nearest", "bicubic", "srresnet", "srgan", "unsupervised"}
     assert all(values["lpips"] is None for values in metrics["skimage"].values())
     assert metrics["info"]["lpips"].startswith("unavailable")
     assert metrics["info"]["srgan_training"].startswith("FALLBACK")
@@ -79,6 +83,19 @@ def test_nothing_changed_runs_nothing(project, first_run):
 def test_gan_change_reruns_only_gan_evaluate_report(project, first_run):
     project.edit_params(lambda p: p["gan"].update(adv_weight=5e-3))
     assert project.ran(project.dvc("repro")) == {"train_gan", "evaluate", "report"}
+
+
+def test_unsupervised_change_reruns_only_its_stage_evaluate_report(project, first_run):
+    project.edit_params(lambda p: p["unsupervised"].update(adv_weight=2e-3))
+    assert project.ran(project.dvc("repro")) == {"train_unsupervised", "evaluate", "report"}
+
+
+def test_measurement_mode_needs_lr_crops_the_discriminator_can_take(project, first_run):
+    project.edit_params(lambda p: p["unsupervised"].update(mode="measurement"))
+    result = project.dvc("repro", "train_unsupervised", check=False)
+    project.edit_params(lambda p: p["unsupervised"].update(mode="unpaired"))
+    assert result.returncode != 0
+    assert "error: params.yaml: unsupervised.mode: measurement compares LR crops of 8px" in result.stderr + result.stdout
 
 
 def test_report_change_reruns_only_report(project, first_run):

@@ -18,8 +18,8 @@ from srgan.report import (
 def make_samples(folder, scale=4):
     rng = np.random.default_rng(0)
     hr = rng.integers(0, 256, (64, 48, 3), dtype=np.uint8)
-    for key in ["lr", "nearest", "bicubic", "srresnet", "srgan", "hr", "ur"]:
-        factor = {"lr": 1 / scale, "ur": scale}.get(key, 1)
+    for key in ["lr", "nearest", "bicubic", "srresnet", "srgan", "hr", "ur_srgan"]:
+        factor = {"lr": 1 / scale, "ur_srgan": scale}.get(key, 1)
         write_png(folder / "img" / f"{key}.png", np.resize(hr, (int(64 * factor), int(48 * factor), 3)))
 
 
@@ -89,4 +89,5 @@ def test_comparison_columns_follow_the_evaluated_methods():
     from srgan.report import comparison_columns
 
     table = pd.DataFrame({"method": ["nearest", "bicubic", "srresnet", "srgan", "nearest"]})
-    assert comparison_columns(table) == ["lr", "nearest", "bicubic", "srresnet", "srgan", "hr", "ur"]
+    assert comparison_columns(table) == ["lr", "nearest", "bicubic", "srresnet", "srgan", "hr", "ur_srgan"]
+    assert comparison_columns(pd.DataFrame({"method": ["bicubic", "unsupervised"]}))[-1] == "ur_unsupervised"

@@ -84,14 +84,35 @@ class ModelParams(Section):
 Precision = Literal["fp32", "bf16", "fp16"]
 
 
+class Progressive(Section):
+    """Progressive growing: steps of each phase before the last (x2, then x4 for an x8 model), and fade-in."""
+    phase_steps: list[int] = []
+    fade_steps: int = Field(0, ge=0)
+
+    @field_validator("phase_steps")
+    @classmethod
+    def _positive(cls, steps: list[int]) -> list[int]:
+        if any(step <= 0 for step in steps):
+            raise ValueError("every phase needs at least one step")
+        return steps
+
+
 class TrainParams(Section):
     steps: int = PositiveInt
     validate_every: int = Field(0, ge=0)
     validate_images: int = Field(2, gt=0)
+    progressive: Progressive = Progressive()
     batch_size: int = Field(16, gt=0)
     precision: Precision = "fp32"
     log_every: int = Field(50, gt=0)
     checkpoint_every: int = Field(200, gt=0)
+
+    @model_validator(mode="after")
+    def _phases_fit(self) -> TrainParams:
+        if sum(self.progressive.phase_steps) >= self.steps:
+            raise ValueError(f"progressive.phase_steps add up to {sum(self.progressive.phase_steps)}, "
+                             f"leaving no step of the {self.steps} for the last phase")
+        return self
 
 
 class PretrainParams(TrainParams):
@@ -152,6 +173,22 @@ class GanParams(TrainParams):
         return self
 
 
+class UnsupervisedParams(Section):
+    """Training without LR-HR pairs: unpaired HR for D, or measurement-domain (no HR at all)."""
+    mode: Literal["unpaired", "measurement"] = "unpaired"
+    steps: int = PositiveInt
+    batch_size: int = Field(16, gt=0)
+    adv_weight: float = Field(1e-3, ge=0)
+    consistency_weight: float = Field(1.0, ge=0)
+    lr_g: float = Field(1e-4, gt=0)
+    lr_d: float = Field(1e-4, gt=0)
+    precision: Precision = "fp32"
+    log_every: int = Field(50, gt=0)
+    checkpoint_every: int = Field(200, gt=0)
+    validate_every: int = Field(0, ge=0)
+    validate_images: int = Field(2, gt=0)
+
+
 class EvaluateParams(Section):
     lpips: Literal["auto", "off"] = "auto"
     samples: int = Field(3, ge=0)
@@ -171,6 +208,7 @@ SECTIONS: dict[str, type[BaseModel] | type] = {
     "model": ModelParams,
     "pretrain": PretrainParams,
     "gan": GanParams,
+    "unsupervised": UnsupervisedParams,
     "evaluate": EvaluateParams,
     "report": ReportParams,
 }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -46,10 +46,11 @@ def evaluate_images(dataset: str, images: dict[str, tuple[np.ndarray, np.ndarray
 
 @dataclass
 class Samples:
-    """Where and how many sample outputs to keep: LR, every method, HR and UR (the model applied to HR)."""
+    """Where and how many sample outputs to keep: LR, every method, HR, and for each model its UR
+    (ur_<model>.png: the model applied to the HR image itself)."""
     folder: Path
     count: int
-    ur_method: Method | None = None
+    ur_methods: dict[str, Method] = field(default_factory=dict)
 
     def save(self, name: str, lr: np.ndarray, hr: np.ndarray, outputs: dict[str, np.ndarray]) -> None:
         folder = self.folder / name
@@ -57,8 +58,8 @@ class Samples:
         for method, image in outputs.items():
             write_png(folder / f"{method}.png", image)
         write_png(folder / "hr.png", hr)
-        if self.ur_method is not None:
-            write_png(folder / "ur.png", self.ur_method(hr))
+        for method, upscale in self.ur_methods.items():
+            write_png(folder / f"ur_{method}.png", upscale(hr))
 
 
 def summarise(table: pd.DataFrame) -> dict:

@@ -16,12 +16,15 @@ from srgan.errors import SrganError  # noqa: E402
 from srgan.imageio import read_image  # noqa: E402
 
 METHOD_NAMES = {"lr": "LR", "nearest": "Nearest", "bicubic": "Bicubic", "srresnet": "SRResNet", "srgan": "SRGAN",
-                "hr": "HR", "ur": "UR (model on HR)"}
+                "unsupervised": "Unsupervised", "hr": "HR"}
+BASELINES = ("nearest", "bicubic")
 STYLE = {"font.family": "DejaVu Sans", "font.size": 11, "axes.titlesize": 12, "figure.titlesize": 14}
 INSET_COLOUR = "#e8175d"
 
 
 def display_name(method: str) -> str:
+    if method.startswith("ur_"):
+        return f"UR ({display_name(method[3:])} on HR)"
     return METHOD_NAMES.get(method, method)
 
 
@@ -38,14 +41,27 @@ def crop(image: np.ndarray, box: tuple[int, int, int], factor: float) -> np.ndar
 
 
 def comparison_columns(table: pd.DataFrame) -> list[str]:
-    """LR, every evaluated method in evaluation order, HR, UR."""
-    return ["lr", *dict.fromkeys(table["method"]), "hr", "ur"]
+    """LR, every evaluated method in evaluation order, HR, and the UR of SRGAN (else of the last model)."""
+    methods = list(dict.fromkeys(table["method"]))
+    models = [m for m in methods if m not in BASELINES]
+    ur = ["ur_srgan"] if "srgan" in models else [f"ur_{models[-1]}"] if models else []
+    return ["lr", *methods, "hr", *ur]
+
+
+def resolution_factor(key: str, scale: int) -> float:
+    """How many times HR's resolution a sample image has: LR 1/scale, UR scale, the rest 1."""
+    return 1 / scale if key == "lr" else scale if key.startswith("ur_") else 1
+
+
+def model_grid_columns(model: str) -> list[str]:
+    """The LR | SR | HR | UR grid of one model."""
+    return ["lr", model, "hr", f"ur_{model}"]
 
 
 def comparison_figure(samples_dir: Path, names: list[str], table: pd.DataFrame, scale: int, zoom: float,
-                      out: Path, dpi: int) -> None:
+                      out: Path, dpi: int, columns: list[str] | None = None) -> None:
     """Rows of images, columns LR | methods | HR | UR: each whole image with a zoomed inset of its centre."""
-    columns = comparison_columns(table)
+    columns = columns or comparison_columns(table)
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(len(names), len(columns), figsize=(2.6 * len(columns), 2.9 * len(names)),
                                  squeeze=False)
@@ -59,7 +75,7 @@ def comparison_figure(samples_dir: Path, names: list[str], table: pd.DataFrame, 
                 if not path.exists():
                     ax.set_axis_off()
                     continue
-                _image_with_inset(ax, read_image(path), box, {"lr": 1 / scale, "ur": scale}.get(key, 1))
+                _image_with_inset(ax, read_image(path), box, resolution_factor(key, scale))
                 ax.set_title(display_name(key) if row == 0 else "", fontsize=12)
                 ax.set_xlabel(_label(table, name, key), fontsize=9)
             axes[row, 0].set_ylabel(name, fontsize=12)

@@ -75,7 +75,7 @@ def test_training_crops_shapes_and_degradation(tmp_path, images):
     for index in range(n):
         assert _region_found(hr[index], arrays[index // PER_IMAGE], transforms=False)
     # No temp files left beside the outputs.
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["train_hr.npy", "train_lr.npy"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["train_hr.npy", "train_ids.npy", "train_lr.npy"]
 
 
 def test_training_crops_are_seeded(tmp_path, images):
@@ -125,7 +125,7 @@ def test_image_failing_to_decode_after_its_header_is_skipped(tmp_path, images):
     assert lr.shape == (2 * PER_IMAGE, HR // SCALE, HR // SCALE, 3)
     for index in range(len(hr)):
         np.testing.assert_array_equal(lr[index], degrade(hr[index], SCALE))
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["train_hr.npy", "train_lr.npy"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["train_hr.npy", "train_ids.npy", "train_lr.npy"]
 
 
 def test_no_usable_image_raises(tmp_path):

@@ -36,7 +36,8 @@ def test_generator_output_shape(scale):
     with torch.no_grad():
         out = generator(torch.rand(2, 3, 6, 5))
     assert out.shape == (2, 3, 6 * scale, 5 * scale)
-    assert generator.arch == {"scale": scale, "blocks": 1, "channels": 8, "norm": "batch", "bicubic_skip": False}
+    assert generator.arch == {"scale": scale, "blocks": 1, "channels": 8, "norm": "batch", "bicubic_skip": False,
+                              "progressive": False}
 
 
 @pytest.mark.parametrize("scale", [1, 3, 16])

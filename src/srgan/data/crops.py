@@ -79,7 +79,8 @@ def _image_size(path: Path, transform: Transform | None) -> tuple[int, int] | No
 
 def write_training_crops(paths: list[Path], out_dir: Path, *, hr_size: int, scale: int, crops_per_image: int,
                          seed: int, augment: str = "dihedral", transform: Transform | None = None) -> CropReport:
-    """Write train_hr.npy (N, hr, hr, 3) and train_lr.npy (N, hr/s, hr/s, 3), one image in memory at a time.
+    """Write train_hr.npy (N, hr, hr, 3) and train_lr.npy (N, hr/s, hr/s, 3), one image in memory at a time,
+    and train_ids.npy (N,): the index of the image each crop comes from (for unpaired sampling).
 
     `transform` (e.g. face_crop) is applied to each image before cropping.
     """
@@ -104,7 +105,7 @@ def write_training_crops(paths: list[Path], out_dir: Path, *, hr_size: int, scal
     with atomic_path(out_dir / "train_hr.npy") as hr_tmp, atomic_path(out_dir / "train_lr.npy") as lr_tmp:
         hr_out = np.lib.format.open_memmap(hr_tmp, mode="w+", dtype=np.uint8, shape=(total, hr_size, hr_size, 3))
         lr_out = np.lib.format.open_memmap(lr_tmp, mode="w+", dtype=np.uint8, shape=(total, lr_size, lr_size, 3))
-        written = 0
+        written, ids = 0, []
         for index, path in enumerate(tqdm(usable, desc="training crops", unit="image")):
             try:
                 image = read_image(path)
@@ -117,12 +118,15 @@ def write_training_crops(paths: list[Path], out_dir: Path, *, hr_size: int, scal
             for crop in random_crops(image, hr_size, crops_per_image, rng, augment):
                 hr_out[written] = crop
                 lr_out[written] = degrade(crop, scale)
+                ids.append(report.images)
                 written += 1
             report.images += 1
         hr_out.flush(), lr_out.flush()
         del hr_out, lr_out
         if written < total:  # an image failed to decode after its header read fine
             _truncate(hr_tmp, written), _truncate(lr_tmp, written)
+        with atomic_path(out_dir / "train_ids.npy") as ids_tmp:
+            np.save(ids_tmp, np.array(ids, dtype=np.int32))
     report.crops = written
     if written == 0:
         raise SrganError("no training crop could be made; see the skipped images above")

@@ -3,31 +3,52 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from srgan.models.norm import conv, feature_norm, linear
 
 
-class Discriminator(nn.Module):
-    """HR-sized image (N, 3, S, S) in [0, 1] -> one real/fake logit per image; S must be a multiple of 16."""
+def _layer(in_ch: int, out_ch: int, stride: int, norm: str) -> list[nn.Module]:
+    return [conv(in_ch, out_ch, 3, norm, stride=stride), feature_norm(out_ch, norm), nn.LeakyReLU(0.2)]
 
-    def __init__(self, hr_size: int = 96, channels: int = 64, norm: str = "batch", dense: int = 1024):
+
+class Discriminator(nn.Module):
+    """HR-sized image (N, 3, S, S) in [0, 1] -> one real/fake logit per image; S must be a multiple of 16.
+
+    The convs form four halving stages (64s2 128 | 128s2 256 | 256s2 512 | 512s2 for channels=64).
+    With max_skip > 0 it can grow (ProGAN-style): forward(x, skip=k) takes an image 2^k times
+    smaller through its own from-RGB conv straight into stage k, and alpha < 1 fades stage k in,
+    blended with the path of the 2x average-pooled image into stage k+1.
+    """
+
+    def __init__(self, hr_size: int = 96, channels: int = 64, norm: str = "batch", dense: int = 1024,
+                 max_skip: int = 0):
         super().__init__()
         if hr_size % 16:
             raise ValueError(f"hr_size must be a multiple of 16, got {hr_size}")
+        if not 0 <= max_skip <= 3:
+            raise ValueError(f"max_skip must be 0 to 3, got {max_skip}")
         self.hr_size = hr_size
-        layers: list[nn.Module] = [conv(3, channels, 3, "none" if norm == "batch" else norm, bias=True),
-                                   nn.LeakyReLU(0.2)]
-        width = channels
-        for index in range(7):  # 64s2, 128, 128s2, 256, 256s2, 512, 512s2 for channels=64
-            out = channels * 2 ** ((index + 1) // 2)
-            stride = 2 if index % 2 == 0 else 1
-            layers += [conv(width, out, 3, norm, stride=stride), feature_norm(out, norm), nn.LeakyReLU(0.2)]
-            width = out
-        self.features = nn.Sequential(*layers)
+        self.max_skip = max_skip
+        widths = [channels * 2**stage for stage in range(4)]
+        edge_norm = "none" if norm == "batch" else norm
+        self.from_rgb = nn.ModuleList([nn.Sequential(conv(3, widths[k], 3, edge_norm, bias=True), nn.LeakyReLU(0.2))
+                                       for k in range(max_skip + 1)])
+        self.stages = nn.ModuleList([
+            nn.Sequential(*_layer(width, width, 2, norm), *(_layer(width, 2 * width, 1, norm) if k < 3 else []))
+            for k, width in enumerate(widths)])
         side = hr_size // 16
-        self.head = nn.Sequential(nn.Flatten(), linear(width * side * side, dense, norm), nn.LeakyReLU(0.2),
+        self.head = nn.Sequential(nn.Flatten(), linear(widths[3] * side * side, dense, norm), nn.LeakyReLU(0.2),
                                   linear(dense, 1, norm))
 
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(image)).squeeze(1)
+    def forward(self, image: torch.Tensor, skip: int = 0, alpha: float = 1.0) -> torch.Tensor:
+        if skip > self.max_skip:
+            raise ValueError(f"this discriminator was built for inputs at most {2**self.max_skip}x smaller")
+        x = self.stages[skip](self.from_rgb[skip](image))
+        if alpha < 1.0 and skip < self.max_skip:
+            older = self.from_rgb[skip + 1](F.avg_pool2d(image, 2))
+            x = alpha * x + (1.0 - alpha) * older
+        for stage in self.stages[skip + 1:]:
+            x = stage(x)
+        return self.head(x).squeeze(1)

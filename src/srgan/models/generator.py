@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from srgan.data.resize import upscale
@@ -33,27 +34,47 @@ class Generator(nn.Module):
 
     bicubic_skip adds the bicubic upscale of the input to the output, so the network learns
     only the residual; it is not in the paper (off there) but trains much faster on a CPU budget.
+
+    progressive adds an RGB head after every x2 stage but the last, so the network can be grown
+    x2 -> x4 -> x8 (ProGAN-style): forward(lr, stages=k, alpha=a) outputs at x2^k, the newest stage
+    blended with the x2-upsampled output of the stage before it by a (fade-in).
     """
 
     def __init__(self, scale: int = 4, blocks: int = 16, channels: int = 64, norm: str = "batch",
-                 bicubic_skip: bool = False):
+                 bicubic_skip: bool = False, progressive: bool = False):
         super().__init__()
         if scale not in (2, 4, 8):
             raise ValueError(f"scale must be 2, 4 or 8, got {scale}")
-        self.arch = {"scale": scale, "blocks": blocks, "channels": channels, "norm": norm, "bicubic_skip": bicubic_skip}
+        self.arch = {"scale": scale, "blocks": blocks, "channels": channels, "norm": norm,
+                     "bicubic_skip": bicubic_skip, "progressive": progressive}
         self.scale = scale
+        self.stages = int(math.log2(scale))
         self.bicubic_skip = bicubic_skip
-        self.head = nn.Sequential(conv(3, channels, 9, "none" if norm == "batch" else norm, bias=True),
-                                  nn.PReLU(channels))
+        edge_norm = "none" if norm == "batch" else norm
+        self.head = nn.Sequential(conv(3, channels, 9, edge_norm, bias=True), nn.PReLU(channels))
         self.body = nn.Sequential(*[ResidualBlock(channels, norm) for _ in range(blocks)],
                                   conv(channels, channels, 3, norm), feature_norm(channels, norm))
-        self.upsample = nn.Sequential(*[Upsample2x(channels, norm) for _ in range(int(math.log2(scale)))])
-        self.tail = conv(channels, 3, 9, "none" if norm == "batch" else norm, bias=True)
+        self.upsample = nn.Sequential(*[Upsample2x(channels, norm) for _ in range(self.stages)])
+        self.tail = conv(channels, 3, 9, edge_norm, bias=True)
+        self.side = nn.ModuleList([conv(channels, 3, 9, edge_norm, bias=True)
+                                   for _ in range(self.stages - 1)] if progressive else [])
 
-    def forward(self, lr: torch.Tensor) -> torch.Tensor:
+    def forward(self, lr: torch.Tensor, stages: int | None = None, alpha: float = 1.0) -> torch.Tensor:
+        stages = self.stages if stages is None else stages
+        if stages != self.stages and not self.side:
+            raise ValueError("only a progressive generator can output at an intermediate scale")
         features = self.head(lr)
-        features = features + self.body(features)
-        sr = self.tail(self.upsample(features))
+        x = features + self.body(features)
+        previous = None
+        for index in range(stages):
+            previous, x = x, self.upsample[index](x)
+        sr = self._rgb(stages, x)
+        if alpha < 1.0 and stages > 1:
+            faded = F.interpolate(self._rgb(stages - 1, previous), scale_factor=2, mode="nearest")
+            sr = alpha * sr + (1.0 - alpha) * faded
         if self.bicubic_skip:
-            sr = sr + upscale(lr.float(), self.scale).to(sr.dtype)
+            sr = sr + upscale(lr.float(), 2**stages).to(sr.dtype)
         return sr
+
+    def _rgb(self, stages: int, features: torch.Tensor) -> torch.Tensor:
+        return self.tail(features) if stages == self.stages else self.side[stages - 1](features)

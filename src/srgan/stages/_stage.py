@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import sys
 from pathlib import Path
 from typing import Callable
@@ -16,6 +17,7 @@ from srgan.data.crops import load_eval_images
 from srgan.data.sources import raw_name
 from srgan.errors import SrganError
 from srgan.train.common import PairBatches, Validation
+from srgan.train.tricks import Growth
 
 PARAMS = Path("params.yaml")
 RAW = Path("data/raw")
@@ -90,6 +92,16 @@ def validation_set(data, settings) -> Validation | None:
         return None
     images = load_eval_images(eval_file(data.eval[0]))
     return Validation(dict(list(images.items())[: settings.validate_images]), data.scale)
+
+
+def growth_for(settings, scale: int, section: str) -> Growth:
+    """The growth schedule of a training section, checked against the scale."""
+    stages = int(math.log2(scale))
+    phases = settings.progressive.phase_steps
+    if phases and len(phases) != stages - 1:
+        raise SrganError(f"params.yaml: {section}.progressive.phase_steps: x{scale} grows in {stages} phases, "
+                         f"so give {stages - 1} phase length(s) before the last, got {len(phases)}")
+    return Growth(stages, tuple(phases), settings.progressive.fade_steps)
 
 
 def training_pairs(batch_size: int, seed: int, device) -> tuple[PairBatches, list[Path]]:

@@ -12,7 +12,8 @@ from srgan.models.io import load_generator
 from srgan.stages._stage import MODELS, REPORTS, eval_file, log, params, read_weights_record, run
 from srgan.train.common import pick_device
 
-MODEL_FILES = {"srresnet": MODELS / "srresnet.pt", "srgan": MODELS / "srgan.pt"}
+MODEL_FILES = {"srresnet": MODELS / "srresnet.pt", "srgan": MODELS / "srgan.pt",
+               "unsupervised": MODELS / "unsupervised.pt"}
 
 
 def lpips_metric(mode: str, record: dict, device) -> tuple[LPIPS | None, str]:
@@ -35,7 +36,8 @@ def main() -> None:
     tables = []
     datasets = [raw_name(source) for source in data.eval]
     for source, dataset in zip(data.eval, datasets):
-        samples = Samples(REPORTS / "evaluate" / "samples" / dataset, settings.samples, methods["srgan"])
+        samples = Samples(REPORTS / "evaluate" / "samples" / dataset, settings.samples,
+                          {name: methods[name] for name in models})
         tables.append(evaluate_images(dataset, load_eval_images(eval_file(source)), methods, data.scale, metric,
                                       samples))
     table = pd.concat(tables, ignore_index=True)

@@ -7,6 +7,7 @@ from srgan.stages._stage import (
     MODELS,
     LiveLog,
     fingerprint,
+    growth_for,
     live,
     params,
     run,
@@ -22,14 +23,15 @@ def main() -> None:
     seed, data, settings = p["seed"], p["data"], p["pretrain"]
     device = pick_device(p["device"])
     seed_everything(seed)
-    generator = Generator(scale=data.scale, **p["model"].generator.model_dump())
+    growth = growth_for(settings, data.scale, "pretrain")
+    generator = Generator(scale=data.scale, **p["model"].generator.model_dump(), progressive=bool(growth.phase_steps))
     batches, inputs = training_pairs(settings.batch_size, seed, device)
-    config = PretrainConfig(**settings.model_dump(exclude={"batch_size", "validate_images"}))
+    config = PretrainConfig(**settings.model_dump(exclude={"batch_size", "validate_images", "progressive"}))
     run_id = fingerprint({"seed": seed, "arch": generator.arch, "pretrain": settings.model_dump(),
                           "device": str(device)}, inputs)
     with live("pretrain") as tracker:
         pretrain(generator, batches, config, checkpoint=CHECKPOINTS / "pretrain.pt", fingerprint=run_id,
-                 log_to=LiveLog(tracker), validation=validation_set(data, settings))
+                 log_to=LiveLog(tracker), validation=validation_set(data, settings), growth=growth)
     save_generator(MODELS / "srresnet.pt", generator, meta={"name": "SRResNet", "steps": settings.steps})
 
 

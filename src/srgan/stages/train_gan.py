@@ -2,6 +2,7 @@
 
 from srgan import backbones
 from srgan.config import GanParams
+from srgan.errors import SrganError
 from srgan.losses import VGG_LAYERS, ContentLoss, VGGFeatures, content_weights_for
 from srgan.models.discriminator import Discriminator
 from srgan.models.generator import Generator
@@ -11,6 +12,7 @@ from srgan.stages._stage import (
     MODELS,
     LiveLog,
     fingerprint,
+    growth_for,
     live,
     log,
     params,
@@ -52,11 +54,17 @@ def main() -> None:
     seed, data, settings = p["seed"], p["data"], p["gan"]
     device = pick_device(p["device"])
     seed_everything(seed)
+    growth = growth_for(settings, data.scale, "gan")
     if settings.init_generator == "pretrained":
         generator, _ = load_generator(MODELS / "srresnet.pt", device)
     else:
-        generator = Generator(scale=data.scale, **p["model"].generator.model_dump())
-    discriminator = Discriminator(data.hr_size, **p["model"].discriminator.model_dump())
+        generator = Generator(scale=data.scale, **p["model"].generator.model_dump(),
+                              progressive=bool(growth.phase_steps))
+    if growth.phase_steps and not generator.side:
+        raise SrganError("params.yaml: gan.progressive.phase_steps: the pretrained generator cannot grow; pretrain "
+                         "it progressively too (pretrain.progressive) or use gan.init_generator: scratch")
+    discriminator = Discriminator(data.hr_size, **p["model"].discriminator.model_dump(),
+                                  max_skip=growth.stages - 1 if growth.phase_steps else 0)
     content, description = content_loss(settings.content.model_dump(), read_weights_record()["vgg19"])
     batches, inputs = training_pairs(settings.batch_size, seed, device)
     if settings.init_generator == "pretrained":
@@ -64,7 +72,7 @@ def main() -> None:
     run_id = fingerprint({"seed": seed, "gan": settings.model_dump(), "g": generator.arch,
                           "d": p["model"].discriminator.model_dump(), "content": description,
                           "device": str(device)}, inputs)
-    trainer = GanTrainer(generator, discriminator, content, gan_config(settings, seed), device)
+    trainer = GanTrainer(generator, discriminator, content, gan_config(settings, seed), device, growth)
     with live("train_gan") as tracker:
         train_gan(trainer, batches, checkpoint=CHECKPOINTS / "train_gan.pt", fingerprint=run_id,
                   log_to=LiveLog(tracker), validation=validation_set(data, settings))

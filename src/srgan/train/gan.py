@@ -15,7 +15,7 @@ from srgan.losses import ContentLoss, discriminator_loss, generator_adversarial_
 from srgan.models.discriminator import Discriminator
 from srgan.models.generator import Generator
 from srgan.train.common import LoopSettings, NullLog, PairBatches, TrainingLog, Validation, autocast, run_loop
-from srgan.train.tricks import ReplayBuffer, adv_weight_at
+from srgan.train.tricks import Growth, ReplayBuffer, adv_weight_at
 
 
 @dataclass(frozen=True)
@@ -55,9 +55,11 @@ class GanTrainer:
     content: ContentLoss
     config: GanConfig
     device: torch.device
+    growth: Growth | None = None
     replay: ReplayBuffer = field(init=False)
 
     def __post_init__(self):
+        self.growth = self.growth or Growth(self.g.stages)
         for module in (self.g, self.d, self.content):
             module.to(self.device, memory_format=torch.channels_last).train()
         config = self.config
@@ -84,16 +86,19 @@ class GanTrainer:
         self.replay.load_state_dict(state["replay"])
 
     def warmup_step(self, lr: torch.Tensor, hr: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Train D alone against the frozen generator."""
+        """Train D alone against the frozen generator (at the resolution of the first GAN step)."""
+        stages, alpha = self.growth.at(0)
         with torch.no_grad(), autocast(self.device, self.config.precision):
-            fake = self.g.eval()(lr)
+            fake = self.g.eval()(lr, stages, alpha)
         self.g.train()
-        return self.discriminator_step(fake, hr)
+        return self.discriminator_step(fake, self.growth.target(hr, stages), stages, alpha)
 
-    def discriminator_step(self, fake: torch.Tensor, hr: torch.Tensor) -> dict[str, torch.Tensor]:
+    def discriminator_step(self, fake: torch.Tensor, hr: torch.Tensor, stages: int | None = None,
+                           alpha: float = 1.0) -> dict[str, torch.Tensor]:
+        skip = self.g.stages - (stages or self.g.stages)
         fake = self.replay.mix(fake.detach().float())
         with autocast(self.device, self.config.precision):
-            real_logits, fake_logits = self.d(hr), self.d(fake)
+            real_logits, fake_logits = self.d(hr, skip, alpha), self.d(fake, skip, alpha)
         loss = discriminator_loss(real_logits.float(), fake_logits.float(), self.config.real_label)
         self.opt_d.zero_grad(set_to_none=True)
         loss.backward()
@@ -101,12 +106,13 @@ class GanTrainer:
         return {"d/loss": loss.detach(), "d/real": torch.sigmoid(real_logits.float()).mean().detach(),
                 "d/fake": torch.sigmoid(fake_logits.float()).mean().detach()}
 
-    def generator_step(self, sr: torch.Tensor, hr: torch.Tensor, adv_weight: float) -> dict[str, torch.Tensor]:
+    def generator_step(self, sr: torch.Tensor, hr: torch.Tensor, adv_weight: float, stages: int | None = None,
+                       alpha: float = 1.0) -> dict[str, torch.Tensor]:
         content, parts = self.content(sr.float(), hr)
         adversarial = torch.zeros((), device=self.device)
         if adv_weight > 0:
             with autocast(self.device, self.config.precision):
-                fake_logits = self.d(sr)
+                fake_logits = self.d(sr, self.g.stages - (stages or self.g.stages), alpha)
             adversarial = generator_adversarial_loss(fake_logits.float())
         total = content + adv_weight * adversarial
         self.opt_g.zero_grad(set_to_none=True)
@@ -118,18 +124,20 @@ class GanTrainer:
     def gan_step(self, batch_at, gan_step: int) -> dict[str, torch.Tensor]:
         """config.d_steps D updates (each on its own batch), then one G update on the first batch."""
         config = self.config
+        stages, alpha = self.growth.at(gan_step)
         losses: dict[str, torch.Tensor] = {}
         first = None
         for k in range(config.d_steps):
             lr, hr = batch_at(gan_step * config.d_steps + k)
+            hr = self.growth.target(hr, stages)
             with autocast(self.device, config.precision):
-                sr = self.g(lr)
+                sr = self.g(lr, stages, alpha)
             if first is None:
                 first = (sr, hr)
-            losses = self.discriminator_step(sr, hr)
+            losses = self.discriminator_step(sr, hr, stages, alpha)
         adv_weight = adv_weight_at(gan_step, config.adv_weight, config.adv_schedule, config.adv_start,
                                    config.adv_ramp_steps)
-        losses.update(self.generator_step(*first, adv_weight))
+        losses.update(self.generator_step(*first, adv_weight, stages, alpha))
         self.sched_g.step()
         self.sched_d.step()
         return losses
@@ -155,6 +163,10 @@ def train_gan(trainer: GanTrainer, batches: PairBatches, *, checkpoint: Path, fi
 
 def _schedule_values(trainer: GanTrainer, gan_step: int) -> dict[str, float]:
     config = trainer.config
-    return {"adv_weight": adv_weight_at(gan_step, config.adv_weight, config.adv_schedule, config.adv_start,
-                                        config.adv_ramp_steps),
-            "lr/g": trainer.opt_g.param_groups[0]["lr"], "lr/d": trainer.opt_d.param_groups[0]["lr"]}
+    values = {"adv_weight": adv_weight_at(gan_step, config.adv_weight, config.adv_schedule, config.adv_start,
+                                          config.adv_ramp_steps),
+              "lr/g": trainer.opt_g.param_groups[0]["lr"], "lr/d": trainer.opt_d.param_groups[0]["lr"]}
+    if trainer.growth.phase_steps:
+        stages, alpha = trainer.growth.at(gan_step)
+        values.update({"progressive/scale": float(2**stages), "progressive/alpha": alpha})
+    return values

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from srgan.models.generator import Generator
 from srgan.train.common import LoopSettings, NullLog, PairBatches, TrainingLog, Validation, autocast, run_loop
+from srgan.train.tricks import Growth
 
 
 @dataclass(frozen=True)
@@ -24,21 +25,31 @@ class PretrainConfig:
 
 
 def pretrain(generator: Generator, batches: PairBatches, config: PretrainConfig, *, checkpoint: Path,
-             fingerprint: str, log_to: TrainingLog = NullLog(), validation: Validation | None = None) -> Generator:
-    """Train the generator with MSE for config.steps steps; resume from `checkpoint` when it matches."""
+             fingerprint: str, log_to: TrainingLog = NullLog(), validation: Validation | None = None,
+             growth: Growth | None = None) -> Generator:
+    """Train the generator with MSE for config.steps steps; resume from `checkpoint` when it matches.
+
+    With `growth`, the generator grows x2 -> x4 (-> x8) in phases, each against HR at its resolution.
+    """
+    growth = growth or Growth(generator.stages)
     device = batches.device
     generator.to(device, memory_format=torch.channels_last).train()
     optimizer = torch.optim.Adam(generator.parameters(), lr=config.lr, betas=config.betas)
 
     def step(index: int) -> dict[str, torch.Tensor]:
         lr, hr = batches(index)
+        stages, alpha = growth.at(index)
         with autocast(device, config.precision):
-            sr = generator(lr)
-        loss = F.mse_loss(sr.float(), hr)
+            sr = generator(lr, stages, alpha)
+        loss = F.mse_loss(sr.float(), growth.target(hr, stages))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         return {"train/mse": loss.detach()}
+
+    def growth_values(index: int) -> dict[str, float]:
+        stages, alpha = growth.at(index)
+        return {"progressive/scale": float(2**stages), "progressive/alpha": alpha} if growth.phase_steps else {}
 
     def load(state: dict) -> None:
         generator.load_state_dict(state["generator"])
@@ -48,5 +59,6 @@ def pretrain(generator: Generator, batches: PairBatches, config: PretrainConfig,
                                             config.validate_every),
              generator=generator, state=lambda: {"generator": generator.state_dict(),
                                                  "optimizer": optimizer.state_dict()},
-             load_state=load, checkpoint=checkpoint, fingerprint=fingerprint, log_to=log_to, validation=validation)
+             load_state=load, checkpoint=checkpoint, fingerprint=fingerprint, log_to=log_to, validation=validation,
+             extra_values=growth_values)
     return generator.eval()

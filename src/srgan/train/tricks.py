@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
+
+from srgan.data.resize import downscale
 
 
 def adv_weight_at(step: int, target: float, schedule: str = "constant", start: float = 0.0,
@@ -37,6 +40,8 @@ class ReplayBuffer:
         if self.size == 0:
             return fresh
         fresh = fresh.detach()
+        if self.images and self.images[0].shape != fresh.shape[1:]:
+            self.images = []  # progressive growing changed the resolution: older fakes no longer fit
         count = len(fresh)
         replayed = round(self.fraction * count) if len(self.images) >= count else 0
         out = fresh.clone()
@@ -62,3 +67,36 @@ class ReplayBuffer:
     def load_state_dict(self, state: dict) -> None:
         self.images = list(state["images"]) if state["images"].numel() else []
         self.generator.set_state(state["rng"])
+
+
+@dataclass(frozen=True)
+class Growth:
+    """Progressive growing x2 -> x4 -> x8: which stages are active, and the fade-in weight, at a step.
+
+    Phase k (1-based) trains the output at x2^k for phase_steps[k-1] steps; the last phase runs to the
+    end. The first `fade_steps` steps of each new phase blend its new stage in, alpha rising to 1.
+    With no phase_steps every stage is active from the start (direct training).
+    """
+    stages: int
+    phase_steps: tuple[int, ...] = ()
+    fade_steps: int = 0
+
+    def at(self, step: int) -> tuple[int, float]:
+        if not self.phase_steps:
+            return self.stages, 1.0
+        start = 0
+        for phase, length in enumerate(self.phase_steps, start=1):
+            if step < start + length:
+                return phase, self._alpha(phase, step - start)
+            start += length
+        return self.stages, self._alpha(self.stages, step - start)
+
+    def _alpha(self, phase: int, into_phase: int) -> float:
+        if phase == 1 or self.fade_steps == 0:
+            return 1.0
+        return min(1.0, (into_phase + 1) / self.fade_steps)
+
+    def target(self, hr: torch.Tensor, stages: int) -> torch.Tensor:
+        """The HR batch at the resolution of `stages` active stages, by the one degradation."""
+        factor = 2 ** (self.stages - stages)
+        return hr if factor == 1 else downscale(hr, factor)
