@@ -95,7 +95,8 @@ def test_measurement_mode_needs_lr_crops_the_discriminator_can_take(project, fir
     result = project.dvc("repro", "train_unsupervised", check=False)
     project.edit_params(lambda p: p["unsupervised"].update(mode="unpaired"))
     assert result.returncode != 0
-    assert "error: params.yaml: unsupervised.mode: measurement compares LR crops of 8px" in result.stderr + result.stdout
+    output = result.stderr + result.stdout
+    assert "error: params.yaml: unsupervised.mode: measurement compares LR crops of 8px" in output
 
 
 def test_report_change_reruns_only_report(project, first_run):

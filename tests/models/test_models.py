@@ -196,3 +196,20 @@ def test_load_rejects_unknown_arch_keys_and_mismatched_weights(tmp_path):
                path)
     with pytest.raises(SrganError, match="do not match"):
         load_generator(path)
+
+
+def test_start_at_bicubic_makes_an_untrained_generator_exactly_bicubic():
+    from srgan.models.generator import start_at_bicubic
+
+    torch.manual_seed(0)
+    for norm in ("batch", "none"):
+        generator = start_at_bicubic(Generator(4, blocks=1, channels=8, norm=norm, bicubic_skip=True,
+                                               progressive=True)).eval()
+        lr = torch.rand(1, 3, 6, 6)
+        with torch.no_grad():
+            assert torch.allclose(generator(lr), upscale(lr, 4), atol=1e-6)
+            assert torch.allclose(generator(lr, stages=1), upscale(lr, 2), atol=1e-6)
+    with pytest.raises(ValueError, match="bicubic_skip"):
+        start_at_bicubic(Generator(4, blocks=1, channels=8))
+    with pytest.raises(ValueError, match="spectrally"):
+        start_at_bicubic(Generator(4, blocks=1, channels=8, norm="spectral", bicubic_skip=True))

@@ -78,3 +78,20 @@ class Generator(nn.Module):
 
     def _rgb(self, stages: int, features: torch.Tensor) -> torch.Tensor:
         return self.tail(features) if stages == self.stages else self.side[stages - 1](features)
+
+
+def start_at_bicubic(generator: Generator) -> Generator:
+    """Zero the output convs of a bicubic-skip generator so that, untrained, it is exactly bicubic.
+
+    For training from scratch without paired HR: the network starts from the baseline and learns
+    only what its losses ask for, instead of first undoing the noise of a random output layer.
+    """
+    if not generator.bicubic_skip:
+        raise ValueError("start_at_bicubic needs a generator with bicubic_skip")
+    layers = [generator.tail, *generator.side]
+    if any(hasattr(layer, "parametrizations") for layer in layers):
+        raise ValueError("a spectrally normalised output conv cannot be zeroed (its norm would be 0)")
+    for layer in layers:
+        torch.nn.init.zeros_(layer.weight)
+        torch.nn.init.zeros_(layer.bias)
+    return generator

@@ -4,7 +4,7 @@ import numpy as np
 
 from srgan.errors import SrganError
 from srgan.models.discriminator import Discriminator
-from srgan.models.generator import Generator
+from srgan.models.generator import Generator, start_at_bicubic
 from srgan.models.io import save_generator
 from srgan.stages._stage import (
     CHECKPOINTS,
@@ -33,6 +33,8 @@ def main() -> None:
     device = pick_device(p["device"])
     seed_everything(seed)
     generator = Generator(scale=data.scale, **p["model"].generator.model_dump())
+    if generator.bicubic_skip and generator.arch["norm"] != "spectral":
+        start_at_bicubic(generator)
     # The unpaired D judges SR against HR crops; the measurement D judges LR-sized measurements.
     d_size = data.hr_size if settings.mode == "unpaired" else data.hr_size // data.scale
     if d_size % 16:
