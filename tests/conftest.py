@@ -103,7 +103,7 @@ def tiny_params(params: dict) -> dict:
     params["unsupervised"].update(steps=3, batch_size=4, log_every=1, checkpoint_every=2, precision="fp32",
                                   validate_every=3, validate_images=1)
     params["evaluate"].update(samples=2)
-    params["report"].update(dpi=72)
+    params["report"].update(dpi=150)
     return params
 
 

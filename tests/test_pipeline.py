@@ -100,7 +100,7 @@ def test_measurement_mode_needs_lr_crops_the_discriminator_can_take(project, fir
 
 
 def test_report_change_reruns_only_report(project, first_run):
-    project.edit_params(lambda p: p["report"].update(dpi=80))
+    project.edit_params(lambda p: p["report"].update(dpi=160))
     assert project.ran(project.dvc("repro")) == {"report"}
 
 

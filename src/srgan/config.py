@@ -197,7 +197,7 @@ class EvaluateParams(Section):
 
 class ReportParams(Section):
     images: list[str] = []
-    dpi: int = Field(200, ge=72)
+    dpi: int = Field(200, ge=150)
     zoom: float = Field(0.25, gt=0, le=1.0)
 
 

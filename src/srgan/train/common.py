@@ -17,6 +17,7 @@ from tqdm import tqdm
 from srgan.atomic import atomic_path
 from srgan.errors import SrganError
 from srgan.inference import upscale_image
+from srgan.losses import discriminator_loss
 from srgan.metrics import psnr_y
 
 
@@ -122,6 +123,30 @@ def check_finite(step: int, losses: dict[str, torch.Tensor], checkpoint: Path) -
         if not math.isfinite(number):
             raise SrganError(f"step {step}: loss '{name}' is {number}; training stopped. The last good "
                              f"checkpoint is kept at {checkpoint}. Lower the learning rate or use precision: fp32")
+
+
+def discriminator_update(d: torch.nn.Module, optimizer: torch.optim.Optimizer, real: torch.Tensor,
+                         fake: torch.Tensor, *, device: torch.device, precision: str, real_label: float = 1.0,
+                         **forward) -> dict[str, torch.Tensor]:
+    """One D step on real and (detached) fake images; returns D's loss and its mean outputs on each."""
+    with autocast(device, precision):
+        real_logits, fake_logits = d(real, **forward), d(fake.detach(), **forward)
+    loss = discriminator_loss(real_logits.float(), fake_logits.float(), real_label)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return {"d/loss": loss.detach(), "d/real": torch.sigmoid(real_logits.float()).mean().detach(),
+            "d/fake": torch.sigmoid(fake_logits.float()).mean().detach()}
+
+
+def parts_state(parts: dict) -> dict:
+    """The state of every part of a run (modules, optimisers, schedulers, buffers), by name."""
+    return {name: part.state_dict() for name, part in parts.items()}
+
+
+def load_parts_state(parts: dict, state: dict) -> None:
+    for name, part in parts.items():
+        part.load_state_dict(state[name])
 
 
 def rng_state() -> dict:

@@ -11,10 +11,21 @@ from pathlib import Path
 
 import torch
 
-from srgan.losses import ContentLoss, discriminator_loss, generator_adversarial_loss
+from srgan.losses import ContentLoss, generator_adversarial_loss
 from srgan.models.discriminator import Discriminator
 from srgan.models.generator import Generator
-from srgan.train.common import LoopSettings, NullLog, PairBatches, TrainingLog, Validation, autocast, run_loop
+from srgan.train.common import (
+    LoopSettings,
+    NullLog,
+    PairBatches,
+    TrainingLog,
+    Validation,
+    autocast,
+    discriminator_update,
+    load_parts_state,
+    parts_state,
+    run_loop,
+)
 from srgan.train.tricks import Growth, ReplayBuffer, adv_weight_at
 
 
@@ -70,20 +81,15 @@ class GanTrainer:
             for opt in (self.opt_g, self.opt_d))
         self.replay = ReplayBuffer(config.replay_size, config.replay_fraction, seed=config.seed)
 
+    def parts(self) -> dict:
+        return {"generator": self.g, "discriminator": self.d, "opt_g": self.opt_g, "opt_d": self.opt_d,
+                "sched_g": self.sched_g, "sched_d": self.sched_d, "replay": self.replay}
+
     def state(self) -> dict:
-        return {"generator": self.g.state_dict(), "discriminator": self.d.state_dict(),
-                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
-                "sched_g": self.sched_g.state_dict(), "sched_d": self.sched_d.state_dict(),
-                "replay": self.replay.state_dict()}
+        return parts_state(self.parts())
 
     def load_state(self, state: dict) -> None:
-        self.g.load_state_dict(state["generator"])
-        self.d.load_state_dict(state["discriminator"])
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
-        self.sched_g.load_state_dict(state["sched_g"])
-        self.sched_d.load_state_dict(state["sched_d"])
-        self.replay.load_state_dict(state["replay"])
+        load_parts_state(self.parts(), state)
 
     def warmup_step(self, lr: torch.Tensor, hr: torch.Tensor) -> dict[str, torch.Tensor]:
         """Train D alone against the frozen generator (at the resolution of the first GAN step)."""
@@ -97,14 +103,8 @@ class GanTrainer:
                            alpha: float = 1.0) -> dict[str, torch.Tensor]:
         skip = self.g.stages - (stages or self.g.stages)
         fake = self.replay.mix(fake.detach().float())
-        with autocast(self.device, self.config.precision):
-            real_logits, fake_logits = self.d(hr, skip, alpha), self.d(fake, skip, alpha)
-        loss = discriminator_loss(real_logits.float(), fake_logits.float(), self.config.real_label)
-        self.opt_d.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_d.step()
-        return {"d/loss": loss.detach(), "d/real": torch.sigmoid(real_logits.float()).mean().detach(),
-                "d/fake": torch.sigmoid(fake_logits.float()).mean().detach()}
+        return discriminator_update(self.d, self.opt_d, hr, fake, device=self.device, precision=self.config.precision,
+                                    real_label=self.config.real_label, skip=skip, alpha=alpha)
 
     def generator_step(self, sr: torch.Tensor, hr: torch.Tensor, adv_weight: float, stages: int | None = None,
                        alpha: float = 1.0) -> dict[str, torch.Tensor]:

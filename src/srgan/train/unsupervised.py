@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from srgan.data.resize import downscale
 from srgan.errors import SrganError
-from srgan.losses import discriminator_loss, generator_adversarial_loss
+from srgan.losses import generator_adversarial_loss
 from srgan.models.discriminator import Discriminator
 from srgan.models.generator import Generator
 from srgan.train.common import (
@@ -31,6 +31,9 @@ from srgan.train.common import (
     TrainingLog,
     Validation,
     autocast,
+    discriminator_update,
+    load_parts_state,
+    parts_state,
     run_loop,
     to_tensor,
 )
@@ -114,16 +117,14 @@ class UnsupervisedTrainer:
         self.opt_d = torch.optim.Adam(d.parameters(), lr=config.lr_d, betas=(0.9, 0.999))
         self.shifts = torch.Generator().manual_seed(config.seed)
 
+    def parts(self) -> dict:
+        return {"generator": self.g, "discriminator": self.d, "opt_g": self.opt_g, "opt_d": self.opt_d}
+
     def state(self) -> dict:
-        return {"generator": self.g.state_dict(), "discriminator": self.d.state_dict(),
-                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
-                "shifts": self.shifts.get_state()}
+        return {**parts_state(self.parts()), "shifts": self.shifts.get_state()}
 
     def load_state(self, state: dict) -> None:
-        self.g.load_state_dict(state["generator"])
-        self.d.load_state_dict(state["discriminator"])
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
+        load_parts_state(self.parts(), state)
         self.shifts.set_state(state["shifts"])
 
     def step(self, lr: torch.Tensor, real_hr: torch.Tensor | None) -> dict[str, torch.Tensor]:
@@ -138,7 +139,8 @@ class UnsupervisedTrainer:
             with autocast(self.device, self.config.precision):
                 undone = self.g(measured)
             content = F.mse_loss(undone.float(), torch.roll(sr.float(), shift, dims=(2, 3)).detach())
-        d_losses = self._discriminator_step(real, fake)
+        d_losses = discriminator_update(self.d, self.opt_d, real, fake.float(), device=self.device,
+                                        precision=self.config.precision)
         with autocast(self.device, self.config.precision):
             adversarial = generator_adversarial_loss(self.d(fake).float())
         total = self.config.consistency_weight * content + self.config.adv_weight * adversarial
@@ -147,16 +149,6 @@ class UnsupervisedTrainer:
         self.opt_g.step()
         return {"g/total": total.detach(), "g/consistency": content.detach(), "g/adversarial": adversarial.detach(),
                 **d_losses}
-
-    def _discriminator_step(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
-        with autocast(self.device, self.config.precision):
-            real_logits, fake_logits = self.d(real), self.d(fake.detach().float())
-        loss = discriminator_loss(real_logits.float(), fake_logits.float())
-        self.opt_d.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_d.step()
-        return {"d/loss": loss.detach(), "d/real": torch.sigmoid(real_logits.float()).mean().detach(),
-                "d/fake": torch.sigmoid(fake_logits.float()).mean().detach()}
 
 
 def train_unsupervised(trainer: UnsupervisedTrainer, batches, *, checkpoint: Path, fingerprint: str,
