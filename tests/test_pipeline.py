@@ -1,6 +1,7 @@
 """The real `dvc repro` on tiny params, in a temporary copy of the project."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -112,3 +113,15 @@ def test_bad_params_stop_with_one_message(project, first_run):
     output = result.stdout + result.stderr
     assert "error: params.yaml: unknown key 'data.hr_szie'; did you mean 'hr_size'?" in output
     assert "Traceback" not in output
+
+
+def test_a_stage_run_without_its_inputs_says_what_to_do(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "params.yaml").write_text((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+    result = subprocess.run([sys.executable, "-m", "srgan.stages.pretrain"], cwd=tmp_path, capture_output=True,
+                            text=True)
+    assert result.returncode == 1
+    assert "data/prepared/train_lr.npy: missing" in result.stderr and "dvc repro" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -11,7 +11,7 @@ from PIL import Image
 from srgan.data.crops import augment, load_eval_images, write_eval_images, write_training_crops
 from srgan.data.resize import degrade
 from srgan.errors import SrganError
-from srgan.imageio import read_image
+from srgan.imageio import read_image, write_png
 
 HR, SCALE, PER_IMAGE = 16, 4, 3
 
@@ -186,3 +186,25 @@ def test_augment_returns_one_of_the_eight_dihedral_transforms():
         assert len(matches) == 1
         seen.add(matches[0])
     assert seen == set(range(8))
+
+
+def test_face_transform_makes_128_pixel_faces_for_x8(tmp_path):
+    from srgan.data.crops import face_crop
+    from srgan.data.resize import degrade as make_lr
+
+    rng = np.random.default_rng(3)
+    faces = []
+    for index in range(2):
+        face = rng.integers(0, 256, (218, 178, 3), dtype=np.uint8)
+        faces.append(face)
+        write_png(tmp_path / f"{index:06d}.jpg.png", face)
+    paths = sorted(tmp_path.glob("*.png"))
+    report = write_training_crops(paths, tmp_path / "out", hr_size=128, scale=8, crops_per_image=1, seed=0,
+                                  augment="none", transform=face_crop)
+    hr = np.load(tmp_path / "out" / "train_hr.npy")
+    lr = np.load(tmp_path / "out" / "train_lr.npy")
+    assert report.crops == 2 and hr.shape == (2, 128, 128, 3) and lr.shape == (2, 16, 16, 3)
+    assert np.array_equal(hr[0], face_crop(faces[0])) and np.array_equal(lr[1], make_lr(hr[1], 8))
+    write_eval_images(paths, tmp_path / "faces.npz", scale=8, transform=face_crop)
+    (low, high), _ = load_eval_images(tmp_path / "faces.npz").values()
+    assert high.shape == (128, 128, 3) and low.shape == (16, 16, 3)

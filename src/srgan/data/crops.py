@@ -60,7 +60,7 @@ def face_crop(image: np.ndarray, size: int = FACE_SIZE) -> np.ndarray:
     height, width = image.shape[:2]
     side = min(height, width)
     top, left = (height - side) // 2, (width - side) // 2
-    square = np.ascontiguousarray(image[top:top + side, left:left + side])
+    square = image[top:top + side, left:left + side].copy()
     if side == size:
         return square
     tensor = torch.from_numpy(square.transpose(2, 0, 1)).double() / 255.0

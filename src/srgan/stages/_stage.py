@@ -42,6 +42,9 @@ def run(main: Callable[[], None]) -> None:
     except SrganError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(1)
+    except FileNotFoundError as err:
+        print(f"error: {err.filename}: missing; it is made by an earlier stage: run `dvc repro`", file=sys.stderr)
+        sys.exit(1)
     except KeyboardInterrupt:
         print("interrupted: the last checkpoint is kept; `dvc repro` resumes from it", file=sys.stderr)
         sys.exit(130)
