@@ -60,42 +60,44 @@ def model_grid_columns(model: str) -> list[str]:
 
 def comparison_figure(samples_dir: Path, names: list[str], table: pd.DataFrame, scale: int, zoom: float,
                       out: Path, dpi: int, columns: list[str] | None = None) -> None:
-    """Rows of images, columns LR | methods | HR | UR: each whole image with a zoomed inset of its centre."""
+    """Columns LR | methods | HR | UR; per image, a row of whole images with the zoomed region marked,
+    and below it a row of that region zoomed in, labelled with its metrics."""
     columns = columns or comparison_columns(table)
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(len(names), len(columns), figsize=(2.6 * len(columns), 2.9 * len(names)),
+        fig, axes = plt.subplots(2 * len(names), len(columns), figsize=(2.6 * len(columns), 5.0 * len(names)),
                                  squeeze=False)
         for row, name in enumerate(names):
             hr = read_image(samples_dir / name / "hr.png")
             box = centre_box(*hr.shape[:2], zoom)
+            whole_row, zoom_row = axes[2 * row], axes[2 * row + 1]
             for col, key in enumerate(columns):
-                ax = axes[row, col]
-                ax.set_xticks([]), ax.set_yticks([])
                 path = samples_dir / name / f"{key}.png"
+                for ax in (whole_row[col], zoom_row[col]):
+                    ax.set_xticks([]), ax.set_yticks([])
                 if not path.exists():
-                    ax.set_axis_off()
+                    whole_row[col].set_axis_off(), zoom_row[col].set_axis_off()
                     continue
-                _image_with_inset(ax, read_image(path), box, resolution_factor(key, scale))
-                ax.set_title(display_name(key) if row == 0 else "", fontsize=12)
-                ax.set_xlabel(_label(table, name, key), fontsize=9)
-            axes[row, 0].set_ylabel(name, fontsize=12)
-        fig.suptitle(f"x{scale} super-resolution: whole images, inset {zoom:.0%} of the side zoomed in")
+                image, factor = read_image(path), resolution_factor(key, scale)
+                _marked(whole_row[col], image, box, factor)
+                zoom_row[col].imshow(crop(image, box, factor), interpolation="nearest")
+                for spine in zoom_row[col].spines.values():
+                    spine.set_edgecolor(INSET_COLOUR)
+                whole_row[col].set_title(display_name(key) if row == 0 else "", fontsize=12)
+                zoom_row[col].set_xlabel(_label(table, name, key), fontsize=9)
+            whole_row[0].set_ylabel(name, fontsize=12)
+            zoom_row[0].set_ylabel("zoom", fontsize=10)
+        fig.suptitle(f"x{scale} super-resolution: whole images, and the marked {zoom:.0%} of the side zoomed in")
         fig.tight_layout()
         save_figure(fig, out, dpi)
 
 
-def _image_with_inset(ax, image: np.ndarray, box: tuple[int, int, int], factor: float) -> None:
+def _marked(ax, image: np.ndarray, box: tuple[int, int, int], factor: float) -> None:
+    """The whole image with the zoomed region outlined."""
     from matplotlib.patches import Rectangle
 
     ax.imshow(image, interpolation="nearest")
     top, left, side = (v * factor for v in box)
-    ax.add_patch(Rectangle((left - 0.5, top - 0.5), side, side, fill=False, edgecolor=INSET_COLOUR, linewidth=1.2))
-    inset = ax.inset_axes([0.52, 0.0, 0.48, 0.48])
-    inset.imshow(crop(image, box, factor), interpolation="nearest")
-    inset.set_xticks([]), inset.set_yticks([])
-    for spine in inset.spines.values():
-        spine.set_edgecolor(INSET_COLOUR)
-        spine.set_linewidth(1.5)
+    ax.add_patch(Rectangle((left - 0.5, top - 0.5), side, side, fill=False, edgecolor=INSET_COLOUR, linewidth=1.5))
 
 
 def perception_distortion_figure(table: pd.DataFrame, out: Path, dpi: int) -> str:
