@@ -8,7 +8,6 @@ The scale comes from the model file. Model files are read as weights only: no co
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
@@ -20,8 +19,6 @@ from srgan.imageio import IMAGE_SUFFIXES, list_images, read_image, write_png
 from srgan.inference import upscale_image
 from srgan.models.io import load_generator
 from srgan.train.common import pick_device
-
-log = logging.getLogger("srgan.upscale")
 
 
 def collect_inputs(inputs: list[Path]) -> list[Path]:

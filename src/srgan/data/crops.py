@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,8 +17,6 @@ from srgan.data.resize import degrade, imresize
 from srgan.errors import SrganError
 from srgan.imageio import read_image
 
-log = logging.getLogger(__name__)
-
 
 @dataclass
 class CropReport:
@@ -29,7 +26,6 @@ class CropReport:
     skipped: dict[str, str] = field(default_factory=dict)
 
 
-AUGMENTATIONS = ("dihedral", "flips", "none")
 FACE_SIZE = 128
 Transform = Callable[[np.ndarray], np.ndarray]
 

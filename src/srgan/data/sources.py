@@ -123,9 +123,10 @@ def materialise(source: str, splits: list[str], raw_dir: Path, downloads: Path, 
 
 def _write_skimage(folder: Path, split: str, max_images: int) -> int:
     photos = skimage_photos(split)
-    for name in _limit(list(photos), max_images):
+    names = _limit(list(photos), max_images)
+    for name in names:
         write_png(folder / f"{name}.png", photos[name])
-    return len(_limit(list(photos), max_images))
+    return len(names)
 
 
 def _fetch(archive: Archive, downloads: Path, overrides: dict[str, str]) -> Path:

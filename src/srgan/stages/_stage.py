@@ -63,11 +63,11 @@ def fingerprint(settings: dict, inputs: list[Path]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def live(name: str, resume: bool = False):
+def live(name: str):
     """A DVCLive logger writing reports/<name>/; dvc.yaml declares its plots itself."""
     from dvclive import Live
 
-    return Live(dir=str(REPORTS / name), resume=resume, report=None, save_dvc_exp=False, dvcyaml=None)
+    return Live(dir=str(REPORTS / name), report=None, save_dvc_exp=False, dvcyaml=None)
 
 
 class LiveLog:
