@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from srgan.config import parse_section
 from srgan.data.crops import load_eval_images, write_eval_images, write_training_crops
 from srgan.data.embedded import skimage_photos
 from srgan.data.resize import bicubic_upscale
@@ -24,9 +25,10 @@ from srgan.imageio import write_png
 from srgan.inference import upscale_image
 from srgan.metrics import psnr_y, ssim_y
 from srgan.models.generator import Generator
-from srgan.train.common import PairBatches
-from srgan.train.pretrain import PretrainConfig, pretrain
-from srgan.train.tricks import Growth
+from srgan.train.batches import PairBatches
+from srgan.train.checkpoint import RunStore
+from srgan.train.loop import run_loop
+from srgan.train.pretrain import MSETrainer
 
 SCALE = 8
 
@@ -47,12 +49,14 @@ def score(method, images: dict) -> tuple[float, float]:
             float(np.mean([ssim_y(sr, hr, SCALE) for sr, hr in outputs])))
 
 
-def train(lr, hr, steps: int, growth: Growth, folder: Path) -> Generator:
+def train(lr, hr, steps: int, phases: list[int], fade: int, folder: Path) -> Generator:
     torch.manual_seed(0)
-    generator = Generator(SCALE, blocks=8, channels=32, bicubic_skip=True, progressive=bool(growth.phase_steps))
-    config = PretrainConfig(steps=steps, lr=5e-4, precision="bf16", log_every=steps, checkpoint_every=10**9)
-    return pretrain(generator, PairBatches(lr, hr, 16, 0, torch.device("cpu")), config,
-                    checkpoint=folder / "unused.pt", fingerprint=str(growth), growth=growth)
+    generator = Generator(SCALE, blocks=8, channels=32, bicubic_skip=True, progressive=bool(phases))
+    params = parse_section("pretrain", {"steps": steps, "lr": 5e-4, "precision": "bf16", "log_every": steps,
+                                        "checkpoint_every": 10**9,
+                                        "progressive": {"phase_steps": phases, "fade_steps": fade}})
+    trainer = MSETrainer(generator, PairBatches(lr, hr, 16, 0, torch.device("cpu")), params, torch.device("cpu"))
+    return run_loop(trainer, params, store=RunStore(folder, "benchmark", f"{phases}".ljust(16, "-"))).eval()
 
 
 def main() -> None:
@@ -65,9 +69,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         lr, hr, images = prepare(Path(tmp), args.crops)
         rows = {"bicubic": (score(lambda x: bicubic_upscale(x, SCALE), images), 0.0)}
-        for name, growth in (("direct", Growth(3)), ("progressive", Growth(3, (third, third), args.fade))):
+        for name, phases in (("direct", []), ("progressive", [third, third])):
             start = time.perf_counter()
-            generator = train(lr, hr, args.steps, growth, Path(tmp))
+            generator = train(lr, hr, args.steps, phases, args.fade, Path(tmp))
             seconds = time.perf_counter() - start
             rows[name] = (score(lambda x, g=generator: upscale_image(g, x), images), seconds)
     print(f"x8 (16 -> 128), {args.steps} steps each, batch 16, held-out skimage photos")

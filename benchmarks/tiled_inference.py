@@ -1,60 +1,89 @@
-"""Tiled inference: time and peak memory of upscaling one large LR image, for a few tile sizes.
+"""Tiled inference of one large LR image: the project's path against a plain fp32 tiled forward, in one run.
 
-    python benchmarks/tiled_inference.py --size 1024 --scale 4 --tiles 64 128 256
+    python benchmarks/tiled_inference.py --size 1024 --scale 4        # the paper's generator, 16 blocks x 64 ch
 
-Each tile size runs in a fresh process so that its peak resident memory (ru_maxrss) is its own.
-Reports the process's peak above the memory it held before inference (torch and the model loaded).
+Sides, each in a fresh process so that its peak resident memory is its own:
+  - reference: fp32, eager, contiguous, one 128-px tile at a time without overlap (what a plain loop does);
+  - project fp32: srgan.inference.upscale_tensor in fp32 (overlapping tiles, batched, channels-last);
+  - project (default): the same in bf16 autocast, as `upscale` and the evaluate stage run it.
+Reports seconds, the speed-up over the reference, peak memory, and the PSNR of the default output against the
+project's own fp32 output (bf16 must not visibly change an image). Timings are noisy: compare within one run.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import resource
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
+
+import numpy as np
 
 
-def measure(size: int, scale: int, tile: int, blocks: int, channels: int) -> dict:
+def run_side(side: str, size: int, scale: int, tile: int, out: Path) -> dict:
     import torch
 
     from srgan.inference import upscale_tensor
     from srgan.models.generator import Generator
 
     torch.manual_seed(0)
-    generator = Generator(scale, blocks=blocks, channels=channels, bicubic_skip=True).eval()
-    lr = torch.rand(1, 3, size, size)
+    generator = Generator(scale, blocks=16, channels=64, bicubic_skip=True).eval()
+    lr = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(1))
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     start = time.perf_counter()
-    with torch.inference_mode():
-        sr = upscale_tensor(generator, lr, tile=tile, overlap=min(16, tile // 4))
+    if side == "reference":
+        sr = torch.zeros(1, 3, size * scale, size * scale)
+        with torch.no_grad():
+            for top in range(0, size, tile):
+                for left in range(0, size, tile):
+                    patch = generator(lr[:, :, top:top + tile, left:left + tile])
+                    sr[:, :, top * scale:(top + tile) * scale, left * scale:(left + tile) * scale] = patch
+        sr = sr.clamp(0, 1)
+    else:
+        precision = "fp32" if side == "project fp32" else "bf16"
+        sr = upscale_tensor(generator, lr, tile=tile, overlap=16, precision=precision)
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"tile": tile, "seconds": round(seconds, 2), "peak_mb": round(peak), "inference_mb": round(peak - before),
-            "output": list(sr.shape)}
+    np.save(out, (sr[0] * 255).round().byte().permute(1, 2, 0).numpy())
+    return {"seconds": seconds, "peak_mb": peak, "inference_mb": peak - before}
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return math.inf if mse == 0 else 10 * math.log10(255**2 / mse)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=1024, help="LR side in pixels")
     parser.add_argument("--scale", type=int, default=4)
-    parser.add_argument("--tiles", type=int, nargs="+", default=[64, 128, 256])
-    parser.add_argument("--blocks", type=int, default=16)
-    parser.add_argument("--channels", type=int, default=64)
-    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: measure one tile size
+    parser.add_argument("--tile", type=int, default=128)
+    parser.add_argument("--side", help=argparse.SUPPRESS)  # internal: measure one side
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.one:
-        print(json.dumps(measure(args.size, args.scale, args.one, args.blocks, args.channels)))
+    if args.side:
+        print(json.dumps(run_side(args.side, args.size, args.scale, args.tile, args.out)))
         return
-    print(f"{args.size}x{args.size} LR at x{args.scale}, SRResNet {args.blocks} blocks x {args.channels} ch, CPU")
-    for tile in args.tiles:
-        out = subprocess.run([sys.executable, __file__, "--size", str(args.size), "--scale", str(args.scale),
-                              "--blocks", str(args.blocks), "--channels", str(args.channels), "--one", str(tile)],
-                             capture_output=True, text=True, check=True)
-        result = json.loads(out.stdout.strip().splitlines()[-1])
-        print(f"tile {tile:4d}: {result['seconds']:7.1f} s, peak {result['peak_mb']:5d} MB "
-              f"(inference {result['inference_mb']:5d} MB)")
+    print(f"{args.size}x{args.size} LR at x{args.scale}, SRResNet 16 blocks x 64 ch, {args.tile}-px tiles, CPU")
+    results = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for side in ("reference", "project fp32", "project"):
+            out = Path(folder) / f"{side.replace(' ', '_')}.npy"
+            done = subprocess.run([sys.executable, __file__, "--size", str(args.size), "--scale", str(args.scale),
+                                   "--tile", str(args.tile), "--side", side, "--out", str(out)],
+                                  capture_output=True, text=True, check=True)
+            results[side] = {**json.loads(done.stdout.strip().splitlines()[-1]), "image": np.load(out)}
+    reference = results["reference"]["seconds"]
+    for side, result in results.items():
+        print(f"{side:14s} {result['seconds']:7.1f} s  x{reference / result['seconds']:4.2f}  "
+              f"peak {result['peak_mb']:6.0f} MB (inference {result['inference_mb']:5.0f} MB)")
+    print(f"PSNR of the default (bf16) output against the fp32 output: "
+          f"{psnr(results['project']['image'], results['project fp32']['image']):.1f} dB")
 
 
 if __name__ == "__main__":

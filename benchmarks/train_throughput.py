@@ -1,66 +1,181 @@
-"""Training throughput of the generator (MSE steps) side by side: precision and memory format.
+"""Training speed side by side, in one process: the project's trainers against a plain fp32 eager reference.
 
-    python benchmarks/train_throughput.py --blocks 8 --channels 32 --hr-size 128 --batch 16
+    python benchmarks/train_throughput.py                      # paper's G (16x64) and D (64), batch 16, 96 and 128 px
+    python benchmarks/train_throughput.py --sizes 96 --steps 6 --compile
 
-Prints images/s for each setting and its ratio to fp32; timings are noisy, compare within one run.
+For the MSE step (SRResNet pretraining) and the GAN step (G + D + VGG19 content loss to conv5_4; random VGG
+weights cost the same as ImageNet ones), it reports images/s of
+  - reference: the same networks in fp32, eager, contiguous memory, torch.optim.Adam (foreach), the loop a
+    typical reimplementation writes;
+  - project: the project's own trainer (srgan.train.pretrain.MSETrainer, srgan.train.gan.GanTrainer) with its
+    default settings (bf16 autocast, channels-last, fused Adam) and, with --compile, torch.compile;
+with the ratio, and the fraction of this machine's GEMM peak (2048x2048 matmul, fp32 and bf16, measured in the
+same run) that each reaches, counting the step's FLOPs with torch.utils.flop_counter. Sides alternate, and each
+number is the median of --repeats timings. Timings are noisy: compare within one run, never across machines.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 import torch
 import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
 
+from srgan.config import parse_section
+from srgan.losses import ContentLoss, VGGFeatures, discriminator_loss, generator_adversarial_loss
+from srgan.models.discriminator import Discriminator
 from srgan.models.generator import Generator
-from srgan.train.common import autocast
+from srgan.train.gan import GanTrainer
+from srgan.train.pretrain import MSETrainer
+
+CPU = torch.device("cpu")
 
 
-def throughput(model: Generator, lr: torch.Tensor, hr: torch.Tensor, precision: str, steps: int) -> float:
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
-    device = lr.device
-    for i in range(steps + 2):  # two warm-up steps
-        if i == 2:
-            start = time.perf_counter()
-        with autocast(device, precision):
-            sr = model(lr)
-        loss = F.mse_loss(sr.float(), hr)
-        optimizer.zero_grad()
+def gemm_peak(dtype: torch.dtype, size: int = 2048, repeats: int = 5) -> float:
+    """GFLOP/s of a size x size matmul in dtype: the machine's practical ceiling."""
+    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+    a @ b
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - start)
+    return 2 * size**3 / min(times) / 1e9
+
+
+def vgg_features() -> VGGFeatures:
+    from torchvision.models import vgg19
+
+    torch.manual_seed(0)
+    return VGGFeatures(vgg19(weights=None).state_dict(), ["vgg54"])
+
+
+def batch(size: int, batch_size: int, scale: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
+    hr = torch.rand(batch_size, 3, size, size)
+    return F.avg_pool2d(hr, scale), hr
+
+
+# ------------------------------------------------------------------ the plain fp32 eager reference
+
+
+class ReferenceMSE:
+    def __init__(self, size: int, batch_size: int):
+        torch.manual_seed(0)
+        self.g = Generator(4, 16, 64).train()
+        self.opt = torch.optim.Adam(self.g.parameters(), lr=1e-4)
+        self.lr, self.hr = batch(size, batch_size)
+
+    def step(self, index: int) -> None:
+        loss = F.mse_loss(self.g(self.lr), self.hr)
+        self.opt.zero_grad()
         loss.backward()
-        optimizer.step()
-    return steps * lr.shape[0] / (time.perf_counter() - start)
+        self.opt.step()
+
+
+class ReferenceGAN:
+    def __init__(self, size: int, batch_size: int):
+        torch.manual_seed(0)
+        self.g, self.d, self.vgg = Generator(4, 16, 64).train(), Discriminator(size, 64, "batch", 1024).train(), \
+            vgg_features()
+        self.opt_g = torch.optim.Adam(self.g.parameters(), lr=1e-4)
+        self.opt_d = torch.optim.Adam(self.d.parameters(), lr=1e-4)
+        self.lr, self.hr = batch(size, batch_size)
+
+    def step(self, index: int) -> None:
+        sr = self.g(self.lr)
+        d_loss = discriminator_loss(self.d(self.hr), self.d(sr.detach()))
+        self.opt_d.zero_grad()
+        d_loss.backward()
+        self.opt_d.step()
+        content = F.mse_loss(self.vgg(sr)["vgg54"], self.vgg(self.hr)["vgg54"].detach())
+        loss = content + 1e-3 * generator_adversarial_loss(self.d(sr))
+        self.opt_g.zero_grad()
+        loss.backward()
+        self.opt_g.step()
+
+
+# ------------------------------------------------------------------ the project's trainers
+
+
+def project_mse(size: int, batch_size: int, compile: bool) -> MSETrainer:
+    torch.manual_seed(0)
+    params = parse_section("pretrain", {"steps": 1000, "batch_size": batch_size, "precision": "bf16"})
+    lr, hr = batch(size, batch_size)
+    fixed = (lr.contiguous(memory_format=torch.channels_last), hr.contiguous(memory_format=torch.channels_last))
+    return MSETrainer(Generator(4, 16, 64), lambda step: fixed, params, CPU, compile=compile)
+
+
+def project_gan(size: int, batch_size: int, compile: bool) -> GanTrainer:
+    torch.manual_seed(0)
+    params = parse_section("gan", {"steps": 1000, "batch_size": batch_size, "precision": "bf16",
+                                   "adv_ramp": {"schedule": "constant"}})
+    lr, hr = batch(size, batch_size)
+    fixed = (lr.contiguous(memory_format=torch.channels_last), hr.contiguous(memory_format=torch.channels_last))
+    return GanTrainer(Generator(4, 16, 64), Discriminator(size, 64, "batch", 1024),
+                      ContentLoss({"vgg54": 1.0}, vgg_features()), lambda step: fixed, params, CPU, compile=compile)
+
+
+# ------------------------------------------------------------------ measuring
+
+
+def flops(trainer) -> float:
+    with FlopCounterMode(display=False) as counter:
+        trainer.step(0)
+    return counter.get_total_flops()
+
+
+def timed(trainer, steps: int) -> float:
+    start = time.perf_counter()
+    for index in range(steps):
+        trainer.step(index)
+    return (time.perf_counter() - start) / steps
+
+
+def compare(name: str, sides: dict, batch_size: int, steps: int, repeats: int, peaks: dict) -> None:
+    for trainer in sides.values():  # warm-up (and compilation)
+        timed(trainer, 2)
+    per_step = {side: [] for side in sides}
+    for _ in range(repeats):
+        for side, trainer in sides.items():
+            per_step[side].append(timed(trainer, steps))
+    work = flops(sides["reference"])
+    reference = statistics.median(per_step["reference"])
+    for side, times in per_step.items():
+        seconds = statistics.median(times)
+        peak = peaks["fp32" if side == "reference" else "bf16"]
+        achieved = work / seconds / 1e9
+        print(f"  {name:22s} {side:20s} {batch_size / seconds:7.1f} img/s  x{reference / seconds:4.2f}  "
+              f"{achieved:6.0f} GFLOP/s = {achieved / peak:5.1%} of the {'fp32' if side == 'reference' else 'bf16'} "
+              f"GEMM peak")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--blocks", type=int, default=8)
-    parser.add_argument("--channels", type=int, default=32)
-    parser.add_argument("--scale", type=int, default=4)
-    parser.add_argument("--hr-size", type=int, default=128)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[96, 128], help="HR crop sides")
     parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--steps", type=int, default=4, help="steps per timing")
+    parser.add_argument("--repeats", type=int, default=3, help="timings per side (median reported)")
+    parser.add_argument("--compile", action="store_true", help="also time the project with torch.compile")
+    parser.add_argument("--skip-gan", action="store_true")
     args = parser.parse_args()
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    lr = torch.rand(args.batch, 3, args.hr_size // args.scale, args.hr_size // args.scale, device=device)
-    hr = torch.rand(args.batch, 3, args.hr_size, args.hr_size, device=device)
-    results = {}
-    for precision in ("fp32", "bf16"):
-        for channels_last in (False, True):
-            torch.manual_seed(0)
-            model = Generator(args.scale, args.blocks, args.channels, bicubic_skip=True).to(device)
-            x, y = lr, hr
-            if channels_last:
-                model = model.to(memory_format=torch.channels_last)
-                x = lr.contiguous(memory_format=torch.channels_last)
-                y = hr.contiguous(memory_format=torch.channels_last)
-            results[(precision, channels_last)] = throughput(model, x, y, precision, args.steps)
-    base = results[("fp32", False)]
-    print(f"device {device}, {args.blocks} blocks x {args.channels} ch, x{args.scale}, "
-          f"{args.hr_size}px HR, batch {args.batch}")
-    for (precision, channels_last), value in results.items():
-        layout = "channels_last" if channels_last else "contiguous"
-        print(f"{precision:5s} {layout:14s} {value:7.1f} images/s  x{value / base:.2f}")
+    peaks = {"fp32": gemm_peak(torch.float32), "bf16": gemm_peak(torch.bfloat16)}
+    print(f"GEMM peak (2048^2 matmul): fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s; "
+          f"{torch.get_num_threads()} threads; paper networks: G 16 blocks x 64 ch, D 64 ch, batch {args.batch}")
+    for size in args.sizes:
+        print(f"{size}-px HR crops")
+        sides = {"reference": ReferenceMSE(size, args.batch), "project": project_mse(size, args.batch, False)}
+        if args.compile:
+            sides["project + compile"] = project_mse(size, args.batch, True)
+        compare("MSE step", sides, args.batch, args.steps, args.repeats, peaks)
+        if args.skip_gan:
+            continue
+        sides = {"reference": ReferenceGAN(size, args.batch), "project": project_gan(size, args.batch, False)}
+        if args.compile:
+            sides["project + compile"] = project_gan(size, args.batch, True)
+        compare("GAN step (G+D+VGG54)", sides, args.batch, max(1, args.steps // 2), args.repeats, peaks)
 
 
 if __name__ == "__main__":

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -21,7 +24,8 @@ class ServerState:
     root: Path
     base: str = ""
     requests: list[tuple[str, str | None]] = field(default_factory=list)
-    cut_after: int | None = None  # send only this many body bytes once, then close
+    cut_after: int | None = None  # send only this many body bytes once, then close (with or without length)
+    content_length: bool = True  # False: send no Content-Length, so the body ends when the connection closes
     delay: float = 0.0  # seconds to wait before answering
     ranges: bool = True  # honour Range headers
     release: threading.Event = field(default_factory=threading.Event)
@@ -61,7 +65,10 @@ class RangeHandler(BaseHTTPRequestHandler):
         else:
             self.send_response(200)
         body = data[start:]
-        self.send_header("Content-Length", str(len(body)))
+        if state.content_length:
+            self.send_header("Content-Length", str(len(body)))
+        else:
+            self.close_connection = True
         self.end_headers()
         if state.cut_after is not None:
             body, state.cut_after = body[: state.cut_after], None
@@ -93,16 +100,17 @@ PROJECT = Path(__file__).resolve().parents[1]
 
 def tiny_params(params: dict) -> dict:
     """The project's params shrunk to run in seconds: tiny models, 32-pixel crops, a few steps."""
-    params["data"].update(hr_size=32, crops_per_image=3, fetch_weights=False)
+    params["data"].update(hr_size=32, crops_per_image=3, fetch_weights=False, validation={"source": "skimage",
+                                                                                         "images": 1})
     params["model"]["generator"].update(blocks=1, channels=8)
     params["model"]["discriminator"].update(channels=4, dense=8)
     params["pretrain"].update(steps=4, batch_size=4, log_every=2, checkpoint_every=2, precision="fp32",
-                              validate_every=2, validate_images=1)
+                              validate_every=2)
     params["gan"].update(steps=3, batch_size=4, log_every=1, checkpoint_every=2, precision="fp32",
-                         validate_every=3, validate_images=1)
+                         validate_every=3)
     params["unsupervised"].update(steps=3, batch_size=4, log_every=1, checkpoint_every=2, precision="fp32",
-                                  validate_every=3, validate_images=1)
-    params["evaluate"].update(samples=2)
+                                  validate_every=3)
+    params["evaluate"].update(samples=2, precision="fp32")
     params["report"].update(dpi=150)
     return params
 
@@ -134,6 +142,34 @@ class DvcProject:
     def ran(result: subprocess.CompletedProcess) -> set[str]:
         return set(re.findall(r"Running stage '([^']+)'", result.stdout + result.stderr))
 
+    def kill_during(self, stage: str, checkpoint_glob: str, *options: str) -> Path:
+        """Start `dvc repro [options] stage`, kill -9 its whole process group once a checkpoint exists; the
+        checkpoint."""
+        run = subprocess.Popen([sys.executable, "-m", "dvc", "repro", *options, stage], cwd=self.root, env=self.env(),
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 180
+        while not list(self.root.glob(checkpoint_glob)) and run.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if run.poll() is not None:
+            raise AssertionError(f"dvc repro {stage} ended before its first checkpoint: nothing was interrupted:\n"
+                                 + run.stdout.read().decode(errors="replace")[-3000:])
+        os.killpg(run.pid, signal.SIGKILL)
+        run.wait()
+        found = list(self.root.glob(checkpoint_glob))
+        assert found, "no checkpoint appeared within the time allowed"
+        return found[0]
+
+    def commit(self, message: str = "run") -> None:
+        _git(self.root, "add", "-A")
+        _git(self.root, "commit", "-qm", message)
+
+    def gan_digests(self) -> dict[str, str]:
+        """sha256 of every file the GAN stage writes: the model, every curve and every validation image
+        (throughput aside: a measurement, not a result)."""
+        files = [self.root / "models/srgan.pt", *sorted((self.root / "reports/train_gan/plots").rglob("*.*"))]
+        return {str(path.relative_to(self.root)): hashlib.sha256(path.read_bytes()).hexdigest() for path in files
+                if "perf" not in path.parts}
+
 
 def _git(root: Path, *args: str) -> None:
     subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", *args], cwd=root, check=True,
@@ -147,7 +183,7 @@ def make_project(tmp_path_factory):
         root = tmp_path_factory.mktemp("project")
         shutil.copytree(PROJECT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
         shutil.copytree(PROJECT / ".dvc", root / ".dvc", ignore=shutil.ignore_patterns("tmp", "cache"))
-        for name in ("dvc.yaml", "params.yaml", ".gitignore"):
+        for name in ("dvc.yaml", "params.yaml", ".gitignore", ".dvcignore"):
             shutil.copy(PROJECT / name, root / name)
         project = DvcProject(root)
         project.edit_params(lambda params: edit(tiny_params(params)))

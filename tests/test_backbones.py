@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from srgan import backbones
-from srgan.backbones import Weights, cache_dir, describe, load_state_dict, resolve, resolve_all
+from srgan.backbones import Weights, cache_dir, describe, export, load_state_dict, resolve, resolve_all
 from srgan.data.download import sha256_of
 from srgan.errors import SrganError
 
@@ -78,7 +78,8 @@ def test_wrong_contents_fail_the_hash_check():
     assert hashlib.sha256(b"not the weights").hexdigest()[:12] in record["reason"]
     assert path.read_bytes() == b"not the weights"  # left for the user to inspect and delete
     with pytest.raises(SrganError, match="alexnet"):
-        load_state_dict(record)
+        load_state_dict(record, cache_dir())
+    assert str(cache_dir()) not in record["reason"], "records hold no machine-specific path"
 
 
 def test_matching_file_is_available(monkeypatch, tiny_weights):
@@ -89,7 +90,9 @@ def test_matching_file_is_available(monkeypatch, tiny_weights):
     record = resolve("tiny", fetch=False)
     assert record == {"name": "tiny", "file": name, "status": "available", "sha256": digest}
     assert describe(record) == f"tiny: pretrained ImageNet weights ({name})"
-    loaded = load_state_dict(record)
+    exported = cache_dir().parent / "exported"
+    export(record, exported)
+    loaded = load_state_dict(record, exported)
     assert set(loaded) == set(state)
     for key in state:
         assert torch.equal(loaded[key], state[key])
@@ -103,10 +106,10 @@ def test_changed_file_after_resolve_is_refused(monkeypatch, tiny_weights):
     record = resolve("tiny", fetch=False)
     (cache_dir() / name).write_bytes(b"tampered")
     with pytest.raises(SrganError, match="changed"):
-        load_state_dict(record)
+        load_state_dict(record, cache_dir())
     (cache_dir() / name).unlink()
-    with pytest.raises(SrganError, match="changed"):
-        load_state_dict(record)
+    with pytest.raises(SrganError, match="missing"):
+        load_state_dict(record, cache_dir())
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
@@ -138,7 +141,7 @@ def test_fetch_downloads_into_the_cache(monkeypatch, tiny_weights, server, torch
     cached = torch_home / "hub" / "checkpoints" / name
     assert cached.is_file() and sha256_of(cached) == digest
     assert sorted(p.name for p in cached.parent.iterdir()) == [name]  # no partial download left
-    assert torch.equal(load_state_dict(record)["features.0.weight"], state["features.0.weight"])
+    assert torch.equal(load_state_dict(record, cache_dir())["features.0.weight"], state["features.0.weight"])
 
 
 def test_fetch_of_a_file_with_the_wrong_hash_is_unavailable(monkeypatch, tiny_weights, server):
@@ -166,4 +169,4 @@ def test_fetch_with_nothing_listening_is_unavailable(monkeypatch, tiny_weights):
     assert describe(record) == f"tiny: UNAVAILABLE: {record['reason']}"
     assert not (cache_dir() / name).exists()
     with pytest.raises(SrganError, match="tiny is unavailable"):
-        load_state_dict(record)
+        load_state_dict(record, cache_dir())

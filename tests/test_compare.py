@@ -10,23 +10,28 @@ import pandas as pd
 import pytest
 
 from srgan.cli.compare import main
-from srgan.compare import comparison_markdown, runs_table
+from srgan.compare import comparison_markdown, differing_params, runs_table
+from srgan.errors import SrganError
 
 WRITE_METRICS = """
-import json, yaml
-x = yaml.safe_load(open("params.yaml"))["x"]
-metrics = {"set5": {"srgan": {"psnr_y": 20.0 + x, "ssim_y": 0.5, "psnr_rgb": 19.0, "lpips": None}}}
-json.dump(metrics, open("reports/metrics.json", "w"))
+import json, os, yaml
+params = yaml.safe_load(open("params.yaml"))
+x = params["gan"]["adv_weight"]
+os.makedirs("reports/evaluate/set5", exist_ok=True)
+metrics = {"bicubic": {"psnr_y": 28.0, "ssim_y": 0.8, "niqe": 7.0},
+           "srgan": {"psnr_y": 30.0 - 100 * x, "ssim_y": 0.5, "psnr_rgb": 19.0, "niqe": 6.0 - 100 * x}}
+json.dump(metrics, open("reports/evaluate/set5/metrics.json", "w"))
 """
 STAGE = """stages:
   fake_evaluate:
     cmd: python write_metrics.py
     deps: [write_metrics.py]
-    params: [x]
+    params: [gan.adv_weight]
     metrics:
-      - reports/metrics.json:
+      - reports/evaluate/set5/metrics.json:
           cache: false
 """
+PARAMS = "execution: {{device: cpu}}\ndata: {{eval: {{set5: set5}}}}\ngan: {{adv_weight: {x}}}\n"
 
 
 def run(root: Path, *args: str) -> None:
@@ -45,44 +50,71 @@ def repo(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("repo")
     run(root, "git", "init", "-q")
     run(root, sys.executable, "-m", "dvc", "init", "-q")
-    (root / "reports").mkdir()
     (root / "dvc.yaml").write_text(STAGE)
     (root / "write_metrics.py").write_text(WRITE_METRICS)
-    for x in (1, 2):
-        (root / "params.yaml").write_text(f"x: {x}\n")
+    for x in (0.01, 0.02):
+        (root / "params.yaml").write_text(PARAMS.format(x=x))
         run(root, sys.executable, "-m", "dvc", "repro", "-q")
         commit(root, f"x={x}")
     return root
 
 
 def test_runs_table_and_markdown():
-    metrics = {"a": {"set5": {"bicubic": {"psnr_y": 28.0, "ssim_y": 0.8, "psnr_rgb": 27.0, "lpips": None}},
-                     "info": {"scale": 4}},
-               "b": {"set5": {"bicubic": {"psnr_y": 29.0, "ssim_y": 0.85, "psnr_rgb": 28.0, "lpips": 0.2}}}}
-    table = runs_table(metrics)
+    runs = {"a": {"set5": {"bicubic": {"psnr_y": 28.0, "ssim_y": 0.8, "psnr_rgb": 27.0}}},
+            "b": {"set5": {"bicubic": {"psnr_y": 29.0, "ssim_y": 0.85, "psnr_rgb": 28.0, "lpips": 0.2}}}}
+    table = runs_table(runs)
     assert list(table["run"]) == ["a", "b"] and list(table["method"]) == ["Bicubic", "Bicubic"]
     text = comparison_markdown(table)
-    assert "28.00 / 0.8000" in text and "29.00 / 0.8500 / 0.2000" in text
+    assert "28.00 / 0.8000 / –" in text and "29.00 / 0.8500 / 0.2000" in text
+
+
+@pytest.mark.parametrize("metrics,message", [
+    ([1, 2], "expected a mapping of methods"),
+    ({"srgan": {"psnr_y": "high"}}, "does not map metric names to numbers"),
+    ({"srgan": 3.0}, "does not map metric names to numbers"),
+])
+def test_other_schema_names_the_run_and_file(metrics, message):
+    with pytest.raises(SrganError, match=message) as err:
+        runs_table({"old-commit": {"set5": metrics}})
+    assert "old-commit: reports/evaluate/set5/metrics.json" in str(err.value)
+
+
+def test_runs_are_named_by_the_params_that_differ():
+    params = {"a": {"gan": {"adv_weight": 0.001, "steps": 10}, "execution": {"device": "cpu"}},
+              "b": {"gan": {"adv_weight": 0.01, "steps": 10}, "execution": {"device": "cuda:1"}}}
+    assert differing_params(params) == {"a": "gan.adv_weight=0.001", "b": "gan.adv_weight=0.01"}
 
 
 def test_compare_commits_and_workspace(repo, tmp_path):
-    (repo / "reports/metrics.json").write_text(json.dumps(
-        {"set5": {"srgan": {"psnr_y": 30.0, "ssim_y": 0.9, "psnr_rgb": 29.0, "lpips": None}}}))
+    (repo / "reports/evaluate/set5/metrics.json").write_text(json.dumps({"srgan": {"psnr_y": 31.0, "ssim_y": 0.9}}))
     assert main(["HEAD~1", "HEAD", "workspace", "--repo", str(repo), "-o", str(tmp_path)]) == 0
     table = pd.read_csv(tmp_path / "comparison.csv")
-    assert dict(zip(table["run"], table["psnr_y"])) == {"HEAD~1": 21.0, "HEAD": 22.0, "workspace": 30.0}
+    srgan = table[table["method"] == "SRGAN"]
+    assert dict(zip(srgan["run"], srgan["psnr_y"])) == {"HEAD~1: gan.adv_weight=0.01": 29.0,
+                                                        "HEAD: gan.adv_weight=0.02": 28.0,
+                                                        "workspace: gan.adv_weight=0.02": 31.0}
     assert (tmp_path / "comparison.png").stat().st_size > 1000
+    assert (tmp_path / "tradeoff.png").stat().st_size > 1000
     assert "| set5" in (tmp_path / "comparison.md").read_text()
 
 
 def test_compare_dvc_experiments(repo, tmp_path):
-    run(repo, sys.executable, "-m", "dvc", "exp", "run", "-S", "x=5", "-n", "bigger-x", "-q")
-    assert main(["--exp", "--repo", str(repo), "-o", str(tmp_path)]) == 0
-    table = pd.read_csv(tmp_path / "comparison.csv")
-    assert table.set_index("run").loc["bigger-x", "psnr_y"] == 25.0
+    run(repo, sys.executable, "-m", "dvc", "exp", "run", "-S", "gan.adv_weight=0.05", "-n", "bigger-x", "-q")
+    assert main(["HEAD", "--exp", "--repo", str(repo), "-o", str(tmp_path)]) == 0
+    table = pd.read_csv(tmp_path / "comparison.csv").set_index(["run", "method"])
+    runs = set(table.index.get_level_values("run"))
+    assert any(run.startswith("bigger-x: ") and "gan.adv_weight=0.05" in run for run in runs)
+    assert table.loc[[r for r in runs if r.startswith("bigger-x")][0], "SRGAN"]["psnr_y"] == pytest.approx(25.0)
 
 
-def test_unknown_revision_is_one_clear_error(repo, tmp_path, capsys):
+def test_a_revision_without_metrics_is_skipped_and_named(repo, tmp_path, capsys):
+    assert main(["no-such-branch", "HEAD", "--repo", str(repo), "-o", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert "skipped no-such-branch" in err and "Traceback" not in err
+    assert set(pd.read_csv(tmp_path / "comparison.csv")["run"]) == {"HEAD"}
+
+
+def test_nothing_to_compare_is_one_clear_error(repo, tmp_path, capsys):
     assert main(["no-such-branch", "--repo", str(repo), "-o", str(tmp_path)]) == 1
     err = capsys.readouterr().err
-    assert "reports/metrics.json at no-such-branch" in err and "Traceback" not in err
+    assert "params.yaml at no-such-branch" in err and "Traceback" not in err

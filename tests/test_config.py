@@ -9,7 +9,7 @@ from srgan.config import load_params, parse_section
 from srgan.errors import SrganError
 
 PROJECT = Path(__file__).resolve().parents[1]
-ALL = ("seed", "device", "data", "model", "pretrain", "gan", "evaluate", "report")
+ALL = ("seed", "execution", "data", "model", "pretrain", "gan", "unsupervised", "evaluate", "report")
 
 
 def write_params(tmp_path: Path, edit) -> Path:
@@ -55,6 +55,7 @@ def test_nested_unknown_key(tmp_path):
     ("pretrain", "steps", "many"),
     ("pretrain", "lr", "fast"),
     ("gan", "real_label", 0.2),
+    ("gan", "adversarial", "wasserstein"),
     ("data", "crops_per_image", 2.5),
     ("model.generator", "norm", "layer"),
     ("evaluate", "lpips", "always"),
@@ -95,7 +96,57 @@ def test_impossible_gan_loss(tmp_path):
 
 def test_seed_and_device_are_checked(tmp_path):
     assert "seed" in error_for(tmp_path, lambda p: p.update(seed=-1), "seed")
-    assert "device" in error_for(tmp_path, lambda p: p.update(device="tpu"), "device")
+    assert "seed" in error_for(tmp_path, lambda p: p.update(seed=2**32), "seed")
+    assert "execution.device" in error_for(tmp_path, lambda p: p["execution"].update(device="tpu"), "execution")
+
+
+@pytest.mark.parametrize("section,key,value,message", [
+    ("data", "hr_size", 0, "greater than 0"),
+    ("data", "hr_size", -16, "greater than 0"),
+    ("pretrain", "betas", [0.9, 1.5], "less than 1"),
+    ("gan", "betas_d", [-0.1, 0.9], "greater than or equal to 0"),
+    ("pretrain", "batch_size", 10**7, "less than or equal to 4096"),
+    ("pretrain", "steps", True, "valid integer"),
+    ("pretrain", "steps", "10", "valid integer"),
+    ("gan", "lr_g", True, "not true/false"),
+    ("data", "fetch_weights", "yes", "valid boolean"),
+    ("evaluate", "samples", -1, "greater than or equal to 0"),
+])
+def test_values_out_of_bounds_or_of_the_wrong_type_name_the_key(tmp_path, section, key, value, message):
+    text = error_for(tmp_path, lambda p: p[section].update({key: value}))
+    assert f"{section}.{key}" in text and message in text
+
+
+def test_a_typo_in_one_section_stops_a_stage_that_reads_another(tmp_path):
+    """Every section is validated whenever any stage starts: a typo in gan is reported before pretrain runs."""
+    message = error_for(tmp_path, lambda p: p["gan"].update(adv_wieght=1e-3), "seed", "data", "pretrain")
+    assert "unknown key 'gan.adv_wieght'" in message and "did you mean 'adv_weight'" in message
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda p: p["pretrain"]["progressive"].update(phase_steps=[5]) or p["data"].update(scale=8),
+     "pretrain.progressive.phase_steps: x8 grows in 3 phases"),
+    (lambda p: p["gan"]["progressive"].update(phase_steps=[5]),
+     "gan.progressive.phase_steps: the pretrained generator cannot grow"),
+    (lambda p: p["unsupervised"].update(mode="measurement") or p["data"].update(hr_size=32),
+     "unsupervised.mode: measurement compares LR crops of 8px"),
+    (lambda p: p["execution"].update(nproc_per_node=3), "pretrain.batch_size: 16 images cannot be split evenly"),
+    (lambda p: p["execution"].update(nnodes=2), "needs rdzv_endpoint"),
+])
+def test_impossible_combinations_name_their_keys(tmp_path, edit, message):
+    assert message in error_for(tmp_path, edit)
+
+
+def test_evaluation_sets_are_named(tmp_path):
+    assert "data.eval" in error_for(tmp_path, lambda p: p["data"].update(eval={}), "data")
+    message = error_for(tmp_path, lambda p: p["data"].update(eval={"my set/1": "skimage"}), "data")
+    assert "data.eval" in message and "letters, digits" in message
+
+
+def test_progressive_sections_are_in_params_yaml():
+    raw = yaml.safe_load((PROJECT / "params.yaml").read_text())
+    for section in ("pretrain", "gan"):
+        assert set(raw[section]["progressive"]) == {"phase_steps", "fade_steps"}
 
 
 def test_missing_section(tmp_path):
@@ -107,11 +158,11 @@ def test_yaml_scientific_notation_without_dot_is_a_float():
     assert parse_section("pretrain", {"steps": 1, "lr": "1e-4"}).lr == pytest.approx(1e-4)
 
 
-def test_only_requested_sections_are_validated(tmp_path):
+def test_only_requested_sections_are_returned_but_all_are_validated(tmp_path):
+    assert set(load_params(PROJECT / "params.yaml", "data")) == {"data"}
     path = write_params(tmp_path, lambda p: p["report"].update(dpi="high"))
-    assert load_params(path, "data")["data"].scale == 4
     with pytest.raises(SrganError, match="report.dpi"):
-        load_params(path, "report")
+        load_params(path, "data")
 
 
 def test_not_a_mapping(tmp_path):

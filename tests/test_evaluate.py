@@ -1,6 +1,7 @@
 """Evaluation: every method on every image, one protocol, summaries and sample outputs."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -25,10 +26,10 @@ def test_every_method_on_every_image(images, tmp_path):
     generator = Generator(4, blocks=1, channels=8, bicubic_skip=True).eval()
     methods = {**baselines(4), "model": model_method(generator, tile=32)}
     samples = Samples(tmp_path, count=1, ur_methods={"model": methods["model"]})
-    table = evaluate_images("set", images, methods, 4, None, samples)
+    table = evaluate_images("set", images, methods, 4, None, niqe=False, samples=samples)
     assert list(table.columns) == ["dataset", "image", "method", *METRICS]
     assert len(table) == 2 * 3
-    assert table["lpips"].isna().all()
+    assert table["lpips"].isna().all() and table["niqe"].isna().all()
     assert (table["psnr_y"] > 10).all()
     saved = sorted(p.name for p in (tmp_path / "a").iterdir())
     assert saved == ["bicubic.png", "hr.png", "lr.png", "model.png", "nearest.png", "ur_model.png"]
@@ -40,11 +41,31 @@ def test_every_method_on_every_image(images, tmp_path):
 def test_summary_means_per_dataset_and_method():
     y, x = np.mgrid[0:48, 0:64]
     smooth = (127 + 100 * np.sin(x / 7.0)[..., None] * np.cos(y / 9.0)[..., None] * np.ones(3)).astype(np.uint8)
-    table = evaluate_images("set", {"s": (degrade(smooth, 4), smooth)}, baselines(4), 4, None)
+    table = evaluate_images("set", {"s": (degrade(smooth, 4), smooth)}, baselines(4), 4, None, niqe=False)
     summary = summarise(table)
-    assert list(summary["set"]) == ["nearest", "bicubic"]
+    assert list(summary) == ["nearest", "bicubic"]
     expected = table[table["method"] == "bicubic"]["psnr_y"].mean()
-    assert summary["set"]["bicubic"]["psnr_y"] == pytest.approx(expected, abs=1e-4)
-    assert summary["set"]["bicubic"]["lpips"] is None
+    assert summary["bicubic"]["psnr_y"] == pytest.approx(expected, abs=1e-4)
+    assert "lpips" not in summary["bicubic"], "metrics files hold numbers only: no null for LPIPS"
     # Bicubic beats pixel replication on a smooth image.
-    assert summary["set"]["bicubic"]["psnr_y"] > summary["set"]["nearest"]["psnr_y"]
+    assert summary["bicubic"]["psnr_y"] > summary["nearest"]["psnr_y"]
+
+
+def test_niqe_of_every_output_and_of_hr():
+    """NIQE joins the table for every method, and the HR image's own NIQE is its row (the perceptual ceiling)."""
+    from skimage import data
+
+    hr = data.astronaut()[:384, :384]
+    table = evaluate_images("set", {"astronaut": (degrade(hr, 4), hr)}, baselines(4), 4, None, niqe=True)
+    niqe = dict(zip(table["method"], table["niqe"]))
+    assert set(niqe) == {"nearest", "bicubic", "hr"}
+    assert niqe["hr"] < niqe["bicubic"], "a sharp photograph is more natural than its bicubic upscale"
+    hr_row = table[table["method"] == "hr"].iloc[0]
+    assert pd.isna(hr_row["psnr_y"]) and pd.isna(hr_row["lpips"])
+    assert set(summarise(table)["hr"]) == {"niqe"}
+
+
+def test_niqe_is_not_given_for_images_too_small_for_two_blocks():
+    hr = np.kron(np.random.default_rng(0).integers(0, 256, (16, 16, 3)), np.ones((8, 8, 1))).astype(np.uint8)
+    table = evaluate_images("set", {"one_block": (degrade(hr, 4), hr)}, baselines(4), 4, None, niqe=True)
+    assert table["niqe"].isna().all()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +11,7 @@ import pytest
 from PIL import Image
 
 from srgan.errors import SrganError
-from srgan.imageio import list_images, read_image, write_png
+from srgan.imageio import DEFAULT_MAX_PIXELS, image_size, list_images, read_image, write_png
 
 
 def _check_rgb8(image: np.ndarray, height: int, width: int) -> None:
@@ -233,3 +235,69 @@ def test_read_image_accepts_path_and_str(tmp_path: Path):
     path = tmp_path / "x.png"
     Image.new("RGB", (3, 2), (1, 2, 3)).save(path)
     np.testing.assert_array_equal(read_image(path), read_image(str(path)))
+
+
+def write_bomb_png(path: Path, width: int = 30000, height: int = 30000) -> Path:
+    """A tiny valid PNG whose header claims width x height: a decompression bomb, a few bytes on disk."""
+    Image.new("RGB", (1, 1)).save(path)
+    data = bytearray(path.read_bytes())
+    assert data[12:16] == b"IHDR"
+    data[16:24] = struct.pack(">II", width, height)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_default_limit_is_pillows_error_threshold():
+    assert DEFAULT_MAX_PIXELS == 2 * 89478485
+
+
+def test_decompression_bomb_is_a_clear_error_naming_file_size_limit_and_fix(tmp_path):
+    path = write_bomb_png(tmp_path / "bomb.png")
+    with pytest.raises(SrganError) as info:
+        read_image(path)
+    message = str(info.value)
+    for part in ("bomb.png", "900000000", str(DEFAULT_MAX_PIXELS), "data.max_pixels", "--max-pixels"):
+        assert part in message
+
+
+def test_pixel_limit_is_checked_before_decoding(tmp_path):
+    path = tmp_path / "small.png"
+    Image.new("RGB", (10, 10)).save(path)
+    assert read_image(path, max_pixels=100).shape == (10, 10, 3)
+    with pytest.raises(SrganError, match="small.png.*100 pixels.*limit of 99"):
+        read_image(path, max_pixels=99)
+    for no_limit in (0, None):
+        assert read_image(path, max_pixels=no_limit).shape == (10, 10, 3)
+
+
+def test_image_size_reads_height_and_width_from_the_header(tmp_path):
+    path = tmp_path / "wide.png"
+    Image.new("RGB", (10, 12)).save(path)
+    assert image_size(path) == (12, 10) == read_image(path).shape[:2]
+    assert image_size(str(path)) == (12, 10)
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png"])
+def test_image_size_applies_exif_rotation_like_read_image(tmp_path, suffix):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # turned 90 degrees: width and height swap
+    path = tmp_path / f"rotated{suffix}"
+    Image.new("RGB", (16, 8)).save(path, exif=exif)
+    assert image_size(path) == (16, 8) == read_image(path).shape[:2]
+
+
+def test_image_size_refuses_a_bomb_without_decoding_it(tmp_path):
+    path = write_bomb_png(tmp_path / "bomb.png")
+    with pytest.raises(SrganError, match="bomb.png.*900000000 pixels"):
+        image_size(path)
+    assert image_size(path, max_pixels=0) == (30000, 30000)  # no limit: still only the header is read
+    assert image_size(write_bomb_png(tmp_path / "tall.png", 3, 5), max_pixels=15) == (5, 3)
+
+
+def test_image_size_of_unreadable_and_missing_files(tmp_path):
+    (tmp_path / "notes.png").write_text("not an image")
+    with pytest.raises(SrganError, match="notes.png.*cannot read"):
+        image_size(tmp_path / "notes.png")
+    with pytest.raises(SrganError, match="missing.png.*not found"):
+        image_size(tmp_path / "missing.png")

@@ -10,7 +10,7 @@ import torch
 from scipy.ndimage import gaussian_filter
 from torchvision.models import alexnet
 
-from srgan.metrics import LPIPS, crop_border, image_metrics, psnr_rgb, psnr_y, rgb_to_y, ssim_y
+from srgan.metrics import LPIPS, crop_border, full_reference_metrics, psnr_rgb, psnr_y, rgb_to_y, ssim_y
 
 
 def _gray(height=24, width=20, seed=0, high=200) -> np.ndarray:
@@ -155,14 +155,14 @@ def test_lpips_values(lpips_metric):
         lpips_metric(a, b[:-1])
 
 
-def test_image_metrics_keys(lpips_metric):
+def test_full_reference_metrics_keys(lpips_metric):
     hr = _textured(64, 64)
     sr = np.clip(hr.astype(int) + 3, 0, 255).astype(np.uint8)
-    result = image_metrics(sr, hr, 4, None)
+    result = full_reference_metrics(sr, hr, 4, None)
     assert set(result) == {"psnr_y", "ssim_y", "psnr_rgb", "lpips"}
     assert result["lpips"] is None
     assert result["psnr_y"] == psnr_y(sr, hr, 4)
     assert result["ssim_y"] == ssim_y(sr, hr, 4)
     assert result["psnr_rgb"] == psnr_rgb(sr, hr, 4)
-    with_lpips = image_metrics(sr, hr, 4, lpips_metric)
+    with_lpips = full_reference_metrics(sr, hr, 4, lpips_metric)
     assert isinstance(with_lpips["lpips"], float) and with_lpips["lpips"] > 0

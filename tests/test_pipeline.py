@@ -1,16 +1,22 @@
-"""The real `dvc repro` on tiny params, in a temporary copy of the project."""
+"""The real `dvc repro` on tiny params, in a temporary copy of the project: outputs, and what reruns when."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
+from PIL import Image
 
 from srgan.models.io import load_generator
 
-STAGES = {"download", "prepare", "pretrain", "train_gan", "train_unsupervised", "evaluate", "report"}
+STAGES = {"backbones", "download", "download_eval@skimage", "prepare", "prepare_eval@skimage", "pretrain",
+          "train_gan", "train_unsupervised", "evaluate@skimage", "report"}
+TRACER = Path(__file__).parent / "stages" / "trace_params.py"
 
 
 @pytest.fixture(scope="module")
@@ -23,25 +29,34 @@ def first_run(project):
     return project.dvc("repro")
 
 
+def status(project) -> set[str]:
+    """The stages `dvc status` reports as changed (their own deps, params or outputs)."""
+    return set(json.loads(project.dvc("status", "--json").stdout))
+
+
 def test_repro_runs_every_stage(project, first_run):
     assert project.ran(first_run) == STAGES
 
 
 def test_outputs(project, first_run):
     root = project.root
-    assert len(list((root / "data/raw/skimage/train").glob("*.png"))) == 13
-    assert sorted(p.stem for p in (root / "data/raw/skimage/eval").glob("*.png")) == ["astronaut", "chelsea", "coffee"]
-    hr = np.load(root / "data/prepared/train_hr.npy", mmap_mode="r")
-    lr = np.load(root / "data/prepared/train_lr.npy", mmap_mode="r")
+    assert len(list((root / "data/raw/train").glob("*.png"))) == 13
+    assert sorted(p.stem for p in (root / "data/raw/eval/skimage").glob("*.png")) == ["astronaut", "chelsea",
+                                                                                       "coffee"]
+    assert [p.stem for p in (root / "data/raw/validation").glob("*.png")] == ["astronaut"]
+    hr = np.load(root / "data/prepared/train/train_hr.npy", mmap_mode="r")
+    lr = np.load(root / "data/prepared/train/train_lr.npy", mmap_mode="r")
     assert hr.shape == (13 * 3, 32, 32, 3) and lr.shape == (13 * 3, 8, 8, 3)
     for name in ("srresnet", "srgan", "unsupervised"):
         generator, meta = load_generator(root / "models" / f"{name}.pt")
         assert generator.scale == 4
         assert generator(torch.rand(1, 3, 8, 8)).shape == (1, 3, 32, 32)
-    per_image = pd.read_csv(root / "reports/evaluate/per_image.csv")
-    assert len(per_image) == 3 * 5
+        assert meta["execution"]["device"] == "cpu" and meta["execution"]["processes"] == 1
+    evaluation = root / "reports/evaluate/skimage"
+    per_image = pd.read_csv(evaluation / "per_image.csv")
+    assert len(per_image) == 3 * 6  # five methods and the HR image's own NIQE, per image
     for sample in ("astronaut", "chelsea"):
-        assert {p.stem for p in (root / "reports/evaluate/samples/skimage" / sample).iterdir()} == {
+        assert {p.stem for p in (evaluation / "samples" / sample).iterdir()} == {
             "lr", "nearest", "bicubic", "srresnet", "srgan", "unsupervised", "hr", "ur_srresnet", "ur_srgan",
             "ur_unsupervised"}
     for figure in ("comparison_skimage.png", "training_curves.png", "perception_distortion.png",
@@ -49,55 +64,137 @@ def test_outputs(project, first_run):
         assert (root / "reports/figures" / figure).stat().st_size > 10_000
     curves = root / "reports/train_gan/plots/metrics"
     for name in ("g/content", "g/adversarial", "g/total", "d/loss", "d/real", "d/fake", "adv_weight", "lr/g",
-                 "lr/d", "val/psnr_y"):
+                 "lr/d", "val/psnr_y", "perf/images_per_s"):
         assert (curves / f"{name}.tsv").exists(), name
     assert (root / "reports/pretrain/plots/metrics/val/psnr_y.tsv").exists()
     assert (root / "reports/train_unsupervised/plots/metrics/g/consistency.tsv").exists()
     assert (root / "reports/metrics_table.tex").read_text().count("Unsupervised") == 1
     assert list((root / "reports/train_gan/plots/images/val").glob("astronaut_*.png"))
+    assert not list((root / "checkpoints").glob("*")), "a finished run leaves no checkpoint behind"
+
+
+def test_metrics_files_hold_numbers_only_and_provenance_says_the_rest(project, first_run):
+    root = project.root
+    metrics = json.loads((root / "reports/evaluate/skimage/metrics.json").read_text())
+    assert set(metrics) == {"nearest", "bicubic", "srresnet", "srgan", "unsupervised", "hr"}
+    numbers = [value for values in metrics.values() for value in values.values()]
+    assert all(isinstance(value, float) for value in numbers)
+    assert set(metrics["srgan"]) == {"psnr_y", "ssim_y", "psnr_rgb", "niqe"}  # no LPIPS without AlexNet weights
+    for stage in ("pretrain", "train_gan", "train_unsupervised"):
+        summary = json.loads((root / "reports" / stage / "metrics.json").read_text())
+        assert set(summary) == {"val", "perf", "step"}, "a training summary small enough for `dvc exp show`"
+    provenance = json.loads((root / "reports/evaluate/skimage/provenance.json").read_text())
+    assert provenance["lpips"].startswith("unavailable")
+    assert provenance["models"]["srgan"]["label"] == "SRGAN-MSE"
+    assert provenance["models"]["srgan"]["trained_with"].startswith("FALLBACK")
+
+
+def test_same_commit_writes_no_machine_specific_path(project, first_run):
+    root = project.root
+    home = str(Path.home())
+    for path in [root / "reports/report.md", root / "data/weights.json",
+                 *root.glob("reports/**/metrics.json"), *root.glob("reports/**/provenance.json")]:
+        text = path.read_text()
+        assert home not in text and str(root) not in text and str(root / ".torch") not in text, path
 
 
 def test_unavailable_backbones_are_loud_everywhere(project, first_run):
     root = project.root
     record = json.loads((root / "data/weights.json").read_text())
     assert {entry["status"] for entry in record.values()} == {"unavailable"}
+    assert all("not in the torch cache" in entry["reason"] for entry in record.values())
     assert "FALLBACK" in first_run.stdout + first_run.stderr
-    metrics = json.loads((root / "reports/metrics.json").read_text())
-    assert set(metrics["skimage"]) == {"nearest", "bicubic", "srresnet", "srgan", "unsupervised"}
-    assert all(values["lpips"] is None for values in metrics["skimage"].values())
-    assert metrics["info"]["lpips"].startswith("unavailable")
-    assert metrics["info"]["srgan_training"].startswith("FALLBACK")
     report = (root / "reports/report.md").read_text()
     assert "FALLBACK" in report and "unavailable" in report and "| skimage" in report
+    assert "SRGAN-MSE" in report and "| SRGAN " not in report
+    assert "SRGAN-MSE" in (root / "reports/metrics_table.tex").read_text()
 
 
-def test_metrics_and_plots_are_visible_to_dvc(project, first_run):
-    assert "psnr_y" in project.dvc("metrics", "show", "--json").stdout
-    plots = project.dvc("plots", "show", "--json").stdout
-    assert "mse.tsv" in plots and "comparison_skimage.png" in plots
+def test_outputs_have_the_permissions_of_a_normal_write(project, first_run):
+    from srgan.atomic import default_mode
+
+    root = project.root
+    for path in [root / "reports/report.md", root / "models/srgan.pt", root / "data/weights.json",
+                 root / "reports/figures/comparison_skimage.png", root / "data/prepared/train/train_hr.npy",
+                 root / "reports/evaluate/skimage/metrics.json"]:
+        assert path.stat().st_mode & 0o777 == default_mode(), path
+
+
+def test_metrics_are_visible_to_dvc(project, first_run):
+    metrics = project.dvc("metrics", "show", "--json").stdout
+    assert "reports/evaluate/skimage/metrics.json" in metrics and "psnr_y" in metrics
+    cells = project.dvc("metrics", "show").stdout.split()
+    assert max(map(len, cells)) < 60, "metrics hold numbers only: no 964-character provenance strings"
+
+
+def test_each_curve_is_plotted_once_with_steps_on_x(project, first_run):
+    plots = json.loads(project.dvc("plots", "show", "--json").stdout)["data"]
+    configured = [next(iter(entry)) for entry in yaml.safe_load((project.root / "dvc.yaml").read_text())["plots"]
+                  if isinstance(entry, dict)]
+    curves = {name: entries for name, entries in plots.items() if not name.endswith(".png")}
+    assert sorted(curves) == sorted(configured), "each configured curve once, and no per-file copies"
+    for name, entries in curves.items():
+        assert len(entries) == 1 and entries[0]["content"]["encoding"]["x"]["field"] == "step", name
+    images = [name for name in plots if name.endswith(".png")]
+    assert all(len(plots[name]) == 1 for name in images)
+    assert any(name.endswith("comparison_skimage.png") for name in images)
+    assert any("plots/images/val/astronaut_" in name for name in images)
 
 
 def test_nothing_changed_runs_nothing(project, first_run):
     assert project.ran(project.dvc("repro")) == set()
 
 
+def test_execution_settings_rerun_nothing(project, first_run):
+    project.edit_params(lambda p: p["execution"].update(device="cpu", compile=False, nproc_per_node=2))
+    try:
+        assert status(project) == set()
+        assert project.ran(project.dvc("repro")) == set()
+    finally:
+        project.edit_params(lambda p: p["execution"].update(device="auto", nproc_per_node=1))
+
+
+def test_max_images_dirties_the_downloads(project, first_run):
+    project.edit_params(lambda p: p["data"].update(max_images=5))
+    try:
+        assert status(project) == {"download", "download_eval@skimage"}
+    finally:
+        project.edit_params(lambda p: p["data"].update(max_images=0))
+
+
+def test_editing_the_gan_loop_does_not_touch_pretraining(project, first_run):
+    path = project.root / "src/srgan/train/gan.py"
+    original = path.read_text()
+    path.write_text(original + "\n# an edit\n")
+    try:
+        assert status(project) == {"train_gan"}
+    finally:
+        path.write_text(original)
+
+
+def test_adding_and_removing_an_evaluation_set_trains_nothing(project, first_run, tmp_path_factory):
+    photos = tmp_path_factory.mktemp("held_out")
+    rng = np.random.default_rng(0)
+    for index in range(2):
+        Image.fromarray(rng.integers(0, 256, (64, 48, 3), dtype=np.uint8)).save(photos / f"plate{index}.png")
+    project.edit_params(lambda p: p["data"]["eval"].update(plates=f"folder:{photos}"))
+    added = project.dvc("repro")
+    assert project.ran(added) == {"download_eval@plates", "prepare_eval@plates", "evaluate@plates", "report"}
+    assert (project.root / "reports/figures/comparison_plates.png").exists()
+    assert "| plates" in (project.root / "reports/report.md").read_text()
+    project.edit_params(lambda p: p["data"]["eval"].pop("plates"))
+    assert project.ran(project.dvc("repro")) == {"report"}
+    assert "| plates" not in (project.root / "reports/report.md").read_text()
+
+
 def test_gan_change_reruns_only_gan_evaluate_report(project, first_run):
     project.edit_params(lambda p: p["gan"].update(adv_weight=5e-3))
-    assert project.ran(project.dvc("repro")) == {"train_gan", "evaluate", "report"}
+    assert project.ran(project.dvc("repro")) == {"train_gan", "evaluate@skimage", "report"}
 
 
 def test_unsupervised_change_reruns_only_its_stage_evaluate_report(project, first_run):
     project.edit_params(lambda p: p["unsupervised"].update(adv_weight=2e-3))
-    assert project.ran(project.dvc("repro")) == {"train_unsupervised", "evaluate", "report"}
-
-
-def test_measurement_mode_needs_lr_crops_the_discriminator_can_take(project, first_run):
-    project.edit_params(lambda p: p["unsupervised"].update(mode="measurement"))
-    result = project.dvc("repro", "train_unsupervised", check=False)
-    project.edit_params(lambda p: p["unsupervised"].update(mode="unpaired"))
-    assert result.returncode != 0
-    output = result.stderr + result.stdout
-    assert "error: params.yaml: unsupervised.mode: measurement compares LR crops of 8px" in output
+    assert project.ran(project.dvc("repro")) == {"train_unsupervised", "evaluate@skimage", "report"}
 
 
 def test_report_change_reruns_only_report(project, first_run):
@@ -115,13 +212,29 @@ def test_bad_params_stop_with_one_message(project, first_run):
     assert "Traceback" not in output
 
 
-def test_a_stage_run_without_its_inputs_says_what_to_do(tmp_path):
-    import subprocess
-    import sys
+def test_no_samples_still_makes_a_report(project, first_run):
+    project.edit_params(lambda p: p["evaluate"].update(samples=0))
+    try:
+        result = project.dvc("repro")
+        assert {"evaluate@skimage", "report"} <= project.ran(result)
+        assert "| skimage" in (project.root / "reports/report.md").read_text()
+    finally:
+        project.edit_params(lambda p: p["evaluate"].update(samples=2))
 
-    (tmp_path / "params.yaml").write_text((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
-    result = subprocess.run([sys.executable, "-m", "srgan.stages.pretrain"], cwd=tmp_path, capture_output=True,
-                            text=True)
-    assert result.returncode == 1
-    assert "data/prepared/train_lr.npy: missing" in result.stderr and "dvc repro" in result.stderr
-    assert "Traceback" not in result.stderr
+
+def test_every_param_a_stage_reads_is_one_of_its_params(project, first_run, tmp_path):
+    """Each stage run again with its params traced: every key it reads is listed for it in dvc.yaml (resolved in
+    dvc.lock), except the execution settings, which are read by design and listed nowhere."""
+    project.dvc("repro")
+    lock = yaml.safe_load((project.root / "dvc.lock").read_text())["stages"]
+    for name in project.dvc("stage", "list", "--name-only").stdout.split():
+        entry = lock[name]
+        listed = list(entry.get("params", {}).get("params.yaml", {}))
+        module, *args = entry["cmd"].split()[2:]
+        out = tmp_path / f"{name}.json"
+        result = subprocess.run([sys.executable, str(TRACER), str(out), module, *args], cwd=project.root,
+                                env=project.env(), capture_output=True, text=True)
+        assert result.returncode == 0, f"{name}:\n{result.stderr[-2000:]}"
+        read = [key for key in json.loads(out.read_text()) if not key.startswith("execution")]
+        unlisted = [key for key in read if not any(key == p or key.startswith(p + ".") for p in listed)]
+        assert not unlisted, f"{name} reads {unlisted} but dvc.yaml lists only {listed}"

@@ -29,7 +29,8 @@ def test_centre_box():
 
 def test_comparison_figure_is_a_slide_ready_png(tmp_path):
     make_samples(tmp_path / "samples")
-    table = pd.DataFrame([{"image": "img", "method": "bicubic", "psnr_y": 30.0, "ssim_y": 0.9, "lpips": None}])
+    table = pd.DataFrame([{"image": "img", "method": "bicubic", "psnr_y": 30.0, "ssim_y": 0.9, "lpips": None,
+                           "niqe": 6.5}])
     out = tmp_path / "fig.png"
     comparison_figure(tmp_path / "samples", ["img"], table, 4, 0.5, out, dpi=150)
     with Image.open(out) as image:
@@ -44,50 +45,107 @@ def pytest_approx(value):
 
 
 def test_curves_from_dvclive_tsv(tmp_path):
-    metric_dir = tmp_path / "pretrain" / "plots" / "metrics" / "train"
+    metric_dir = tmp_path / "pretrain" / "plots" / "metrics" / "val"
     metric_dir.mkdir(parents=True)
-    (metric_dir / "mse.tsv").write_text("timestamp\tstep\tmse\n1\t10\t0.5\n2\t20\t0.25\n")
+    (metric_dir / "psnr_y.tsv").write_text("step\tpsnr_y\n10\t25.5\n20\t26.25\n")
     curves = read_curves(tmp_path / "pretrain")
-    assert list(curves) == ["train/mse"]
-    assert curves["train/mse"]["value"].tolist() == [0.5, 0.25]
-    curves_figure({"pretrain": curves}, tmp_path / "curves.png", dpi=100)
+    assert list(curves) == ["val/psnr_y"]
+    assert curves["val/psnr_y"]["value"].tolist() == [25.5, 26.25]
+    curves_figure({"pretrain": curves}, tmp_path / "curves.png", dpi=150)
     assert (tmp_path / "curves.png").stat().st_size > 1000
 
 
-def test_markdown_report_has_table_and_provenance():
-    metrics = {"set5": {"bicubic": {"psnr_y": 28.4, "ssim_y": 0.81, "psnr_rgb": 26.0, "lpips": None}},
-               "info": {"scale": 4, "lpips": "unavailable: no weights"}}
-    text = markdown_report(metrics_table(metrics), metrics["info"], {"Curves": "figures/c.png"})
-    assert "| set5" in text and "Bicubic" in text and "28.40" in text
-    assert "n/a" in text and "unavailable: no weights" in text
+def test_curves_figure_shows_the_few_curves_of_the_story(tmp_path):
+    """Validation PSNR, G and D losses, D outputs and the adversarial weight: five labelled panels, not one per
+    logged value."""
+    import matplotlib.pyplot as plt
+
+    frame = pd.DataFrame({"step": [1, 2, 3], "value": [0.1, 0.2, 0.3]})
+    names = ["val/psnr_y", "g/content", "g/adversarial", "g/total", "d/loss", "d/real", "d/fake", "adv_weight", "lr/g",
+             "lr/d", "perf/images_per_s", "g/content_mse"]
+    runs = {"pretrain": {"val/psnr_y": frame, "train/mse": frame, "lr": frame},
+            "train_gan": dict.fromkeys(names, frame)}
+    captured = {}
+    original = plt.Figure.savefig
+
+    def spy(figure, *args, **kwargs):
+        captured["axes"] = [(ax.get_title(), ax.get_ylabel()) for ax in figure.axes]
+        return original(figure, *args, **kwargs)
+
+    plt.Figure.savefig = spy
+    try:
+        curves_figure(runs, tmp_path / "c.png", dpi=150)
+    finally:
+        plt.Figure.savefig = original
+    titles = [title for title, _ in captured["axes"]]
+    assert titles == ["Validation PSNR-Y", "Generator losses (GAN)", "Discriminator loss (GAN)",
+                      "Discriminator outputs (GAN)", "Adversarial weight"]
+    assert all(ylabel for _, ylabel in captured["axes"])
+
+
+def sets_fixture(lpips, niqe=True):
+    def values(psnr, ssim, lp, nq):
+        out = {"psnr_y": psnr, "ssim_y": ssim, "psnr_rgb": psnr - 2}
+        if lp is not None:
+            out["lpips"] = lp
+        if niqe:
+            out["niqe"] = nq
+        return out
+    return {"set5": {"bicubic": values(28.4, 0.81, lpips, 7.1),
+                     "srgan": values(26.0, 0.74, lpips and lpips / 2, 4.2),
+                     **({"hr": {"niqe": 3.0}} if niqe else {})}}
+
+
+LABELS = {"set5": {"srgan": "SRGAN-MSE"}}
+
+
+def test_markdown_report_has_table_labels_and_provenance():
+    provenance = {"set5": {"source": "set5", "lpips": "unavailable: not in the torch cache", "niqe": "NIQE ...",
+                           "inference": {"precision": "bf16"},
+                           "models": {"srgan": {"label": "SRGAN-MSE", "trained_with": "FALLBACK: ...", "steps": 3,
+                                                "execution": {"device": "cpu"}}}}}
+    text = markdown_report(metrics_table(sets_fixture(None), LABELS), 4, provenance, {"Curves": "figures/c.png"})
+    assert "| set5" in text and "Bicubic" in text and "28.40" in text and "SRGAN-MSE" in text
+    assert "| SRGAN " not in text, "a model trained as SRGAN-MSE is never labelled SRGAN"
+    assert "unavailable: not in the torch cache" in text and "FALLBACK" in text
+    assert "LPIPS (AlexNet" not in text.split("## Provenance")[0], "no claim of a metric that is n/a"
+    assert "NIQE (no reference, lower is better)" in text
     assert "![Curves](figures/c.png)" in text
 
 
-def metrics_fixture(lpips):
-    return {"set5": {"bicubic": {"psnr_y": 28.4, "ssim_y": 0.81, "psnr_rgb": 26.0, "lpips": lpips},
-                     "srgan": {"psnr_y": 26.0, "ssim_y": 0.74, "psnr_rgb": 24.0, "lpips": lpips and lpips / 2}},
-            "info": {"scale": 4}}
-
-
-def test_perception_distortion_uses_lpips_or_falls_back_to_ssim(tmp_path):
+def test_perception_distortion_uses_lpips_else_niqe_never_ssim(tmp_path):
     from srgan.report import perception_distortion_figure
 
-    assert perception_distortion_figure(metrics_table(metrics_fixture(0.3)), tmp_path / "a.png", 100) == "lpips"
-    assert perception_distortion_figure(metrics_table(metrics_fixture(None)), tmp_path / "b.png", 100) == "ssim_y"
+    assert perception_distortion_figure(metrics_table(sets_fixture(0.3)), tmp_path / "a.png", 150) == "lpips"
+    assert perception_distortion_figure(metrics_table(sets_fixture(None)), tmp_path / "b.png", 150) == "niqe"
+    assert perception_distortion_figure(metrics_table(sets_fixture(None, niqe=False)), tmp_path / "c.png",
+                                        150) is None
     assert (tmp_path / "a.png").stat().st_size > 1000 and (tmp_path / "b.png").stat().st_size > 1000
+    assert not (tmp_path / "c.png").exists()
 
 
-def test_latex_table():
+def test_latex_table_claims_only_computed_metrics():
     from srgan.report import latex_table
 
-    text = latex_table(metrics_table(metrics_fixture(None)), 4)
+    text = latex_table(metrics_table(sets_fixture(None), LABELS), 4)
     assert "\\begin{table}" in text and "\\toprule" in text and "\\label{tab:sr-metrics}" in text
-    assert "28.40" in text and "n/a" in text and "SRGAN" in text
+    assert "28.40" in text and "SRGAN-MSE" in text and "NIQE" in text
+    assert "LPIPS" not in text, "every LPIPS cell would be n/a: neither the column nor the caption claims it"
+    with_lpips = latex_table(metrics_table(sets_fixture(0.3), LABELS), 4)
+    assert "LPIPS (AlexNet" in with_lpips and "0.1500" in with_lpips
 
 
 def test_comparison_columns_follow_the_evaluated_methods():
     from srgan.report import comparison_columns
 
-    table = pd.DataFrame({"method": ["nearest", "bicubic", "srresnet", "srgan", "nearest"]})
+    table = pd.DataFrame({"method": ["nearest", "bicubic", "srresnet", "srgan", "nearest", "hr"]})
     assert comparison_columns(table) == ["lr", "nearest", "bicubic", "srresnet", "srgan", "hr", "ur_srgan"]
     assert comparison_columns(pd.DataFrame({"method": ["bicubic", "unsupervised"]}))[-1] == "ur_unsupervised"
+
+
+def test_display_names_follow_what_was_trained():
+    from srgan.report import display_name
+
+    assert display_name("srgan", {"srgan": "SRGAN-MSE"}) == "SRGAN-MSE"
+    assert display_name("ur_srgan", {"srgan": "SRGAN-MSE"}) == "UR (SRGAN-MSE on HR)"
+    assert display_name("srgan") == "SRGAN"

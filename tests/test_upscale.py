@@ -1,15 +1,22 @@
 """The upscale command on real files: folders, progress, clear errors, safe model loading."""
 
+import errno
 import os
 import pickle
+import struct
+import zlib
+from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
+from PIL import Image
 
-from srgan.imageio import read_image, write_png
+import srgan.upscale
+from srgan.imageio import DEFAULT_MAX_PIXELS, read_image, write_png
 from srgan.models.generator import Generator
 from srgan.models.io import save_generator
-from srgan.upscale import main
+from srgan.upscale import main, output_names
 
 
 def model_file(tmp_path, scale=2):
@@ -64,3 +71,159 @@ def test_a_malicious_model_file_runs_no_code(tmp_path, capsys):
     assert main([str(tmp_path / "evil.pt"), str(tmp_path / "x.png")]) == 1
     assert not marker.exists()
     assert "evil.pt" in capsys.readouterr().err
+
+
+def tiny_model(tmp_path):
+    path = tmp_path / "g4.pt"
+    save_generator(path, Generator(scale=4, blocks=1, channels=8))
+    return path
+
+
+def image(path, height, width):
+    write_png(path, np.random.default_rng(height * width).integers(0, 256, (height, width, 3), dtype=np.uint8))
+    return path
+
+
+def upscale(capsys, *args):
+    """(exit status, stdout, the error lines of stderr) of one run, which must not end in a traceback."""
+    code = main([str(arg) for arg in args])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    return code, out, [line for line in err.splitlines() if line.startswith("error:")]
+
+
+def write_bomb_png(path: Path, width: int = 30000, height: int = 30000) -> Path:
+    """A tiny valid PNG whose header claims width x height."""
+    Image.new("RGB", (1, 1)).save(path)
+    data = bytearray(path.read_bytes())
+    data[16:24] = struct.pack(">II", width, height)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_an_over_limit_input_fails_alone(tmp_path, capsys):
+    good, bomb = image(tmp_path / "good.png", 8, 8), write_bomb_png(tmp_path / "bomb.png")
+    code, out, errors = upscale(capsys, tiny_model(tmp_path), good, bomb, "-o", tmp_path / "out")
+    assert code == 1
+    assert len(errors) == 1
+    for part in ("bomb.png", "900000000", str(DEFAULT_MAX_PIXELS), "--max-pixels"):
+        assert part in errors[0]
+    assert "wrote 1 image(s)" in out and "1 failed" in out
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good_x4.png"]
+
+
+def test_max_pixels_option(tmp_path, capsys):
+    model, source, out = tiny_model(tmp_path), image(tmp_path / "x.png", 20, 30), tmp_path / "out"
+    code, _, errors = upscale(capsys, model, source, "-o", out, "--max-pixels", 599)
+    assert code == 1 and "600 pixels" in errors[0] and "limit of 599" in errors[0]
+    assert not (out / "x_x4.png").exists()
+    assert upscale(capsys, model, source, "-o", out, "--max-pixels", 0)[0] == 0  # 0: no limit
+    assert read_image(out / "x_x4.png").shape == (80, 120, 3)
+    code, _, errors = upscale(capsys, model, source, "-o", out, "--max-pixels", -1)
+    assert code == 1 and errors == ["error: --max-pixels -1 must be a number of pixels, or 0 for no limit"]
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--overlap", "-1"], "--overlap -1 must be at least 0"),
+    (["--tile", "8", "--overlap", "2"], "--tile 8 is too small: use at least 16"),
+    (["--tile", "16", "--overlap", "16"], "--overlap 16 must be at least 0 and smaller than --tile 16"),
+])
+def test_bad_tiling_is_refused_before_loading_anything(tmp_path, capsys, options, message):
+    code, _, errors = upscale(capsys, tmp_path / "no-model.pt", tmp_path / "no-image.png", "-o", tmp_path / "out",
+                              *options)
+    assert code == 1
+    assert len(errors) == 1 and message in errors[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_inputs_sharing_a_stem_get_distinct_outputs(tmp_path, capsys):
+    inputs = [image(tmp_path / "photo.png", 8, 8), image(tmp_path / "photo.jpg", 10, 10),
+              image(tmp_path / "other.png", 12, 12)]
+    code, out, _ = upscale(capsys, tiny_model(tmp_path), *inputs, "-o", tmp_path / "out")
+    assert code == 0 and "wrote 3 image(s)" in out
+    sizes = {p.name: read_image(p).shape[0] for p in (tmp_path / "out").iterdir()}
+    assert sizes == {"photo_png_x4.png": 32, "photo_jpg_x4.png": 40, "other_x4.png": 48}
+
+
+def test_same_names_in_different_folders_get_the_folder_name(tmp_path, capsys):
+    image(tmp_path / "in" / "a" / "photo.png", 8, 8)
+    image(tmp_path / "in" / "b" / "photo.png", 10, 10)
+    code, out, _ = upscale(capsys, tiny_model(tmp_path), tmp_path / "in", "-o", tmp_path / "out")
+    assert code == 0 and "wrote 2 image(s)" in out
+    sizes = {p.name: read_image(p).shape[0] for p in (tmp_path / "out").iterdir()}
+    assert sizes == {"a_photo_png_x4.png": 32, "b_photo_png_x4.png": 40}
+
+
+def test_output_names_are_unique_and_predictable():
+    names = output_names([Path("x/a/photo.png"), Path("y/a/photo.png"), Path("solo.jpg"), Path("c/Photo.png"),
+                          Path("d/photo.png")], 4)
+    assert list(names.values()) == ["a_photo_png_x4.png", "a_photo_png_2_x4.png", "solo_x4.png",
+                                    "c_Photo_png_x4.png", "d_photo_png_x4.png"]
+    assert output_names([Path("photo.png"), Path("photo.png.png"), Path("photo.jpg")], 2) == {
+        Path("photo.png"): "photo_png_x2.png", Path("photo.png.png"): "photo.png_x2.png",
+        Path("photo.jpg"): "photo_jpg_x2.png"}
+
+
+def test_an_input_is_never_overwritten(tmp_path, capsys):
+    image(tmp_path / "photo.png", 8, 8)
+    original = image(tmp_path / "photo_x4.png", 32, 32).read_bytes()
+    code, _, errors = upscale(capsys, tiny_model(tmp_path), tmp_path, "-o", tmp_path)
+    assert code == 1 and "photo_x4.png would overwrite that input image" in errors[0]
+    assert (tmp_path / "photo_x4.png").read_bytes() == original
+
+
+def test_output_that_is_a_file(tmp_path, capsys):
+    model, source, taken = tiny_model(tmp_path), image(tmp_path / "x.png", 8, 8), tmp_path / "taken"
+    taken.write_text("keep me")
+    code, _, errors = upscale(capsys, model, source, "-o", taken)
+    assert code == 1 and errors == [f"error: {taken} is a file, not a folder; pass -o a folder for the upscaled images"]
+    code, _, errors = upscale(capsys, model, source, "-o", taken / "sub")
+    assert code == 1 and errors[0].startswith(f"error: cannot create {taken / 'sub'}: part of that path is a file")
+    assert taken.read_text() == "keep me"
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="permission bits do not bind root")
+def test_read_only_output_folder(tmp_path, capsys):
+    model, source, locked = tiny_model(tmp_path), image(tmp_path / "x.png", 8, 8), tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        for out in (locked, locked / "sub"):
+            code, _, errors = upscale(capsys, model, source, "-o", out)
+            assert code == 1 and len(errors) == 1
+            assert errors[0].startswith(f"error: cannot write to {out}: permission denied")
+    finally:
+        locked.chmod(0o755)
+    assert list(locked.iterdir()) == []
+
+
+def test_full_disk_is_one_clear_error(tmp_path, capsys, monkeypatch):
+    def full_disk(path, image):  # the only mock: a full disk cannot be produced here
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(srgan.upscale, "write_png", full_disk)
+    out = tmp_path / "out"
+    code, _, errors = upscale(capsys, tiny_model(tmp_path), image(tmp_path / "x.png", 8, 8), "-o", out)
+    assert code == 1
+    assert errors == [f"error: no space left on {out / 'x_x4.png'}; "
+                      f"free some space or pass -o a folder on another disk"]
+
+
+def test_bad_device_is_one_clear_error(tmp_path, capsys):
+    model, source, out = tiny_model(tmp_path), image(tmp_path / "x.png", 8, 8), tmp_path / "out"
+    code, _, errors = upscale(capsys, model, source, "-o", out, "--device", "foo")
+    assert code == 1 and errors == ["error: --device: expected auto, cpu, cuda or cuda:N, got 'foo'"]
+    if not torch.cuda.is_available():
+        code, _, errors = upscale(capsys, model, source, "-o", out, "--device", "cuda")
+        assert code == 1 and len(errors) == 1 and "CUDA is not available" in errors[0]
+    assert not out.exists()
+
+
+def test_outputs_get_normal_permissions(tmp_path, capsys):
+    old = os.umask(0o022)
+    try:
+        assert upscale(capsys, tiny_model(tmp_path), image(tmp_path / "x.png", 8, 8), "-o", tmp_path / "out")[0] == 0
+    finally:
+        os.umask(old)
+    assert (tmp_path / "out" / "x_x4.png").stat().st_mode & 0o777 == 0o666 & ~0o022

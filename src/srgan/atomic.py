@@ -1,13 +1,30 @@
-"""Atomic writes: a temp file in the target's folder, then a rename, so a killed run leaves no half file."""
+"""Atomic writes: a temp file in the target's folder, then a rename, so a killed run leaves no half file.
+
+The file ends with the permissions a plain write would give it (0666 less the umask), not the temp
+file's 0600, so a team sharing a server can read what the pipeline writes. A full disk is reported
+as such, naming the file.
+"""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
+
+import torch
+
+from srgan.errors import SrganError
+
+
+def default_mode() -> int:
+    """The mode a newly created file gets: 0o666 less the process's umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 @contextmanager
@@ -20,7 +37,12 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
     tmp = Path(tmp)
     try:
         yield tmp
+        os.chmod(tmp, default_mode())
         os.replace(tmp, path)
+    except OSError as err:
+        if err.errno == errno.ENOSPC:
+            raise SrganError(f"no space left on the device holding {path}; free some space and run again") from None
+        raise
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -32,3 +54,10 @@ def write_text(path: Path | str, text: str) -> None:
 
 def write_json(path: Path | str, value) -> None:
     write_text(path, json.dumps(value, indent=2, sort_keys=False) + "\n")
+
+
+def write_torch(path: Path | str, payload) -> None:
+    """torch.save through a file handle: the archive's inner folder is then always 'archive', never the temp
+    file's random name, so the same payload gives the same bytes (DVC sees an unchanged file)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        torch.save(payload, handle)

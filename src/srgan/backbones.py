@@ -2,12 +2,15 @@
 
 The files are torchvision's, in torch.hub's cache ($TORCH_HOME/hub/checkpoints); the hex in each
 name is the sha256 prefix torch.hub checks. `resolve` looks there, optionally downloads, verifies,
-and returns a record that says plainly what is available and, if not, why. The record holds no
-machine-specific path outside its human-readable reason.
+and returns a record that says plainly what is available and, if not, why. `export` copies a
+verified file into a folder the pipeline tracks (so a team shares it through a DVC remote, and a
+machine without internet pulls it), and `load_state_dict` reads it back from there. Records hold
+no machine-specific path: the same commit writes the same record on every machine.
 """
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,20 +51,28 @@ def resolve(name: str, fetch: bool) -> dict:
             torch.hub.download_url_to_file(weights.url, str(path), hash_prefix=weights.hash_prefix, progress=True)
         except Exception as err:  # noqa: BLE001 - any network failure becomes a recorded reason
             return {**record, "status": "unavailable",
-                    "reason": f"not in {path.parent} and the download from {weights.url} failed ({err})"}
+                    "reason": f"not in the torch cache and the download from {weights.url} failed "
+                              f"({type(err).__name__})"}
     if not path.exists():
         return {**record, "status": "unavailable",
-                "reason": f"not in {path.parent} and fetching is off (data.fetch_weights: false)"}
+                "reason": "not in the torch cache and fetching is off (data.fetch_weights: false)"}
     digest = sha256_of(path)
     if not digest.startswith(weights.hash_prefix):
         return {**record, "status": "unavailable",
-                "reason": f"{path} fails its hash check (sha256 {digest[:12]}..., expected {weights.hash_prefix}...); "
-                          "delete it and download it again"}
+                "reason": f"the file in the torch cache fails its hash check (sha256 {digest[:12]}..., expected "
+                          f"{weights.hash_prefix}...); delete it and download it again"}
     return {**record, "status": "available", "sha256": digest}
 
 
 def resolve_all(fetch: bool) -> dict:
     return {name: resolve(name, fetch) for name in BACKBONES}
+
+
+def export(record: dict, folder: Path) -> None:
+    """Copy an available backbone's verified file from the torch cache into `folder`."""
+    if record["status"] == "available":
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(cache_dir() / record["file"], folder / record["file"])
 
 
 def describe(record: dict) -> str:
@@ -71,11 +82,12 @@ def describe(record: dict) -> str:
     return f"{record['name']}: UNAVAILABLE: {record['reason']}"
 
 
-def load_state_dict(record: dict) -> dict:
-    """The verified state dict of an available backbone; weights only, no code executed."""
+def load_state_dict(record: dict, folder: Path) -> dict:
+    """The verified state dict of an available backbone exported to `folder`; weights only, no code executed."""
     if record["status"] != "available":
         raise SrganError(f"backbone {record['name']} is unavailable: {record['reason']}")
-    path = cache_dir() / record["file"]
+    path = Path(folder) / record["file"]
     if not path.exists() or sha256_of(path) != record["sha256"]:
-        raise SrganError(f"{path} changed since the download stage resolved it; run `dvc repro -f download`")
+        raise SrganError(f"{path} is missing or changed since the backbones stage exported it; "
+                         "run `dvc repro -f backbones` (or `dvc pull`)")
     return torch.load(path, map_location="cpu", weights_only=True)

@@ -1,4 +1,8 @@
-"""Comparing runs (commits, experiments): one table and one figure from several metrics.json contents."""
+"""Comparing runs (commits, experiments): one table and two figures from several runs' evaluation metrics.
+
+A run is {set: the content of reports/evaluate/<set>/metrics.json}; runs are named by the params that
+differ between them, so a sweep of gan.adv_weight reads as one.
+"""
 
 from __future__ import annotations
 
@@ -7,66 +11,103 @@ from pathlib import Path
 import pandas as pd
 
 from srgan.atomic import write_text
+from srgan.errors import SrganError
 from srgan.evaluate import METRICS
-from srgan.report import STYLE, display_name, plt, save_figure
+from srgan.report import STYLE, display_name, perception_distortion_figure, plt, save_figure
+
+IGNORED_PARAMS = ("execution.",)  # how a run was executed never names it
 
 
-def runs_table(runs: dict[str, dict]) -> pd.DataFrame:
-    """One row per (run, dataset, method) from {run label: content of reports/metrics.json}."""
-    rows = []
-    for run, metrics in runs.items():
-        for dataset, methods in metrics.items():
-            if dataset == "info" or not isinstance(methods, dict):
-                continue
-            for method, values in methods.items():
-                rows.append({"run": run, "dataset": dataset, "method": display_name(method),
-                             **{metric: values.get(metric) for metric in METRICS}})
+def check_metrics(run: str, dataset: str, metrics: object) -> dict:
+    """A set's metrics as {method: {metric: number}}, or an error naming the run and the set."""
+    where = f"{run}: reports/evaluate/{dataset}/metrics.json"
+    if not isinstance(metrics, dict):
+        raise SrganError(f"{where}: expected a mapping of methods, got {type(metrics).__name__}")
+    for method, values in metrics.items():
+        if not isinstance(values, dict) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                   for v in values.values()):
+            raise SrganError(f"{where}: method {method!r} does not map metric names to numbers (another schema?)")
+    return metrics
+
+
+def runs_table(runs: dict[str, dict[str, dict]]) -> pd.DataFrame:
+    """One row per (run, dataset, method) from {run: {set: metrics}}."""
+    rows = [{"run": run, "dataset": dataset, "method": display_name(method),
+             **{metric: values.get(metric) for metric in METRICS}}
+            for run, sets in runs.items() for dataset, methods in sets.items()
+            for method, values in check_metrics(run, dataset, methods).items()]
     return pd.DataFrame(rows, columns=["run", "dataset", "method", *METRICS])
 
 
+def flatten(tree: dict, prefix: str = "") -> dict[str, object]:
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def differing_params(params: dict[str, dict]) -> dict[str, str]:
+    """{run: 'key=value, ...'} of the params whose values differ between the runs (execution settings aside)."""
+    flat = {run: flatten(values) for run, values in params.items()}
+    keys = sorted({key for values in flat.values() for key in values if not key.startswith(IGNORED_PARAMS)})
+    differ = [key for key in keys if len({repr(values.get(key)) for values in flat.values()}) > 1]
+    return {run: ", ".join(f"{key}={values.get(key)}" for key in differ) for run, values in flat.items()}
+
+
 def comparison_markdown(table: pd.DataFrame) -> str:
-    """PSNR-Y / SSIM-Y (and LPIPS when known) per dataset and method, one column per run."""
+    """PSNR-Y / SSIM-Y (and NIQE, LPIPS when known) per dataset and method, one column per run."""
+    extra = [metric for metric in ("niqe", "lpips") if table[metric].notna().any()]
+
     def cell(row) -> str:
-        text = f"{row['psnr_y']:.2f} / {row['ssim_y']:.4f}"
-        return text + (f" / {row['lpips']:.4f}" if pd.notna(row["lpips"]) else "")
+        if pd.isna(row["psnr_y"]):
+            return " / ".join(["–", "–", *(f"{row[m]:.4f}" if pd.notna(row[m]) else "–" for m in extra)])
+        return " / ".join([f"{row['psnr_y']:.2f}", f"{row['ssim_y']:.4f}",
+                           *(f"{row[m]:.4f}" if pd.notna(row[m]) else "–" for m in extra)])
 
     shown = table.assign(value=table.apply(cell, axis=1))
     pivot = shown.pivot_table(index=["dataset", "method"], columns="run", values="value", aggfunc="first", sort=False)
     pivot = pivot[list(dict.fromkeys(table["run"]))]
-    return ("PSNR-Y (dB) / SSIM-Y [/ LPIPS] per run\n\n"
-            + pivot.reset_index().to_markdown(index=False, disable_numparse=True) + "\n")
+    header = " / ".join(["PSNR-Y (dB)", "SSIM-Y", *(metric.upper() for metric in extra)])
+    return f"{header} per run\n\n" + pivot.reset_index().to_markdown(index=False, disable_numparse=True) + "\n"
 
 
-def comparison_figure(table: pd.DataFrame, out: Path, dpi: int = 150) -> None:
-    """Grouped bars of PSNR-Y: methods on the x axis, one bar per run, one panel per dataset."""
+def bars_figure(table: pd.DataFrame, out: Path, dpi: int = 150) -> None:
+    """Grouped bars of PSNR-Y from 0 dB, each labelled with its value: methods on x, one bar per run."""
+    table = table[table["psnr_y"].notna()]
     datasets = list(dict.fromkeys(table["dataset"]))
     runs = list(dict.fromkeys(table["run"]))
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(1, len(datasets), figsize=(max(6.0, 1.2 * table["method"].nunique() * len(runs)),
-                                                           4.2), squeeze=False)
+        width_per_panel = max(6.0, 1.1 * table["method"].nunique() * len(runs))
+        fig, axes = plt.subplots(1, len(datasets), figsize=(width_per_panel * len(datasets), 4.8), squeeze=False)
         for ax, dataset in zip(axes[0], datasets):
             part = table[table["dataset"] == dataset]
             methods = list(dict.fromkeys(part["method"]))
             width = 0.8 / len(runs)
             for index, run in enumerate(runs):
                 values = [part[(part["method"] == m) & (part["run"] == run)]["psnr_y"].mean() for m in methods]
-                ax.bar([i + index * width for i in range(len(methods))], values, width, label=run)
+                bars = ax.bar([i + index * width for i in range(len(methods))], values, width, label=run)
+                ax.bar_label(bars, fmt="%.2f", fontsize=7, rotation=90, padding=2)
             ax.set_xticks([i + 0.4 - width / 2 for i in range(len(methods))], methods)
-            low = part["psnr_y"].min()
-            ax.set_ylim(low - 2, part["psnr_y"].max() + 1)
+            ax.set_ylim(0, part["psnr_y"].max() * 1.15)
             ax.set_title(dataset)
-            ax.set_ylabel("PSNR-Y (dB)")
+            ax.set_ylabel("PSNR-Y (dB), axis from 0")
             ax.grid(axis="y", alpha=0.3)
-        axes[0][0].legend(fontsize=9)
+        axes[0][0].legend(fontsize=8, loc="lower right")
         fig.tight_layout()
         save_figure(fig, out, dpi)
 
 
-def write_comparison(runs: dict[str, dict], out_dir: Path, dpi: int = 150) -> pd.DataFrame:
-    """comparison.csv, comparison.md and comparison.png in out_dir."""
+def write_comparison(runs: dict[str, dict[str, dict]], out_dir: Path, dpi: int = 150) -> pd.DataFrame:
+    """comparison.csv, comparison.md, comparison.png (PSNR-Y bars) and tradeoff.png (perception-distortion,
+    one point per method and run: a sweep traces the tradeoff) in out_dir."""
     table = runs_table(runs)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_text(out_dir / "comparison.csv", table.to_csv(index=False))
     write_text(out_dir / "comparison.md", comparison_markdown(table))
-    comparison_figure(table, out_dir / "comparison.png", dpi)
+    bars_figure(table, out_dir / "comparison.png", dpi)
+    perception_distortion_figure(table, out_dir / "tradeoff.png", dpi, series="run",
+                                 title="Perception-distortion across runs")
     return table

@@ -1,37 +1,107 @@
-"""Typed params: one class per params.yaml section, unknown keys rejected, errors naming the key."""
+"""Typed params: one class per params.yaml section, unknown keys rejected, errors naming the key.
+
+Every section is validated whenever any stage starts, so a typo in `gan` stops `pretrain` before it
+spends an hour. Integers and booleans are strict (`steps: "10"` or `steps: true` is an error);
+floats take integers and YAML's `1e-4` (which PyYAML reads as a string).
+"""
 
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from srgan.devices import DEVICE_PATTERN
 from srgan.errors import SrganError
 
 SCALES = (2, 4, 8)
+MAX_BATCH = 4096
+SET_NAME = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-PositiveInt = Field(gt=0)
-Betas = tuple[float, float]
+def _number(value):
+    if isinstance(value, bool):
+        raise ValueError("expected a number, not true/false")
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            raise ValueError("expected a number") from None
+    return value
+
+
+Float = Annotated[float, BeforeValidator(_number)]
+Int = StrictInt
+Bool = StrictBool
+Beta = Annotated[Float, Field(ge=0, lt=1)]
+Betas = tuple[Beta, Beta]
+Steps = Annotated[Int, Field(gt=0, le=10**9)]
+Every = Annotated[Int, Field(gt=0)]
+BatchSize = Annotated[Int, Field(gt=0, le=MAX_BATCH)]
+
+
+class ExecutionParams(Section):
+    """How fast, never what: no stage depends on these, so changing them reruns nothing."""
+    device: str = "auto"
+    nproc_per_node: Int = Field(1, ge=1, le=64)
+    nnodes: Int = Field(1, ge=1)
+    rdzv_endpoint: str = ""
+    compile: Bool = False
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, device: str) -> str:
+        if not DEVICE_PATTERN.fullmatch(device):
+            raise ValueError("expected auto, cpu, cuda or cuda:N")
+        return device
+
+    @model_validator(mode="after")
+    def _multinode_needs_endpoint(self) -> ExecutionParams:
+        if self.nnodes > 1 and not self.rdzv_endpoint:
+            raise ValueError(f"nnodes {self.nnodes} needs rdzv_endpoint (host:port of the first machine)")
+        return self
+
+    @property
+    def world_size(self) -> int:
+        return self.nproc_per_node * self.nnodes
+
+
+class ValidationSet(Section):
+    """Held-out images for validation during training: the first `images` of a source's eval split."""
+    source: str = "skimage"
+    images: Int = Field(2, gt=0, le=100)
 
 
 class DataParams(Section):
     train: str = "skimage"
-    eval: list[str] = ["skimage"]
-    scale: int = 4
-    hr_size: int = 128
-    crops_per_image: int = Field(64, gt=0)
+    validation: ValidationSet = ValidationSet()
+    eval: dict[str, str] = {"skimage": "skimage"}
+    scale: Int = 4
+    hr_size: Int = Field(128, gt=0, le=4096)
+    crops_per_image: Int = Field(64, gt=0, le=100_000)
     augment: Literal["dihedral", "flips", "none"] = "dihedral"
-    max_images: int = Field(0, ge=0)
+    max_images: Int = Field(0, ge=0)
+    max_pixels: Int = Field(178_956_970, ge=0)
     archives: dict[str, str] = {}
-    fetch_weights: bool = True
+    fetch_weights: Bool = True
 
     @field_validator("scale")
     @classmethod
@@ -54,26 +124,30 @@ class DataParams(Section):
 
     @field_validator("eval")
     @classmethod
-    def _eval_not_empty(cls, sources: list[str]) -> list[str]:
-        if not sources:
-            raise ValueError("list at least one evaluation source, e.g. [skimage]")
-        return sources
+    def _named_sets(cls, sets: dict[str, str]) -> dict[str, str]:
+        if not sets:
+            raise ValueError("name at least one evaluation set, e.g. {skimage: skimage}")
+        for name in sets:
+            if not SET_NAME.fullmatch(name):
+                raise ValueError(f"set name {name!r} may hold only letters, digits, '_' and '-' "
+                                 "(it names the set's stages and folders)")
+        return sets
 
 
 Norm = Literal["batch", "spectral", "none"]
 
 
 class GeneratorParams(Section):
-    blocks: int = Field(16, ge=0)
-    channels: int = Field(64, gt=0)
+    blocks: Int = Field(16, ge=0, le=256)
+    channels: Int = Field(64, gt=0, le=1024)
     norm: Norm = "batch"
-    bicubic_skip: bool = False
+    bicubic_skip: Bool = False
 
 
 class DiscriminatorParams(Section):
-    channels: int = Field(64, gt=0)
+    channels: Int = Field(64, gt=0, le=1024)
     norm: Norm = "batch"
-    dense: int = Field(1024, gt=0)
+    dense: Int = Field(1024, gt=0, le=65536)
 
 
 class ModelParams(Section):
@@ -86,26 +160,30 @@ Precision = Literal["fp32", "bf16", "fp16"]
 
 class Progressive(Section):
     """Progressive growing: steps of each phase before the last (x2, then x4 for an x8 model), and fade-in."""
-    phase_steps: list[int] = []
-    fade_steps: int = Field(0, ge=0)
-
-    @field_validator("phase_steps")
-    @classmethod
-    def _positive(cls, steps: list[int]) -> list[int]:
-        if any(step <= 0 for step in steps):
-            raise ValueError("every phase needs at least one step")
-        return steps
+    phase_steps: list[Steps] = []
+    fade_steps: Int = Field(0, ge=0)
 
 
-class TrainParams(Section):
-    steps: int = PositiveInt
-    validate_every: int = Field(0, ge=0)
-    validate_images: int = Field(2, gt=0)
-    progressive: Progressive = Progressive()
-    batch_size: int = Field(16, gt=0)
+class LrDecay(Section):
+    """Step decay of the learning rate(s): multiplied by `factor` at each step in `at` (paper: [100000], 0.1)."""
+    at: list[Steps] = []
+    factor: Float = Field(0.1, gt=0, le=1)
+
+
+class LoopParams(Section):
+    """What every training loop shares."""
+    steps: Steps
+    batch_size: BatchSize = 16
     precision: Precision = "fp32"
-    log_every: int = Field(50, gt=0)
-    checkpoint_every: int = Field(200, gt=0)
+    ema: Float = Field(0.0, ge=0, lt=1)
+    log_every: Every = 50
+    checkpoint_every: Every = 200
+    validate_every: Int = Field(0, ge=0)
+
+
+class TrainParams(LoopParams):
+    """A supervised loop, which can grow its generator progressively."""
+    progressive: Progressive = Progressive()
 
     @model_validator(mode="after")
     def _phases_fit(self) -> TrainParams:
@@ -116,21 +194,24 @@ class TrainParams(Section):
 
 
 class PretrainParams(TrainParams):
-    lr: float = Field(1e-4, gt=0)
+    lr: Float = Field(1e-4, gt=0, le=1)
     betas: Betas = (0.9, 0.999)
+    lr_decay: LrDecay = LrDecay()
 
 
 class ContentWeights(Section):
-    mse: float = Field(0.0, ge=0)
-    vgg22: float = Field(0.0, ge=0)
-    vgg54: float = Field(1.0, ge=0)
+    mse: Float = Field(0.0, ge=0)
+    l1: Float = Field(0.0, ge=0)
+    vgg22: Float = Field(0.0, ge=0)
+    vgg54: Float = Field(1.0, ge=0)
+    feature_matching: Float = Field(0.0, ge=0)
 
 
 class AdvRamp(Section):
     """Adversarial weight schedule: constant, or from `start` to gan.adv_weight over `steps` steps."""
     schedule: Literal["constant", "linear", "cosine"] = "constant"
-    start: float = Field(0.0, ge=0)
-    steps: int = Field(0, ge=0)
+    start: Float = Field(0.0, ge=0)
+    steps: Int = Field(0, ge=0)
 
     @model_validator(mode="after")
     def _ramp_needs_steps(self) -> AdvRamp:
@@ -141,27 +222,22 @@ class AdvRamp(Section):
 
 class Replay(Section):
     """Experience replay for D: a buffer of past fakes, `fraction` of each fake batch drawn from it."""
-    size: int = Field(0, ge=0)
-    fraction: float = Field(0.5, ge=0, le=1)
-
-
-class LrDecay(Section):
-    """Step decay of both learning rates: multiplied by `factor` at each step in `at` (paper: [100000], 0.1)."""
-    at: list[int] = []
-    factor: float = Field(0.1, gt=0, le=1)
+    size: Int = Field(0, ge=0, le=100_000)
+    fraction: Float = Field(0.5, ge=0, le=1)
 
 
 class GanParams(TrainParams):
     init_generator: Literal["pretrained", "scratch"] = "pretrained"
-    d_warmup_steps: int = Field(0, ge=0)
+    d_warmup_steps: Int = Field(0, ge=0)
     content: ContentWeights = ContentWeights()
-    adv_weight: float = Field(1e-3, ge=0)
+    adversarial: Literal["standard", "relativistic"] = "standard"
+    adv_weight: Float = Field(1e-3, ge=0)
     adv_ramp: AdvRamp = AdvRamp()
     replay: Replay = Replay()
-    real_label: float = Field(1.0, gt=0.5, le=1.0)
-    d_steps: int = Field(1, ge=1)
-    lr_g: float = Field(1e-4, gt=0)
-    lr_d: float = Field(1e-4, gt=0)
+    real_label: Float = Field(1.0, gt=0.5, le=1.0)
+    d_steps: Int = Field(1, ge=1, le=100)
+    lr_g: Float = Field(1e-4, gt=0, le=1)
+    lr_d: Float = Field(1e-4, gt=0, le=1)
     betas_g: Betas = (0.9, 0.999)
     betas_d: Betas = (0.9, 0.999)
     lr_decay: LrDecay = LrDecay()
@@ -173,37 +249,32 @@ class GanParams(TrainParams):
         return self
 
 
-class UnsupervisedParams(Section):
+class UnsupervisedParams(LoopParams):
     """Training without LR-HR pairs: unpaired HR for D, or measurement-domain (no HR at all)."""
     mode: Literal["unpaired", "measurement"] = "unpaired"
-    steps: int = PositiveInt
-    batch_size: int = Field(16, gt=0)
-    adv_weight: float = Field(1e-3, ge=0)
-    consistency_weight: float = Field(1.0, ge=0)
-    lr_g: float = Field(1e-4, gt=0)
-    lr_d: float = Field(1e-4, gt=0)
-    precision: Precision = "fp32"
-    log_every: int = Field(50, gt=0)
-    checkpoint_every: int = Field(200, gt=0)
-    validate_every: int = Field(0, ge=0)
-    validate_images: int = Field(2, gt=0)
+    adv_weight: Float = Field(1e-3, ge=0)
+    consistency_weight: Float = Field(1.0, ge=0)
+    lr_g: Float = Field(1e-4, gt=0, le=1)
+    lr_d: Float = Field(1e-4, gt=0, le=1)
 
 
 class EvaluateParams(Section):
     lpips: Literal["auto", "off"] = "auto"
-    samples: int = Field(3, ge=0)
-    tile: int = Field(128, ge=16)
+    niqe: Bool = True
+    samples: Int = Field(3, ge=0, le=1000)
+    tile: Int = Field(128, ge=16, le=4096)
+    precision: Precision = "bf16"
 
 
 class ReportParams(Section):
     images: list[str] = []
-    dpi: int = Field(200, ge=150)
-    zoom: float = Field(0.25, gt=0, le=1.0)
+    dpi: Int = Field(200, ge=150, le=1200)
+    zoom: Float = Field(0.25, gt=0, le=1.0)
 
 
-SECTIONS: dict[str, type[BaseModel] | type] = {
+SECTIONS: dict[str, type] = {
     "seed": int,
-    "device": str,
+    "execution": ExecutionParams,
     "data": DataParams,
     "model": ModelParams,
     "pretrain": PretrainParams,
@@ -212,6 +283,7 @@ SECTIONS: dict[str, type[BaseModel] | type] = {
     "evaluate": EvaluateParams,
     "report": ReportParams,
 }
+SEED_LIMIT = 2**32
 
 
 def read_yaml(path: Path) -> dict:
@@ -227,13 +299,41 @@ def read_yaml(path: Path) -> dict:
 
 
 def load_params(path: Path | str, *sections: str) -> dict:
-    """Validate the named sections of a params file; return {section: typed value}."""
+    """Validate every section of a params file; return {section: typed value} for the named ones."""
     path = Path(path)
     raw = read_yaml(path)
     for key in raw:
         if key not in SECTIONS:
             raise SrganError(f"{path}: unknown key '{key}'{_did_you_mean(key, SECTIONS)}")
-    return {name: parse_section(name, raw.get(name), path) for name in sections}
+    parsed = {name: parse_section(name, raw.get(name), path) for name in SECTIONS}
+    problem = combination_problem(parsed)
+    if problem:
+        raise SrganError(f"{path}: {problem}")
+    return {name: parsed[name] for name in sections}
+
+
+def combination_problem(p: dict) -> str | None:
+    """What is wrong with values that are each fine but impossible together, or None."""
+    data, execution = p["data"], p["execution"]
+    phases = data.scale.bit_length() - 1  # x2 -> 1 phase, x4 -> 2, x8 -> 3
+    for name in ("pretrain", "gan"):
+        given = len(p[name].progressive.phase_steps)
+        if given and given != phases - 1:
+            return (f"{name}.progressive.phase_steps: x{data.scale} grows in {phases} phases, so give "
+                    f"{phases - 1} phase length(s) before the last, got {given}")
+    if p["gan"].progressive.phase_steps and p["gan"].init_generator == "pretrained" \
+            and not p["pretrain"].progressive.phase_steps:
+        return ("gan.progressive.phase_steps: the pretrained generator cannot grow; pretrain it progressively "
+                "too (pretrain.progressive) or use gan.init_generator: scratch")
+    lr_side = data.hr_size // data.scale
+    if p["unsupervised"].mode == "measurement" and lr_side % 16:
+        return (f"unsupervised.mode: measurement compares LR crops of {lr_side}px, which must be a multiple of "
+                f"16; raise data.hr_size to a multiple of {16 * data.scale}")
+    for name in ("pretrain", "gan", "unsupervised"):
+        if p[name].batch_size % execution.world_size:
+            return (f"{name}.batch_size: {p[name].batch_size} images cannot be split evenly over "
+                    f"{execution.world_size} processes (execution.nproc_per_node x nnodes); use a multiple")
+    return None
 
 
 def parse_section(name: str, value, path: Path | str = "params.yaml"):
@@ -244,8 +344,6 @@ def parse_section(name: str, value, path: Path | str = "params.yaml"):
     kind = SECTIONS[name]
     if kind is int:
         return _parse_seed(name, value, path)
-    if kind is str:
-        return _parse_device(name, value, path)
     try:
         return kind.model_validate(value)
     except ValidationError as err:
@@ -253,14 +351,8 @@ def parse_section(name: str, value, path: Path | str = "params.yaml"):
 
 
 def _parse_seed(name: str, value, path) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise SrganError(f"{path}: {name}: expected a non-negative integer, got {value!r}")
-    return value
-
-
-def _parse_device(name: str, value, path) -> str:
-    if not isinstance(value, str) or not (value in ("auto", "cpu") or value.startswith("cuda")):
-        raise SrganError(f"{path}: {name}: expected auto, cpu or cuda[:N], got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < SEED_LIMIT:
+        raise SrganError(f"{path}: {name}: expected an integer from 0 to 2**32 - 1, got {value!r}")
     return value
 
 

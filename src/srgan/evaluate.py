@@ -13,33 +13,39 @@ from tqdm import tqdm
 from srgan.data.resize import bicubic_upscale, nearest_upscale
 from srgan.imageio import write_png
 from srgan.inference import upscale_image
-from srgan.metrics import LPIPS, image_metrics
+from srgan.metrics import LPIPS, full_reference_metrics
 from srgan.models.generator import Generator
+from srgan.niqe import niqe_or_none
 
 Method = Callable[[np.ndarray], np.ndarray]
-METRICS = ["psnr_y", "ssim_y", "psnr_rgb", "lpips"]
+METRICS = ["psnr_y", "ssim_y", "psnr_rgb", "lpips", "niqe"]
+HR = "hr"  # the ground truth's own NIQE: the perceptual ceiling
 
 
 def baselines(scale: int) -> dict[str, Method]:
     return {"nearest": lambda lr: nearest_upscale(lr, scale), "bicubic": lambda lr: bicubic_upscale(lr, scale)}
 
 
-def model_method(generator: Generator, tile: int) -> Method:
-    return lambda image: upscale_image(generator, image, tile=tile, overlap=min(16, tile // 4))
+def model_method(generator: Generator, tile: int, precision: str = "fp32") -> Method:
+    return lambda image: upscale_image(generator, image, tile=tile, overlap=min(16, tile // 4), precision=precision)
 
 
 def evaluate_images(dataset: str, images: dict[str, tuple[np.ndarray, np.ndarray]], methods: dict[str, Method],
-                    scale: int, lpips_metric: LPIPS | None, samples: Samples | None = None) -> pd.DataFrame:
-    """One row per (image, method): dataset, image, method and every metric; saves samples on the way."""
+                    scale: int, lpips_metric: LPIPS | None, niqe: bool = True,
+                    samples: Samples | None = None) -> pd.DataFrame:
+    """One row per (image, method): dataset, image, method and every metric, plus a row of the HR image's
+    NIQE; saves samples on the way. NIQE is computed with the scale's border cropped, like PSNR."""
     rows = []
     for index, (name, (lr, hr)) in enumerate(tqdm(images.items(), desc=f"evaluate {dataset}", unit="image")):
-        keep = samples is not None and index < samples.count
         outputs = {}
         for method, upscale in methods.items():
             sr = outputs[method] = upscale(lr)
             rows.append({"dataset": dataset, "image": name, "method": method,
-                         **image_metrics(sr, hr, scale, lpips_metric)})
-        if keep:
+                         **full_reference_metrics(sr, hr, scale, lpips_metric),
+                         "niqe": niqe_or_none(sr, scale) if niqe else None})
+        if niqe:
+            rows.append({"dataset": dataset, "image": name, "method": HR, "niqe": niqe_or_none(hr, scale)})
+        if samples is not None and index < samples.count:
             samples.save(name, lr, hr, outputs)
     return pd.DataFrame(rows, columns=["dataset", "image", "method", *METRICS])
 
@@ -63,11 +69,9 @@ class Samples:
 
 
 def summarise(table: pd.DataFrame) -> dict:
-    """{dataset: {method: {metric: mean or None}}}, methods in table order."""
+    """{method: {metric: mean}} in table order; metrics a method has no value for are left out (numbers only)."""
     summary: dict = {}
-    for (dataset, method), group in table.groupby(["dataset", "method"], sort=False):
-        summary.setdefault(dataset, {})[method] = {
-            metric: (None if group[metric].isna().all() else round(float(group[metric].mean()), 4))
-            for metric in METRICS
-        }
+    for method, group in table.groupby("method", sort=False):
+        summary[method] = {metric: round(float(group[metric].mean()), 4) for metric in METRICS
+                           if group[metric].notna().any()}
     return summary

@@ -1,30 +1,69 @@
-"""Reading any image a user has as RGB uint8, and writing PNGs atomically."""
+"""Reading any image a user has as RGB uint8, and writing PNGs atomically.
+
+This module is the one place that limits the size of the images read: Pillow's own global check
+(`Image.MAX_IMAGE_PIXELS`, a raw DecompressionBombError) is switched off here, and every read checks
+width x height from the header, before decoding anything, against `max_pixels`.
+"""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from srgan.atomic import atomic_path
 from srgan.errors import SrganError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif"}
+DEFAULT_MAX_PIXELS = 2 * 89_478_485  # Pillow's own error threshold: a decompression bomb, not a photo
+ROTATING_ORIENTATIONS = {5, 6, 7, 8}  # EXIF orientations that turn the image by 90 degrees
+
+Image.MAX_IMAGE_PIXELS = None  # the limit is checked below, with a message naming the file and the fix
 
 
-def read_image(path: Path | str) -> np.ndarray:
+def read_image(path: Path | str, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Load an image as HxWx3 uint8 RGB, EXIF orientation applied.
 
     Grayscale is repeated to RGB, alpha is composited over white, palettes are expanded,
     16- and 32-bit integer images are scaled to 8 bits, CMYK is converted.
+    Images of more than `max_pixels` pixels (0 or None: no limit) are refused before decoding.
     """
+    with _open_image(path, max_pixels) as image:
+        image.load()
+        return to_rgb8(ImageOps.exif_transpose(image))
+
+
+def image_size(path: Path | str, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
+    """(height, width) that read_image will return, from the header alone (a 90-degree EXIF turn swaps them).
+
+    Raises SrganError for unreadable files and for images of more than `max_pixels` pixels.
+    """
+    with _open_image(path, max_pixels) as image:
+        width, height = image.size
+        # Image.getexif reads only the header; PNG's own override would decode the whole image to look further.
+        orientation = Image.Image.getexif(image).get(ExifTags.Base.Orientation, 1)
+    return (width, height) if orientation in ROTATING_ORIENTATIONS else (height, width)
+
+
+def check_pixels(path: Path | str, width: int, height: int, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> None:
+    """Refuse an image larger than `max_pixels` (0 or None: no limit), with the way to raise the limit."""
+    if max_pixels and width * height > max_pixels:
+        raise SrganError(f"{path}: {width}x{height} image has {width * height} pixels, more than the limit of "
+                         f"{max_pixels}; raise the limit (data.max_pixels in params.yaml, --max-pixels for upscale) "
+                         f"if you really have images this large")
+
+
+@contextmanager
+def _open_image(path: Path | str, max_pixels: int | None) -> Iterator[Image.Image]:
+    """The image with only its header read and its size checked; any read error becomes an SrganError."""
     path = Path(path)
     try:
         with Image.open(path) as image:
-            image.load()
-            image = ImageOps.exif_transpose(image)
-            return to_rgb8(image)
+            check_pixels(path, *image.size, max_pixels)
+            yield image
     except FileNotFoundError:
         raise SrganError(f"{path}: image file not found") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:

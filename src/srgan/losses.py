@@ -1,4 +1,9 @@
-"""Content losses (pixel MSE, VGG19 features at relu2_2 / relu5_4) and the adversarial BCE losses."""
+"""Content losses (pixel MSE or L1, VGG19 features at relu2_2 / relu5_4) and the adversarial losses.
+
+Adversarial losses come in two kinds: the paper's (standard BCE: D says how real an image is) and
+the relativistic average one of ESRGAN (Wang et al. 2018: D says how much more real the real images
+are than the fakes on average), which gives G gradients from the real images too.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from torchvision.models import vgg19
 
 # Index of the ReLU after conv2_2 and conv5_4 in torchvision's vgg19().features.
 VGG_LAYERS = {"vgg22": 8, "vgg54": 35}
+PIXEL_TERMS = {"mse": F.mse_loss, "l1": F.l1_loss}
 # Ledig et al. rescale VGG features by 1/12.75 so the loss is on the scale of the pixel MSE.
 VGG_FEATURE_SCALE = 1 / 12.75
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -42,24 +48,28 @@ class VGGFeatures(nn.Module):
 
 
 class ContentLoss(nn.Module):
-    """Weighted sum of pixel MSE and VGG feature MSEs; zero-weight terms are not computed."""
+    """Weighted sum of pixel (MSE, L1) and VGG feature MSE terms; zero-weight terms are not computed.
+
+    Call it inside autocast: the VGG trunk then runs in the autocast precision, and every difference
+    is taken in float32.
+    """
 
     def __init__(self, weights: dict[str, float], vgg: VGGFeatures | None = None):
         super().__init__()
-        self.weights = {name: w for name, w in weights.items() if w > 0}
+        self.weights = {name: w for name, w in weights.items() if w > 0 and (name in PIXEL_TERMS or name in VGG_LAYERS)}
         if any(name in VGG_LAYERS for name in self.weights) and vgg is None:
             raise ValueError("VGG content terms need a VGGFeatures network")
         self.vgg = vgg
 
     def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        parts = {}
-        if "mse" in self.weights:
-            parts["mse"] = F.mse_loss(sr, hr)
+        parts = {name: PIXEL_TERMS[name](sr.float(), hr.float()) for name in PIXEL_TERMS if name in self.weights}
         if self.vgg is not None and any(name in VGG_LAYERS for name in self.weights):
-            fake, real = self.vgg(sr), self.vgg(hr)
+            fake = self.vgg(sr)
+            with torch.no_grad():
+                real = self.vgg(hr)
             for name in fake:
                 if name in self.weights:  # the network may return layers this loss does not weight
-                    parts[name] = F.mse_loss(fake[name], real[name].detach())
+                    parts[name] = F.mse_loss(fake[name].float(), real[name].float())
         total = sum((self.weights[name] * value for name, value in parts.items()), torch.zeros((), device=sr.device))
         return total, parts
 
@@ -74,6 +84,30 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, rea
     real = F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, real_label))
     fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
     return real + fake
+
+
+def relativistic_discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, real_mean: torch.Tensor,
+                                    fake_mean: torch.Tensor, real_label: float = 1.0) -> torch.Tensor:
+    """ESRGAN's D loss: real images should look more real than the average fake, fakes less real than the
+    average real. `real_mean`, `fake_mean` are the batch means of the logits (global in data-parallel runs)."""
+    return discriminator_loss(real_logits - fake_mean, fake_logits - real_mean, real_label)
+
+
+def relativistic_generator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, real_mean: torch.Tensor,
+                                fake_mean: torch.Tensor) -> torch.Tensor:
+    """ESRGAN's G loss: the symmetric target, so G also learns from how D sees the real images."""
+    return discriminator_loss(fake_logits - real_mean, real_logits - fake_mean)
+
+
+def feature_matching_loss(fake_features: list[torch.Tensor], real_features: list[torch.Tensor]) -> torch.Tensor:
+    """Mean L1 distance between D's intermediate features of SR and of its HR, over D's stages.
+
+    Feature matching after Salimans et al. (2016), paired as SR allows: G is pulled towards images
+    whose discriminator features match those of the ground truth, a perceptual loss that needs no
+    ImageNet weights.
+    """
+    terms = [F.l1_loss(fake.float(), real.detach().float()) for fake, real in zip(fake_features, real_features)]
+    return torch.stack(terms).mean()
 
 
 def content_weights_for(requested: dict[str, float], vgg_available: bool, reason: str = "") -> tuple[dict, str | None]:

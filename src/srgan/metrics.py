@@ -1,4 +1,5 @@
 """The metric protocol of the SR literature (DESIGN.md): PSNR/SSIM on BT.601 Y, border cropped; LPIPS-Alex.
+NIQE, the no-reference perceptual metric, is in srgan.niqe.
 
 Images are uint8 HxWx3 (model outputs are rounded to uint8 before any metric), so nearest, bicubic
 and every model go through exactly the same code.
@@ -78,8 +79,9 @@ class LPIPS:
         return (tensor / 127.5 - 1.0).to(self.device)
 
 
-def image_metrics(sr: np.ndarray, hr: np.ndarray, scale: int, lpips_metric: LPIPS | None) -> dict[str, float | None]:
-    """Every metric for one output; LPIPS is None when unavailable."""
+def full_reference_metrics(sr: np.ndarray, hr: np.ndarray, scale: int,
+                           lpips_metric: LPIPS | None) -> dict[str, float | None]:
+    """Every metric that compares an output with its HR image; LPIPS is None when unavailable."""
     return {
         "psnr_y": psnr_y(sr, hr, scale),
         "ssim_y": ssim_y(sr, hr, scale),

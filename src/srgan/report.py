@@ -1,4 +1,9 @@
-"""Slide-ready figures and a Markdown report from the evaluation outputs and the DVCLive curves."""
+"""Slide-ready figures and a Markdown report from the evaluation outputs and the DVCLive curves.
+
+Every figure says what it shows: models are labelled with what they were trained as (SRGAN-MSE when
+VGG19 was unavailable), every number names its metric and whether it is the whole image's or the
+crop's, and no caption claims a metric that was not computed.
+"""
 
 from __future__ import annotations
 
@@ -14,18 +19,30 @@ import pandas as pd  # noqa: E402
 from srgan.atomic import atomic_path  # noqa: E402
 from srgan.errors import SrganError  # noqa: E402
 from srgan.imageio import read_image  # noqa: E402
+from srgan.metrics import psnr_y, ssim_y  # noqa: E402
 
 METHOD_NAMES = {"lr": "LR", "nearest": "Nearest", "bicubic": "Bicubic", "srresnet": "SRResNet", "srgan": "SRGAN",
                 "unsupervised": "Unsupervised", "hr": "HR"}
 BASELINES = ("nearest", "bicubic")
+REFERENCE = "hr"  # rows of the ground truth (its NIQE only)
 STYLE = {"font.family": "DejaVu Sans", "font.size": 11, "axes.titlesize": 12, "figure.titlesize": 14}
 INSET_COLOUR = "#e8175d"
+METRIC_NAMES = {"psnr_y": "PSNR-Y (dB)", "ssim_y": "SSIM-Y", "psnr_rgb": "PSNR-RGB (dB)", "niqe": "NIQE",
+                "lpips": "LPIPS"}
+DIGITS = {"psnr_y": 2, "ssim_y": 4, "psnr_rgb": 2, "niqe": 2, "lpips": 4}
 
 
-def display_name(method: str) -> str:
+def display_name(method: str, labels: dict[str, str] | None = None) -> str:
+    """A method's name on a slide: what a model was trained as, when the provenance says."""
+    labels = labels or {}
     if method.startswith("ur_"):
-        return f"UR ({display_name(method[3:])} on HR)"
-    return METHOD_NAMES.get(method, method)
+        return f"UR ({display_name(method[3:], labels)} on HR)"
+    return labels.get(method) or METHOD_NAMES.get(method, method)
+
+
+def model_labels(provenance: dict) -> dict[str, str]:
+    """{method: label} of the models an evaluation provenance describes."""
+    return {method: info["label"] for method, info in provenance.get("models", {}).items() if info.get("label")}
 
 
 def centre_box(height: int, width: int, zoom: float) -> tuple[int, int, int]:
@@ -42,7 +59,7 @@ def crop(image: np.ndarray, box: tuple[int, int, int], factor: float) -> np.ndar
 
 def comparison_columns(table: pd.DataFrame) -> list[str]:
     """LR, every evaluated method in evaluation order, HR, and the UR of SRGAN (else of the last model)."""
-    methods = list(dict.fromkeys(table["method"]))
+    methods = [m for m in dict.fromkeys(table["method"]) if m != REFERENCE]
     models = [m for m in methods if m not in BASELINES]
     ur = ["ur_srgan"] if "srgan" in models else [f"ur_{models[-1]}"] if models else []
     return ["lr", *methods, "hr", *ur]
@@ -59,21 +76,23 @@ def model_grid_columns(model: str) -> list[str]:
 
 
 def comparison_figure(samples_dir: Path, names: list[str], table: pd.DataFrame, scale: int, zoom: float,
-                      out: Path, dpi: int, columns: list[str] | None = None) -> None:
+                      out: Path, dpi: int, columns: list[str] | None = None,
+                      labels: dict[str, str] | None = None) -> None:
     """Columns LR | methods | HR | UR; per image, a row of whole images with the zoomed region marked,
-    and below it a row of that region zoomed in, labelled with its metrics."""
+    labelled with their whole-image metrics, and below it a row of that region zoomed in, labelled with
+    the region's own PSNR-Y and SSIM-Y."""
     columns = columns or comparison_columns(table)
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(2 * len(names), len(columns), figsize=(2.6 * len(columns), 5.0 * len(names)),
+        fig, axes = plt.subplots(2 * len(names), len(columns), figsize=(2.7 * len(columns), 5.4 * len(names)),
                                  squeeze=False)
         for row, name in enumerate(names):
             hr = read_image(samples_dir / name / "hr.png")
             box = centre_box(*hr.shape[:2], zoom)
             whole_row, zoom_row = axes[2 * row], axes[2 * row + 1]
             for col, key in enumerate(columns):
-                path = samples_dir / name / f"{key}.png"
                 for ax in (whole_row[col], zoom_row[col]):
                     ax.set_xticks([]), ax.set_yticks([])
+                path = samples_dir / name / f"{key}.png"
                 if not path.exists():
                     whole_row[col].set_axis_off(), zoom_row[col].set_axis_off()
                     continue
@@ -82,11 +101,15 @@ def comparison_figure(samples_dir: Path, names: list[str], table: pd.DataFrame, 
                 zoom_row[col].imshow(crop(image, box, factor), interpolation="nearest")
                 for spine in zoom_row[col].spines.values():
                     spine.set_edgecolor(INSET_COLOUR)
-                whole_row[col].set_title(display_name(key) if row == 0 else "", fontsize=12)
-                zoom_row[col].set_xlabel(_label(table, name, key), fontsize=9)
+                whole_row[col].set_title(display_name(key, labels) if row == 0 else "", fontsize=11)
+                whole_row[col].set_xlabel(_whole_label(table, name, key), fontsize=8.5)
+                if factor == 1 and key != "hr":
+                    zoom_row[col].set_xlabel(_crop_label(crop(image, box, 1), crop(hr, box, 1)), fontsize=8.5)
             whole_row[0].set_ylabel(name, fontsize=12)
-            zoom_row[0].set_ylabel("zoom", fontsize=10)
-        fig.suptitle(f"x{scale} super-resolution: whole images, and the marked {zoom:.0%} of the side zoomed in")
+            zoom_row[0].set_ylabel("marked region", fontsize=10)
+        fig.suptitle(f"x{scale} super-resolution. Above: whole images, labelled with whole-image metrics "
+                     f"(Y channel, border {scale} px). Below: the marked {zoom:.0%} of the side, with that "
+                     "region's own PSNR-Y / SSIM-Y", fontsize=12)
         fig.tight_layout()
         save_figure(fig, out, dpi)
 
@@ -100,38 +123,67 @@ def _marked(ax, image: np.ndarray, box: tuple[int, int, int], factor: float) -> 
     ax.add_patch(Rectangle((left - 0.5, top - 0.5), side, side, fill=False, edgecolor=INSET_COLOUR, linewidth=1.5))
 
 
-def perception_distortion_figure(table: pd.DataFrame, out: Path, dpi: int) -> str:
-    """PSNR-Y against LPIPS (or SSIM-Y when LPIPS is unavailable), one point per method and dataset."""
-    use_lpips = table["lpips"].notna().any()
-    y, label = ("lpips", "LPIPS (lower is better)") if use_lpips else ("ssim_y", "SSIM-Y (higher is better)")
-    with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(6.5, 4.8))
-        for dataset, group in table.groupby("dataset", sort=False):
-            ax.scatter(group["psnr_y"], group[y], s=60, label=dataset, zorder=3)
-            for _, row in group.iterrows():
-                ax.annotate(row["method"], (row["psnr_y"], row[y]), textcoords="offset points", xytext=(6, 4),
-                            fontsize=9)
-        ax.set_xlabel("PSNR-Y (dB, higher is better)")
-        ax.set_ylabel(label)
-        ax.set_title("Perception-distortion")
-        if use_lpips:
-            ax.invert_yaxis()  # better is up in both cases
-        ax.grid(alpha=0.3)
-        ax.legend(title="dataset", fontsize=9)
-        fig.tight_layout()
-        save_figure(fig, out, dpi)
-    return y
-
-
-def _label(table: pd.DataFrame, image: str, method: str) -> str:
+def _whole_label(table: pd.DataFrame, image: str, method: str) -> str:
+    """The whole image's metrics, each named: PSNR-Y / SSIM-Y, then NIQE and LPIPS where computed."""
     rows = table[(table["image"] == image) & (table["method"] == method)]
     if rows.empty:
         return ""
     row = rows.iloc[0]
-    label = f"{row['psnr_y']:.2f} dB / {row['ssim_y']:.3f}"
-    if pd.notna(row.get("lpips")):
-        label += f"\nLPIPS {row['lpips']:.3f}"
-    return label
+    lines = []
+    if pd.notna(row.get("psnr_y")):
+        lines.append(f"PSNR-Y {row['psnr_y']:.2f} dB, SSIM-Y {row['ssim_y']:.3f}")
+    extra = [f"{METRIC_NAMES[key]} {row[key]:.{DIGITS[key] - 1}f}" for key in ("niqe", "lpips")
+             if key in row and pd.notna(row[key])]
+    if extra:
+        lines.append(", ".join(extra))
+    return "\n".join(lines)
+
+
+def _crop_label(region: np.ndarray, reference: np.ndarray) -> str:
+    if np.array_equal(region, reference):
+        return ""
+    return f"region: PSNR-Y {psnr_y(region, reference, 0):.2f} dB, SSIM-Y {ssim_y(region, reference, 0):.3f}"
+
+
+def perceptual_axis(table: pd.DataFrame) -> tuple[str, str] | None:
+    """The perception metric to plot: LPIPS when it was computed, else NIQE, else none (both off)."""
+    for metric in ("lpips", "niqe"):
+        if metric in table and table[metric].notna().any():
+            return metric, METRIC_NAMES[metric]
+    return None
+
+
+def perception_distortion_figure(table: pd.DataFrame, out: Path, dpi: int, series: str = "dataset",
+                                 title: str = "Perception-distortion") -> str | None:
+    """PSNR-Y (distortion) against LPIPS, else NIQE (perception), after Blau and Michaeli (2018): one point per
+    method and `series` (dataset, or run in srgan-compare). The y axis is flipped so that better is up and
+    right. Returns the perception metric, or None (and draws nothing) when neither was computed."""
+    axis = perceptual_axis(table)
+    if axis is None:
+        return None
+    metric, name = axis
+    points = table[table["psnr_y"].notna() & table[metric].notna()]
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(7.5, 5.2))
+        for group_name, group in points.groupby(series, sort=False):
+            ax.scatter(group["psnr_y"], group[metric], s=60, label=str(group_name), zorder=3)
+            for _, row in group.iterrows():
+                ax.annotate(row["method"], (row["psnr_y"], row[metric]), textcoords="offset points",
+                            xytext=(6, 4), fontsize=9)
+        reference = table[(table["method"] == display_name(REFERENCE)) & table[metric].notna()]
+        for _, row in reference.drop_duplicates(series).iterrows():
+            ax.axhline(row[metric], color="grey", lw=1, ls="--", zorder=1)
+            ax.annotate(f"HR ({row[series]})", (1, row[metric]), xycoords=("axes fraction", "data"),
+                        ha="right", va="bottom", fontsize=8, color="grey")
+        ax.set_xlabel("PSNR-Y (dB): distortion, higher is better")
+        ax.set_ylabel(f"{name}: perception, lower is better (axis flipped: better is up)")
+        ax.invert_yaxis()
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        ax.legend(title=series, fontsize=9)
+        fig.tight_layout()
+        save_figure(fig, out, dpi)
+    return metric
 
 
 def read_curves(live_dir: Path) -> dict[str, pd.DataFrame]:
@@ -144,62 +196,106 @@ def read_curves(live_dir: Path) -> dict[str, pd.DataFrame]:
     return curves
 
 
+# The panels of the slide figure: (title, y label, [(run, curve, legend)]). Everything else is in `dvc plots`.
+CURVE_PANELS = [
+    ("Validation PSNR-Y", "PSNR-Y (dB)", [("pretrain", "val/psnr_y", "SRResNet (pretraining)"),
+                                         ("train_gan", "val/psnr_y", "SRGAN"),
+                                         ("train_unsupervised", "val/psnr_y", "Unsupervised")]),
+    ("Generator losses (GAN)", "loss", [("train_gan", "g/content", "content"),
+                                        ("train_gan", "g/adversarial", "adversarial")]),
+    ("Discriminator loss (GAN)", "BCE loss", [("train_gan", "d/loss", "D loss")]),
+    ("Discriminator outputs (GAN)", "mean D(x)", [("train_gan", "d/real", "D(real HR)"),
+                                                  ("train_gan", "d/fake", "D(SR)")]),
+    ("Adversarial weight", "weight", [("train_gan", "adv_weight", "adversarial weight")]),
+]
+
+
 def curves_figure(runs: dict[str, dict[str, pd.DataFrame]], out: Path, dpi: int) -> None:
-    """One panel per logged metric of each training stage."""
-    panels = [(run, name, frame) for run, curves in runs.items() for name, frame in curves.items()]
+    """The few curves that tell a training's story, labelled, one panel each."""
+    panels = [(title, ylabel, [(runs[run][curve], legend) for run, curve, legend in lines
+                               if curve in runs.get(run, {})]) for title, ylabel, lines in CURVE_PANELS]
+    panels = [panel for panel in panels if panel[2]]
     if not panels:
-        raise SrganError("no training curves found under reports/pretrain or reports/train_gan; run training first")
-    cols = 4
-    rows = (len(panels) + cols - 1) // cols
+        raise SrganError("no training curves found under reports/pretrain, reports/train_gan or "
+                         "reports/train_unsupervised; run training first (dvc repro)")
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False)
-        for ax, (run, name, frame) in zip(axes.flat, panels):
-            ax.plot(frame["step"], frame["value"], lw=1.5)
-            ax.set_title(f"{run}: {name}")
+        fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.8), squeeze=False)
+        for ax, (title, ylabel, lines) in zip(axes[0], panels):
+            for frame, legend in lines:
+                ax.plot(frame["step"], frame["value"], lw=1.6, label=legend)
+            ax.set_title(title)
             ax.set_xlabel("step")
+            ax.set_ylabel(ylabel)
             ax.grid(alpha=0.3)
-        for ax in list(axes.flat)[len(panels):]:
-            ax.set_axis_off()
+            if len(lines) > 1:
+                ax.legend(fontsize=9)
         fig.tight_layout()
         save_figure(fig, out, dpi)
 
 
-def metrics_table(metrics: dict) -> pd.DataFrame:
-    """One row per (dataset, method) from reports/metrics.json, methods by display name."""
-    rows = [{"dataset": dataset, "method": display_name(method), **values}
-            for dataset, methods in metrics.items() if dataset != "info"
-            for method, values in methods.items()]
-    return pd.DataFrame(rows)
+def metrics_table(sets: dict[str, dict], labels: dict[str, dict[str, str]] | None = None) -> pd.DataFrame:
+    """One row per (dataset, method) from {set: its metrics.json}, methods by display name."""
+    labels = labels or {}
+    rows = [{"dataset": dataset, "method": display_name(method, labels.get(dataset)), **values}
+            for dataset, methods in sets.items() for method, values in methods.items()]
+    table = pd.DataFrame(rows)
+    for metric in METRIC_NAMES:
+        if metric not in table:
+            table[metric] = np.nan
+    return table
 
 
-HEADERS = {"dataset": "Dataset", "method": "Method", "psnr_y": "PSNR-Y (dB)", "ssim_y": "SSIM-Y",
-           "psnr_rgb": "PSNR-RGB (dB)", "lpips": "LPIPS"}
+def _shown(table: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+    shown = table[["dataset", "method", *metrics]].copy()
+    for column in metrics:
+        shown[column] = shown[column].map(lambda v, d=DIGITS[column]: "n/a" if pd.isna(v) else f"{v:.{d}f}")
+    return shown.rename(columns={"dataset": "Dataset", "method": "Method", **METRIC_NAMES})
 
 
-def _shown(table: pd.DataFrame) -> pd.DataFrame:
-    shown = table.copy()
-    for column, digits in (("psnr_y", 2), ("ssim_y", 4), ("psnr_rgb", 2), ("lpips", 4)):
-        shown[column] = shown[column].map(lambda v, d=digits: "n/a" if pd.isna(v) else f"{v:.{d}f}")
-    return shown.rename(columns=HEADERS)
+def shown_metrics(table: pd.DataFrame) -> list[str]:
+    """The metric columns worth a table: PSNR-Y, SSIM-Y, PSNR-RGB, and NIQE and LPIPS where computed."""
+    return [m for m in METRIC_NAMES if m in ("psnr_y", "ssim_y", "psnr_rgb") or table[m].notna().any()]
+
+
+def caption(metrics: list[str], scale: int) -> str:
+    text = (f"x{scale} super-resolution. PSNR and SSIM on the Y channel (BT.601), border of {scale} px cropped; "
+            "PSNR-RGB beside it")
+    if "niqe" in metrics:
+        text += "; NIQE (no reference, lower is better) on Y with the same border"
+    if "lpips" in metrics:
+        text += "; LPIPS (AlexNet, v0.1; lower is better)"
+    return text + "."
 
 
 def latex_table(table: pd.DataFrame, scale: int) -> str:
-    """A booktabs table for papers and slides."""
-    caption = (f"x{scale} super-resolution. PSNR and SSIM on the Y channel (BT.601), border of {scale} px "
-               "cropped; LPIPS (AlexNet, v0.1).")
-    return _shown(table).to_latex(index=False, caption=caption, label="tab:sr-metrics", column_format="llrrrr")
+    """A booktabs table for papers and slides, with only the metrics that were computed."""
+    metrics = shown_metrics(table)
+    return _shown(table, metrics).to_latex(index=False, caption=caption(metrics, scale), label="tab:sr-metrics",
+                                           column_format="ll" + "r" * len(metrics))
 
 
-def markdown_report(table: pd.DataFrame, info: dict, figures: dict[str, str]) -> str:
-    lines = ["# srgan-dvc report", "",
-             f"x{info.get('scale')} super-resolution. PSNR and SSIM on the Y channel (BT.601), "
-             f"border of {info.get('scale')} px cropped; RGB PSNR beside it. LPIPS: AlexNet, v0.1.", "",
-             _shown(table).to_markdown(index=False, disable_numparse=True), "",
+def markdown_report(table: pd.DataFrame, scale: int, provenance: dict[str, dict], figures: dict[str, str]) -> str:
+    metrics = shown_metrics(table)
+    lines = ["# srgan-dvc report", "", caption(metrics, scale), "",
+             _shown(table, metrics).to_markdown(index=False, disable_numparse=True), "",
              "The same table in LaTeX: [metrics_table.tex](metrics_table.tex).", "", "## Provenance", ""]
-    lines += [f"- **{key}**: {value}" for key, value in info.items()]
-    lines += ["", "## Figures", ""]
+    for dataset, info in provenance.items():
+        lines.append(f"### {dataset} ({info.get('source', dataset)})")
+        lines.append("")
+        lines.append(f"- **LPIPS**: {info.get('lpips')}")
+        lines.append(f"- **NIQE**: {info.get('niqe')}")
+        lines.append(f"- **inference**: {_inline(info.get('inference', {}))}")
+        for method, model in info.get("models", {}).items():
+            lines.append(f"- **{model.get('label') or method}** ({method}, {model.get('steps')} steps): "
+                         f"{model.get('trained_with')}; run on {_inline(model.get('execution') or {})}")
+        lines.append("")
+    lines += ["## Figures", ""]
     lines += [f"### {title}\n\n![{title}]({path})\n" for title, path in figures.items()]
     return "\n".join(lines) + "\n"
+
+
+def _inline(values: dict) -> str:
+    return ", ".join(f"{key} {value}" for key, value in values.items())
 
 
 def save_figure(fig, out: Path, dpi: int) -> None:

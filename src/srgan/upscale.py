@@ -3,22 +3,44 @@
     upscale models/srgan.pt photo.jpg plates/ -o upscaled/
 
 The scale comes from the model file. Model files are read as weights only: no code in them runs.
+Each input becomes <stem>_x<scale>.png; inputs that share a stem (photo.png, photo.jpg) become
+photo_png_x4.png and photo_jpg_x4.png, with the parent folder's name in front if that still clashes.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import sys
+import tempfile
+from collections import Counter
 from pathlib import Path
 
-import torch
+import numpy as np
 from tqdm import tqdm
 
+from srgan.devices import pick_device
 from srgan.errors import SrganError
-from srgan.imageio import IMAGE_SUFFIXES, list_images, read_image, write_png
+from srgan.imageio import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, list_images, read_image, write_png
 from srgan.inference import upscale_image
 from srgan.models.io import load_generator
-from srgan.train.common import pick_device
+
+# Below 16 LR pixels most of a tile lies within reach of the zero padding of the generator's 9x9 convolutions,
+# so seams show, and the number of tiles (one forward pass each) explodes; 16 still fits any memory.
+MIN_TILE = 16
+
+
+def check_tiling(tile: int, overlap: int) -> None:
+    if tile < MIN_TILE:
+        raise SrganError(f"--tile {tile} is too small: use at least {MIN_TILE} (lower values only add seams)")
+    if not 0 <= overlap < tile:
+        raise SrganError(f"--overlap {overlap} must be at least 0 and smaller than --tile {tile}")
+
+
+def check_max_pixels(max_pixels: int) -> None:
+    if max_pixels < 0:
+        raise SrganError(f"--max-pixels {max_pixels} must be a number of pixels, or 0 for no limit")
 
 
 def collect_inputs(inputs: list[Path]) -> list[Path]:
@@ -34,29 +56,129 @@ def collect_inputs(inputs: list[Path]) -> list[Path]:
     if not found:
         raise SrganError(f"no images found in {', '.join(map(str, inputs))} "
                          f"(looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
-    return list(dict.fromkeys(found))
+    unique: dict[str, Path] = {}
+    for path in found:
+        unique.setdefault(_same_file_key(path), path)
+    return list(unique.values())
 
 
-def output_path(source: Path, out_dir: Path, scale: int) -> Path:
-    return out_dir / f"{source.stem}_x{scale}.png"
+def _same_file_key(path: Path) -> str:
+    """`x.png`, `./x.png` and `sub/../x.png` name the same file."""
+    return os.path.normpath(os.path.abspath(path))
+
+
+def output_names(sources: list[Path], scale: int) -> dict[Path, str]:
+    """A distinct, predictable output file name for every input, in the same order.
+
+    <stem>_x<scale>.png when the stem is unique; on a clash the suffix is added (photo_png), then the
+    parent folder's name (a_photo_png), then a number (a_photo_png_2). Clashes ignore case, so the
+    names stay distinct on case-insensitive disks too.
+    """
+    labels = {source: source.stem for source in sources}
+    for more_specific in (_with_suffix, _with_parent):
+        for source in _clashing(labels):
+            labels[source] = more_specific(source)
+    return {source: f"{label}_x{scale}.png" for source, label in _numbered(labels).items()}
+
+
+def _with_suffix(source: Path) -> str:
+    return f"{source.stem}_{source.suffix.lstrip('.')}"
+
+
+def _with_parent(source: Path) -> str:
+    parent = Path(_same_file_key(source)).parent.name
+    return f"{parent}_{_with_suffix(source)}" if parent else _with_suffix(source)
+
+
+def _clashing(labels: dict[Path, str]) -> list[Path]:
+    counts = Counter(label.casefold() for label in labels.values())
+    return [source for source, label in labels.items() if counts[label.casefold()] > 1]
+
+
+def _numbered(labels: dict[Path, str]) -> dict[Path, str]:
+    """Still-clashing labels keep the first as is and number the others, skipping any label already in use."""
+    clashing = set(_clashing(labels))
+    used = {label.casefold() for source, label in labels.items() if source not in clashing}
+    result = {}
+    for source, label in labels.items():
+        unique, number = label, 1
+        while source in clashing and unique.casefold() in used:
+            number += 1
+            unique = f"{label}_{number}"
+        used.add(unique.casefold())
+        result[source] = unique
+    return result
+
+
+def plan_outputs(sources: list[Path], out_dir: Path, scale: int) -> dict[Path, Path]:
+    """{input: output file}; refuses a plan that would overwrite one of the inputs."""
+    targets = {source: out_dir / name for source, name in output_names(sources, scale).items()}
+    inputs = {_same_file_key(source) for source in sources}
+    for target in targets.values():
+        if _same_file_key(target) in inputs:
+            raise SrganError(f"writing {target} would overwrite that input image; pass -o another folder")
+    return targets
+
+
+def prepare_out_dir(out_dir: Path) -> None:
+    """Create the output folder and try writing there, so a bad -o fails before any work."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise SrganError(f"{out_dir} is a file, not a folder; pass -o a folder for the upscaled images")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out_dir):
+            pass
+    except OSError as err:
+        raise SrganError(write_error(out_dir, err)) from None
+
+
+def write_error(path: Path, err: OSError) -> str:
+    """What went wrong writing `path`, and what to do about it."""
+    if err.errno == errno.ENOSPC:
+        return f"no space left on {path}; free some space or pass -o a folder on another disk"
+    if err.errno in (errno.EACCES, errno.EPERM):
+        return f"cannot write to {path}: permission denied; pass -o a folder you can write to"
+    if err.errno == errno.EROFS:
+        return f"cannot write to {path}: read-only file system; pass -o a folder on a writable disk"
+    if err.errno in (errno.ENOTDIR, errno.EEXIST):
+        return f"cannot create {path}: part of that path is a file, not a folder; pass -o a folder"
+    return f"cannot write to {path}: {err.strerror or err}; pass -o another folder"
+
+
+def save_output(target: Path, image: np.ndarray) -> None:
+    """Write one result; a write error ends the run, as every later file would fail the same way."""
+    try:
+        write_png(target, image)
+    except OSError as err:
+        raise SrganError(write_error(target, err)) from None
 
 
 def upscale_files(model: Path, inputs: list[Path], out_dir: Path, *, device: str = "auto", tile: int = 128,
-                  overlap: int = 16) -> tuple[list[Path], dict[Path, str]]:
-    """Upscale every input image; returns (written files, {input: error}) so one bad file stops nothing else."""
-    generator, _ = load_generator(model, pick_device(device))
+                  overlap: int = 16, max_pixels: int = DEFAULT_MAX_PIXELS, precision: str = "bf16",
+                  batch: int = 4) -> tuple[list[Path], dict[Path, str]]:
+    """Upscale every input image; returns (written files, {input: error}) so one bad image stops nothing else.
+
+    Bad arguments, a bad device, missing inputs, a bad model and an unusable output folder all fail before
+    the first image is read; the output folder is created only once everything else is known to be fine.
+    """
+    check_tiling(tile, overlap)
+    check_max_pixels(max_pixels)
+    torch_device = pick_device(device, key="--device")
+    sources = collect_inputs(inputs)
+    generator, _ = load_generator(model, torch_device)
+    targets = plan_outputs(sources, out_dir, generator.scale)
+    prepare_out_dir(out_dir)
     written, failed = [], {}
-    for source in tqdm(collect_inputs(inputs), desc=f"upscale x{generator.scale}", unit="image"):
-        try:
-            image = read_image(source)
-        except SrganError as err:
-            failed[source] = str(err)
-            continue
-        with torch.inference_mode():
-            result = upscale_image(generator, image, tile=tile, overlap=overlap)
-        target = output_path(source, out_dir, generator.scale)
-        write_png(target, result)
-        written.append(target)
+    with tqdm(sources, desc=f"upscale x{generator.scale}", unit="image") as progress:
+        for source in progress:
+            try:
+                image = read_image(source, max_pixels)
+            except SrganError as err:
+                failed[source] = str(err)
+                continue
+            result = upscale_image(generator, image, tile=tile, overlap=overlap, precision=precision, batch=batch)
+            save_output(targets[source], result)
+            written.append(targets[source])
     return written, failed
 
 
@@ -67,22 +189,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("inputs", type=Path, nargs="+", help="image files or folders of images")
     parser.add_argument("-o", "--out", type=Path, default=Path("upscaled"), help="output folder (default: upscaled)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N]")
-    parser.add_argument("--tile", type=int, default=128, help="LR tile side; lower it to use less memory")
-    parser.add_argument("--overlap", type=int, default=16, help="LR pixels shared by neighbouring tiles")
+    parser.add_argument("--tile", type=int, default=128,
+                        help=f"LR tile side, at least {MIN_TILE}; lower it to use less memory")
+    parser.add_argument("--overlap", type=int, default=16, help="LR pixels shared by neighbouring tiles (0 or more)")
+    parser.add_argument("--precision", choices=["bf16", "fp16", "fp32"], default="bf16",
+                        help="inference precision (default bf16: several times faster on CPUs with BF16 units and "
+                             "GPUs, within a rounding step of fp32)")
+    parser.add_argument("--batch", type=int, default=4, help="tiles per forward pass (more: faster, more memory)")
+    parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
+                        help=f"skip inputs larger than this many pixels (default {DEFAULT_MAX_PIXELS}; 0: no limit)")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        if args.overlap >= args.tile:
-            raise SrganError(f"--overlap {args.overlap} must be smaller than --tile {args.tile}")
         written, failed = upscale_files(args.model, args.inputs, args.out, device=args.device, tile=args.tile,
-                                        overlap=args.overlap)
+                                        overlap=args.overlap, max_pixels=args.max_pixels, precision=args.precision,
+                                        batch=max(1, args.batch))
     except SrganError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    for source, why in failed.items():
+    for why in failed.values():
         print(f"error: {why}", file=sys.stderr)
     print(f"wrote {len(written)} image(s) to {args.out}" + (f"; {len(failed)} failed" if failed else ""))
     return 1 if failed else 0

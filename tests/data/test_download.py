@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import io
 import os
 import socket
 import stat
+import subprocess
+import sys
 import tarfile
+import threading
+import time
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
-from srgan.data.download import fetch, md5_of, safe_extract, sha256_of
+from srgan.data.download import (
+    default_max_bytes,
+    extract_verified,
+    fetch,
+    md5_of,
+    pin_first_hash,
+    safe_extract,
+    sha256_of,
+)
 from srgan.errors import SrganError
 
 
@@ -181,11 +194,15 @@ def test_fetch_local_file_wrong_hash(server, tmp_path: Path) -> None:
     assert server.requests == []
 
 
-def test_fetch_trust_on_first_use(server, tmp_path: Path) -> None:
+def test_fetch_never_pins_but_checks_a_pinned_hash(server, tmp_path: Path) -> None:
     digest = serve(server, "a.bin", DATA)
     dest = tmp_path / "a.bin"
     sidecar = tmp_path / "a.bin.sha256"
     fetch(server.url("a.bin"), dest, progress=False)
+    assert not sidecar.exists()  # pinned by the caller once the file proved whole
+    pin_first_hash(dest)
+    assert sidecar.read_text().strip() == digest
+    pin_first_hash(dest, "f" * 64)  # already pinned: kept
     assert sidecar.read_text().strip() == digest
 
     dest.write_bytes(b"tampered")  # re-downloaded and checked against the sidecar
@@ -352,3 +369,248 @@ def test_extract_refuses_malicious_zip(tmp_path: Path, case: str) -> None:
 def test_extract_missing_archive(tmp_path: Path) -> None:
     with pytest.raises(SrganError, match="does not exist"):
         safe_extract(tmp_path / "nope.tar.gz", tmp_path / "out")
+
+
+def test_extract_missing_archive_named(tmp_path: Path) -> None:
+    with pytest.raises(SrganError, match="does not exist") as info:
+        extract_verified(tmp_path / "nope.tgz", tmp_path / "out", pin_hash=True)
+    assert str(tmp_path / "nope.tgz") in str(info.value)
+
+
+# ----------------------------------------------------------------------------- bodies without a length
+
+
+def test_fetch_without_length_confirms_the_end(server, tmp_path: Path) -> None:
+    serve(server, "a.bin", DATA)
+    server.content_length = False
+    dest = tmp_path / "a.bin"
+    fetch(server.url("a.bin"), dest, progress=False)
+    assert dest.read_bytes() == DATA
+    assert server.requests == [("/a.bin", None), ("/a.bin", f"bytes={len(DATA)}-")]  # answered 416 */len
+
+
+def test_fetch_without_length_resumes_a_cut_body(server, tmp_path: Path) -> None:
+    serve(server, "a.bin", DATA)
+    server.content_length = False
+    server.cut_after = 100_000
+    dest = tmp_path / "a.bin"
+    fetch(server.url("a.bin"), dest, progress=False)  # no hash: only the follow-up request shows the cut
+    assert dest.read_bytes() == DATA
+    assert server.requests[1] == ("/a.bin", "bytes=100000-")
+    assert not (tmp_path / "a.bin.part").exists()
+
+
+def test_fetch_without_length_known_short_is_kept_to_resume(server, tmp_path: Path) -> None:
+    serve(server, "a.bin", DATA)
+    server.content_length = False
+    server.ranges = False  # the follow-up request gets a 200: the end cannot be confirmed
+    server.cut_after = 100_000
+    dest, part, url = tmp_path / "a.bin", tmp_path / "a.bin.part", server.url("a.bin")
+    with pytest.raises(SrganError, match="interrupted.*is kept; run again to resume") as info:
+        fetch(url, dest, size=len(DATA), progress=False)
+    assert url in str(info.value)
+    assert part.stat().st_size == 100_000
+    assert not dest.exists()
+
+    fetch(url, dest, size=len(DATA), progress=False)
+    assert dest.read_bytes() == DATA
+
+
+# ----------------------------------------------------------------------------- first-seen hashes
+
+
+@pytest.mark.parametrize("how", ["served-truncated", "cut-unconfirmed"])
+def test_extract_verified_pins_only_an_archive_that_extracts(server, tmp_path: Path, how: str) -> None:
+    good = make_tar(tmp_path / "good.tgz", {"big.bin": os.urandom(200_000)}).read_bytes()
+    server.content_length = False
+    if how == "served-truncated":  # the server's copy is short (the 416 confirms its size)
+        serve(server, "a.tgz", good[:100_000])
+    else:  # the connection is cut and the server ignores Range: nothing can confirm the size
+        serve(server, "a.tgz", good)
+        server.cut_after, server.ranges = 100_000, False
+    url, dest, target = server.url("a.tgz"), tmp_path / "downloads" / "a.tgz", tmp_path / "downloads" / "a"
+    sidecar = dest.with_name("a.tgz.sha256")
+
+    fetch(url, dest, progress=False)
+    assert not sidecar.exists()
+    with pytest.raises(SrganError, match="corrupt or truncated.*was deleted.*[Rr]un again") as info:
+        extract_verified(dest, target, pin_hash=True, url=url)
+    assert str(dest) in str(info.value) and url in str(info.value)
+    assert not dest.exists() and not sidecar.exists() and not target.exists()
+
+    serve(server, "a.tgz", good)
+    fetch(url, dest, progress=False)
+    assert extract_verified(dest, target, pin_hash=True, url=url) == target
+    assert sidecar.read_text().strip() == sha256_of_bytes(good)
+    assert extracted(target).keys() == {"big.bin"}
+
+
+def test_extract_verified_pins_nothing_for_a_known_hash(tmp_path: Path) -> None:
+    archive = make_tar(tmp_path / "a.tgz", FILES)
+    extract_verified(archive, tmp_path / "a", pin_hash=False)
+    assert extracted(tmp_path / "a") == FILES
+    assert not (tmp_path / "a.tgz.sha256").exists()
+
+
+# ----------------------------------------------------------------------------- bounds
+
+MiB = 1 << 20
+
+
+def make_zip_deflated(path: Path, files: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    return path
+
+
+@pytest.mark.parametrize("name", ["bomb.tar.gz", "bomb.zip"])
+def test_extract_refuses_a_bomb(tmp_path: Path, name: str) -> None:
+    files = {"readme.txt": b"hi", "zeros.bin": bytes(5 * MiB)}
+    archive = (make_zip_deflated if name.endswith(".zip") else make_tar)(tmp_path / name, files)
+    assert archive.stat().st_size < 50_000
+    with pytest.raises(SrganError, match="more than 1,048,576 bytes") as info:
+        safe_extract(archive, tmp_path / "out", max_bytes=MiB)
+    assert str(archive) in str(info.value) and "zeros.bin" in str(info.value)
+    assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "out.tmp").exists()
+
+
+def test_extract_stops_at_the_bound_and_removes_what_it_wrote(tmp_path: Path) -> None:
+    files = {f"{i}.bin": bytes(400_000) for i in range(4)}
+    archive = make_tar(tmp_path / "data.tar.gz", files)
+    with pytest.raises(SrganError, match="'2.bin'"):  # 0.bin and 1.bin were written first
+        safe_extract(archive, tmp_path / "out", max_bytes=MiB)
+    assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "out.tmp").exists()
+
+
+def test_extract_default_bound(tmp_path: Path) -> None:
+    info = tarfile.TarInfo("huge.bin")
+    info.size = 300 * MiB  # declared only: the check comes before any data is read
+    archive = tmp_path / "data.tar"
+    archive.write_bytes(info.tobuf())
+    with pytest.raises(SrganError, match=f"more than {default_max_bytes(512):,} bytes.*huge.bin"):
+        safe_extract(archive, tmp_path / "out")
+    assert default_max_bytes(512) == 512 + 256 * MiB
+    assert default_max_bytes(100 * MiB) == 800 * MiB
+    assert not (tmp_path / "out").exists()
+
+
+# ----------------------------------------------------------------------------- conflicting members
+
+
+def tar_conflict(path: Path, dir_first: bool) -> Path:
+    with tarfile.open(path, "w:gz") as tar:
+        if dir_first:
+            tar.addfile(tar_member("a", tarfile.DIRTYPE))
+        else:
+            tar.addfile(tarfile.TarInfo("a"), io.BytesIO())
+        info = tarfile.TarInfo("a" if dir_first else "a/b")
+        tar.addfile(info, io.BytesIO())
+    return path
+
+
+def zip_conflict(path: Path, dir_first: bool) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("a/" if dir_first else "a", b"")
+        zf.writestr("a" if dir_first else "a/b", b"x")
+    return path
+
+
+@pytest.mark.parametrize("kind", ["tar", "zip"])
+@pytest.mark.parametrize("dir_first", [False, True], ids=["file-then-dir", "dir-then-file"])
+def test_extract_refuses_conflicting_members(tmp_path: Path, kind: str, dir_first: bool) -> None:
+    make = zip_conflict if kind == "zip" else tar_conflict
+    archive = make(tmp_path / ("data.zip" if kind == "zip" else "data.tgz"), dir_first)
+    with pytest.raises(SrganError, match="conflicting members") as info:
+        safe_extract(archive, tmp_path / "out")
+    assert str(archive) in str(info.value)
+    assert ("'a'" if dir_first else "'a/b'") in str(info.value)
+    assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "out.tmp").exists()
+
+
+# ----------------------------------------------------------------------------- locks
+
+CHILD = """
+import sys
+from pathlib import Path
+from srgan.data.download import fetch
+url, dest, digest, ready = sys.argv[1:]
+Path(ready).touch()
+fetch(url, Path(dest), sha256=digest, progress=False)
+"""
+
+
+def wait_for(condition, seconds: float = 15) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_concurrent_fetches_wait_for_each_other(server, tmp_path: Path) -> None:
+    digest = serve(server, "a.bin", DATA)
+    server.delay = 30  # every answer waits for server.release
+    dest = tmp_path / "downloads" / "a.bin"
+    children, logs = [], []
+    for i in range(2):
+        logs.append(tmp_path / f"child{i}.log")
+        with open(logs[-1], "w") as log:
+            children.append(subprocess.Popen(
+                [sys.executable, "-c", CHILD, server.url("a.bin"), str(dest), digest, str(tmp_path / f"ready{i}")],
+                stdout=log, stderr=subprocess.STDOUT))
+    try:
+        # one child is held by the server; the other must be waiting on the lock, not downloading
+        waiting = wait_for(lambda: any("Waiting for another process" in log.read_text() for log in logs))
+        requests_before_release = len(server.requests)
+    finally:
+        server.release.set()
+        codes = [child.wait(timeout=30) for child in children]
+    assert codes == [0, 0], [log.read_text() for log in logs]
+    assert waiting and requests_before_release == 1
+    assert len(server.requests) == 1  # the second found the first one's verified file
+    assert sha256_of(dest) == digest
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["a.bin", "a.bin.lock"]
+
+
+def test_extract_waits_for_the_target_lock(tmp_path: Path) -> None:
+    archive = make_tar(tmp_path / "data.tgz", FILES)
+    target = tmp_path / "out"
+    errors: list[BaseException] = []
+
+    def extract() -> None:
+        try:
+            safe_extract(archive, target)
+        except BaseException as e:  # reported by the assertion below
+            errors.append(e)
+
+    with open(tmp_path / "out.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # as another process extracting into target would
+        thread = threading.Thread(target=extract)
+        thread.start()
+        time.sleep(0.3)
+        assert thread.is_alive() and not target.exists() and not (tmp_path / "out.tmp").exists()
+    thread.join(10)
+    assert not errors and extracted(target) == FILES
+
+
+# ----------------------------------------------------------------------------- permissions
+
+
+def test_created_files_get_umask_permissions(server, tmp_path: Path) -> None:
+    digest = serve(server, "a.bin", DATA)
+    serve(server, "a.tgz", make_tar(tmp_path / "src.tgz", FILES).read_bytes())
+    old = os.umask(0o027)
+    try:
+        downloaded = fetch(server.url("a.bin"), tmp_path / "d" / "a.bin", sha256=digest, progress=False)
+        archive = fetch(server.url("a.tgz"), tmp_path / "d" / "a.tgz", progress=False)
+        extract_verified(archive, tmp_path / "d" / "a", pin_hash=True)
+    finally:
+        os.umask(old)
+    created = [downloaded, archive, tmp_path / "d" / "a.tgz.sha256", tmp_path / "d" / "a" / "images" / "a.png"]
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in created} == {p.name: 0o640 for p in created}
+    assert stat.S_IMODE((tmp_path / "d" / "a" / "images").stat().st_mode) == 0o750

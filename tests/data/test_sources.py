@@ -15,7 +15,7 @@ from PIL import Image
 
 from srgan.data import sources
 from srgan.data.crops import face_crop
-from srgan.data.sources import check_source, images_of, is_faces, materialise, raw_name
+from srgan.data.sources import check_source, is_faces, materialise, unique_names
 from srgan.errors import SrganError
 
 
@@ -65,11 +65,15 @@ def benchmark(monkeypatch, server):
     return server
 
 
+def names(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
 def test_benchmark_sets_share_one_verified_download(benchmark, tmp_path):
     raw, downloads = tmp_path / "raw", tmp_path / "downloads"
-    assert materialise("set5", ["eval"], raw, downloads, {}) == {"eval": 2}
-    assert materialise("set14", ["eval"], raw, downloads, {}) == {"eval": 1}
-    assert [p.name for p in images_of(raw, "set5", "eval")] == ["baby.png", "bird.png"]
+    assert materialise("set5", "eval", raw / "set5", downloads, {}) == 2
+    assert materialise("set14", "eval", raw / "set14", downloads, {}) == 1
+    assert names(raw / "set5") == ["baby.png", "bird.png"]
     assert len(benchmark.requests) == 1  # the second set reused the verified archive
     assert (downloads / "benchmark.tar").exists() and not (downloads / "benchmark.tar.part").exists()
 
@@ -77,41 +81,41 @@ def test_benchmark_sets_share_one_verified_download(benchmark, tmp_path):
 def test_a_corrupted_download_leaves_no_dataset(benchmark, tmp_path):
     (benchmark.root / "benchmark.tar").write_bytes(b"x" * 100)  # the server now sends something else
     with pytest.raises(SrganError, match="benchmark.tar"):
-        materialise("set5", ["eval"], tmp_path / "raw", tmp_path / "downloads", {})
-    assert not (tmp_path / "raw" / "set5").exists()
+        materialise("set5", "eval", tmp_path / "raw", tmp_path / "downloads", {})
+    assert not list((tmp_path / "raw").glob("*"))
     assert not (tmp_path / "downloads" / "benchmark.tar").exists()
 
 
 def test_local_archive_is_checked_against_the_same_hash(benchmark, tmp_path):
     good = tmp_path / "mine.tar"
     good.write_bytes((benchmark.root / "benchmark.tar").read_bytes())
-    counts = materialise("set5", ["eval"], tmp_path / "raw", tmp_path / "dl", {"benchmark.tar": str(good)})
-    assert counts == {"eval": 2} and benchmark.requests == []
+    assert materialise("set5", "eval", tmp_path / "raw", tmp_path / "dl", {"benchmark.tar": str(good)}) == 2
+    assert benchmark.requests == []
     bad = tmp_path / "bad.tar"
     bad.write_bytes(b"not it")
     with pytest.raises(SrganError, match="bad.tar"):
-        materialise("set5", ["eval"], tmp_path / "raw2", tmp_path / "dl2", {"benchmark.tar": str(bad)})
+        materialise("set5", "eval", tmp_path / "raw2", tmp_path / "dl2", {"benchmark.tar": str(bad)})
 
 
 def test_mirror_url_is_used_and_verified(benchmark, tmp_path):
     (benchmark.root / "mirror.tar").write_bytes((benchmark.root / "benchmark.tar").read_bytes())
-    materialise("set5", ["eval"], tmp_path / "raw", tmp_path / "dl", {"benchmark.tar": benchmark.url("mirror.tar")})
+    materialise("set5", "eval", tmp_path / "raw", tmp_path / "dl", {"benchmark.tar": benchmark.url("mirror.tar")})
     assert [path for path, _ in benchmark.requests] == ["/mirror.tar"]
 
 
 def test_celeba_uses_the_official_partition_and_is_faces(monkeypatch, server, tmp_path):
-    names = [f"{i:06d}.jpg" for i in range(1, 7)]
-    images = {f"img_align_celeba/{name}": png_bytes(i, (218, 178)) for i, name in enumerate(names)}
-    partition = "\n".join(f"{name} {split}" for name, split in zip(names, "001122")).encode()
+    files = [f"{i:06d}.jpg" for i in range(1, 7)]
+    images = {f"img_align_celeba/{name}": png_bytes(i, (218, 178)) for i, name in enumerate(files)}
+    partition = "\n".join(f"{name} {split}" for name, split in zip(files, "001122")).encode()
     host(monkeypatch, server, "celeba", {"img_align_celeba.zip": zip_of(images), "list_eval_partition.txt": partition})
-    counts = materialise("celeba", ["train", "eval"], tmp_path / "raw", tmp_path / "dl", {})
-    assert counts == {"train": 2, "eval": 2}
-    assert [p.name for p in images_of(tmp_path / "raw", "celeba", "eval")] == ["000005.jpg", "000006.jpg"]
+    assert materialise("celeba", "train", tmp_path / "train", tmp_path / "dl", {}) == 2
+    assert materialise("celeba", "eval", tmp_path / "eval", tmp_path / "dl", {}) == 2
+    assert names(tmp_path / "eval") == ["000005.jpg", "000006.jpg"]
     assert is_faces("celeba") and not is_faces("div2k")
 
 
 def test_max_images_caps_each_split(benchmark, tmp_path):
-    assert materialise("set5", ["eval"], tmp_path / "raw", tmp_path / "dl", {}, max_images=1) == {"eval": 1}
+    assert materialise("set5", "eval", tmp_path / "raw", tmp_path / "dl", {}, max_images=1) == 1
 
 
 def test_local_folder_source(tmp_path):
@@ -121,21 +125,50 @@ def test_local_folder_source(tmp_path):
         (folder / sub / "same.png").write_bytes(png_bytes(i))
     (folder / "notes.txt").write_text("ignored")
     source = f"folder:{folder}"
-    assert raw_name(source) == "folder_plates"
-    assert materialise(source, ["train", "eval"], tmp_path / "raw", tmp_path / "dl", {}) == {"train": 2, "eval": 2}
-    assert sorted(p.name for p in images_of(tmp_path / "raw", source, "train")) == ["b_same.png", "same.png"]
+    assert materialise(source, "train", tmp_path / "raw", tmp_path / "dl", {}) == 2
+    assert names(tmp_path / "raw") == ["a__same.png", "b__same.png"]
     (tmp_path / "empty").mkdir()
     with pytest.raises(SrganError, match="no images"):
-        materialise(f"folder:{tmp_path / 'empty'}", ["train"], tmp_path / "raw", tmp_path / "dl", {})
+        materialise(f"folder:{tmp_path / 'empty'}", "train", tmp_path / "raw", tmp_path / "dl", {})
     with pytest.raises(SrganError, match="not a folder"):
-        materialise(f"folder:{tmp_path / 'missing'}", ["train"], tmp_path / "raw", tmp_path / "dl", {})
+        materialise(f"folder:{tmp_path / 'missing'}", "train", tmp_path / "raw", tmp_path / "dl", {})
 
 
-def test_skimage_split_is_fixed():
-    raw = Path("unused")
-    assert raw_name("skimage") == "skimage"
-    with pytest.raises(SrganError, match="run the download stage"):
-        images_of(raw, "skimage", "eval")
+def test_a_users_folder_is_never_written_to_whatever_its_layout(tmp_path):
+    """Three different images at x/y/a.png, w/y/a.png and z/y/a.png (red-team case): all three arrive, under
+    distinct names, and the user's files keep their content, their inode and their permissions."""
+    folder = tmp_path / "photos"
+    originals = {}
+    for i, top in enumerate(["x", "w", "z"]):
+        path = folder / top / "y" / "a.png"
+        path.parent.mkdir(parents=True)
+        path.write_bytes(png_bytes(i))
+        originals[path] = (path.read_bytes(), path.stat().st_ino, path.stat().st_mode)
+    target = tmp_path / "raw"
+    for _ in range(2):  # a rerun over the previous output changes nothing either
+        assert materialise(f"folder:{folder}", "eval", target, tmp_path / "dl", {}) == 3
+    assert names(target) == ["w__y__a.png", "x__y__a.png", "z__y__a.png"]
+    assert {(target / name).read_bytes() for name in names(target)} == {data for data, _, _ in originals.values()}
+    for path, (data, inode, mode) in originals.items():
+        assert path.read_bytes() == data and path.stat().st_mode == mode
+        assert path.stat().st_nlink == 1, "a user's file must not be hard-linked into the pipeline's outputs"
+        assert path.stat().st_ino == inode
+
+
+def test_unique_names_keep_stems_apart(tmp_path):
+    root = tmp_path
+    paths = [root / "photo.png", root / "photo.jpg", root / "a" / "b.png", root / "c" / "b.png", root / "one.png"]
+    result = unique_names(paths, root)
+    assert result[root / "one.png"] == "one.png"
+    assert result[root / "photo.png"] == "photo_png.png" and result[root / "photo.jpg"] == "photo_jpg.jpg"
+    assert result[root / "a" / "b.png"] == "a__b.png" and result[root / "c" / "b.png"] == "c__b.png"
+    stems = [name.rsplit(".", 1)[0] for name in result.values()]
+    assert len(set(stems)) == len(stems)
+
+
+def test_skimage_split_is_fixed(tmp_path):
+    assert materialise("skimage", "eval", tmp_path / "eval", tmp_path / "dl", {}) == 3
+    assert names(tmp_path / "eval") == ["astronaut.png", "chelsea.png", "coffee.png"]
 
 
 @pytest.mark.parametrize("name,split,message", [

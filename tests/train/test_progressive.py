@@ -1,32 +1,25 @@
-"""Progressive growing x2 -> x4 -> x8: schedule, fade-in weights, shapes in every phase, resume across phases."""
+"""Progressive growing x2 -> x4 -> x8: shapes and fade-in in every phase, trainers in every phase, resume across
+phases, and phase params checked when params load."""
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from tests.train.conftest import CPU, Interrupt, Recorder, assert_same, section, store, tiny_discriminator
 
-from srgan.config import parse_section
+from srgan.config import combination_problem, parse_section
 from srgan.data.resize import degrade
 from srgan.errors import SrganError
 from srgan.losses import ContentLoss
 from srgan.models.discriminator import Discriminator
 from srgan.models.generator import Generator
-from srgan.stages._stage import growth_for
-from srgan.train.common import NullLog, PairBatches
-from srgan.train.gan import GanConfig, GanTrainer
-from srgan.train.pretrain import PretrainConfig, pretrain
+from srgan.train.batches import PairBatches
+from srgan.train.gan import GanTrainer
+from srgan.train.loop import run_loop
+from srgan.train.pretrain import MSETrainer
 from srgan.train.tricks import Growth
 
-CPU = torch.device("cpu")
-
-
-def test_growth_schedule_and_fade_in_weights():
-    growth = Growth(stages=3, phase_steps=(10, 10), fade_steps=4)
-    assert [growth.at(step) for step in (0, 9)] == [(1, 1.0), (1, 1.0)]
-    assert [growth.at(step) for step in (10, 11, 12, 13, 14)] == [(2, 0.25), (2, 0.5), (2, 0.75), (2, 1.0), (2, 1.0)]
-    assert [growth.at(step) for step in (20, 23, 500)] == [(3, 0.25), (3, 1.0), (3, 1.0)]
-    assert Growth(stages=3).at(0) == (3, 1.0)  # direct training
-    assert Growth(stages=2, phase_steps=(5,), fade_steps=0).at(5) == (2, 1.0)
+MSE_ONLY = {"mse": 1.0, "vgg54": 0.0}
 
 
 @pytest.mark.parametrize("scale", [4, 8])
@@ -70,64 +63,93 @@ def test_a_direct_generator_cannot_output_intermediate_scales():
         Generator(4, blocks=1, channels=8)(torch.rand(1, 3, 4, 4), stages=1)
 
 
-def test_growth_target_is_hr_at_the_phase_resolution():
-    hr = torch.rand(2, 3, 32, 32, dtype=torch.float64)
-    growth = Growth(stages=3, phase_steps=(1, 1))
-    assert growth.target(hr, 3) is hr
-    assert growth.target(hr, 1).shape == (2, 3, 8, 8)
-
-
 @pytest.fixture(scope="module")
-def pairs():
+def pairs8():
     rng = np.random.default_rng(0)
     hr = rng.integers(0, 256, size=(8, 32, 32, 3)).astype(np.uint8)
     return np.stack([degrade(h, 8) for h in hr]), hr
 
 
-class StopAt(NullLog):
-    def __init__(self, step):
-        self.step = step
-
-    def metrics(self, step, values):
-        if step == self.step:
-            raise KeyboardInterrupt
+def growing_generator(seed=0) -> Generator:
+    torch.manual_seed(seed)
+    return Generator(8, blocks=1, channels=8, progressive=True)
 
 
-def test_progressive_pretraining_resumes_across_a_phase_boundary(pairs, tmp_path):
-    growth = Growth(stages=3, phase_steps=(3, 3), fade_steps=2)
-    config = PretrainConfig(steps=9, lr=1e-3, log_every=1, checkpoint_every=2)
+def test_progressive_pretraining_resumes_across_a_phase_boundary(pairs8, tmp_path):
+    params = section("pretrain", steps=9, lr=1e-3, batch_size=4, log_every=1, checkpoint_every=2,
+                     progressive={"phase_steps": [3, 3], "fade_steps": 2})
 
-    def generator(seed=0):
-        torch.manual_seed(seed)
-        return Generator(8, blocks=1, channels=8, progressive=True)
+    def trainer(seed=0):
+        return MSETrainer(growing_generator(seed), PairBatches(*pairs8, 4, 0, CPU), params, CPU)
 
-    straight = pretrain(generator(), PairBatches(*pairs, 4, 0, CPU), config, checkpoint=tmp_path / "a.pt",
-                        fingerprint="p", growth=growth)
-    with pytest.raises(KeyboardInterrupt):  # killed in phase 2, checkpoint at step 4 (phase 2)
-        pretrain(generator(), PairBatches(*pairs, 4, 0, CPU), config, checkpoint=tmp_path / "b.pt",
-                 fingerprint="p", growth=growth, log_to=StopAt(6))
-    resumed = pretrain(generator(5), PairBatches(*pairs, 4, 0, CPU), config, checkpoint=tmp_path / "b.pt",
-                       fingerprint="p", growth=growth)
-    for name, value in straight.state_dict().items():
-        assert torch.equal(value, resumed.state_dict()[name]), name
+    straight_trainer = trainer()
+    assert straight_trainer.growth == Growth(3, (3, 3), 2)
+    recorder = Recorder()
+    straight = run_loop(straight_trainer, params, store=store(tmp_path, "a"), log_to=recorder)
+    assert [values["progressive/scale"] for _, values in recorder.logged] == [2, 2, 2, 4, 4, 4, 8, 8, 8]
+    assert [values["progressive/alpha"] for _, values in recorder.logged] == [1, 1, 1, .5, 1, 1, .5, 1, 1]
+    with pytest.raises(Interrupt):  # killed in phase 2 (x4), after the checkpoint at step 4 (phase 2)
+        run_loop(trainer(), params, store=store(tmp_path, "b"), log_to=Recorder(stop_step=6))
+    assert store(tmp_path, "b").load()["step"] == 4
+    resumed = run_loop(trainer(seed=5), params, store=store(tmp_path, "b"))
+    assert_same(straight, resumed)
 
 
-def test_progressive_gan_steps_in_every_phase(pairs):
-    torch.manual_seed(0)
-    growth = Growth(stages=3, phase_steps=(1, 1), fade_steps=1)
-    trainer = GanTrainer(Generator(8, blocks=1, channels=8, progressive=True),
-                         Discriminator(hr_size=32, channels=4, dense=8, max_skip=2), ContentLoss({"mse": 1.0}),
-                         GanConfig(steps=3, replay_size=8), CPU, growth)
-    batches = PairBatches(*pairs, 4, 0, CPU)
+def growing_gan(pairs8, params, seed=0) -> GanTrainer:
+    torch.manual_seed(seed)
+    return GanTrainer(growing_generator(seed), tiny_discriminator(seed + 1, max_skip=2), ContentLoss({"mse": 1.0}),
+                      PairBatches(*pairs8, 4, 0, CPU), params, CPU)
+
+
+def test_progressive_gan_steps_in_every_phase(pairs8):
+    params = section("gan", steps=3, batch_size=4, content=MSE_ONLY, replay={"size": 8},
+                     progressive={"phase_steps": [1, 1], "fade_steps": 1})
+    trainer = growing_gan(pairs8, params)
+    scales = []
     for step in range(3):
-        losses = trainer.gan_step(batches, step)
+        losses = trainer.step(step)
         assert torch.isfinite(losses["g/total"]) and torch.isfinite(losses["d/loss"])
+        scales.append(trainer.schedule(step)["progressive/scale"])
+        side = 32 // 2 ** (3 - (step + 1))
+        assert trainer.replay.images[0].shape == (3, side, side)  # fakes of this phase's size only
+    assert scales == [2, 4, 8]
+
+
+def test_progressive_gan_resumes_across_a_phase_boundary(pairs8, tmp_path):
+    params = section("gan", steps=4, batch_size=4, content=MSE_ONLY, replay={"size": 8}, log_every=1,
+                     checkpoint_every=2, progressive={"phase_steps": [1, 2], "fade_steps": 1})
+    straight = growing_gan(pairs8, params)
+    run_loop(straight, params, store=store(tmp_path, "a"))
+    with pytest.raises(Interrupt):
+        run_loop(growing_gan(pairs8, params), params, store=store(tmp_path, "b"), log_to=Recorder(stop_step=3))
+    resumed = growing_gan(pairs8, params, seed=3)
+    run_loop(resumed, params, store=store(tmp_path, "b"))
+    assert_same(straight.state_dict(), resumed.state_dict())
+
+
+def all_sections(scale: int, **sections) -> dict:
+    """Every section combination_problem looks at, defaults unless given."""
+    values = {"data": {"scale": scale}, "execution": {}, "pretrain": {"steps": 10}, "gan": {"steps": 10},
+              "unsupervised": {"steps": 10}, **sections}
+    return {name: parse_section(name, value) for name, value in values.items()}
 
 
 def test_phase_params_are_checked():
-    with pytest.raises(SrganError, match="pretrain.progressive.phase_steps: x8 grows in 3 phases"):
-        growth_for(parse_section("pretrain", {"steps": 10, "progressive": {"phase_steps": [5]}}), 8, "pretrain")
+    problem = combination_problem(all_sections(8, pretrain={"steps": 10, "progressive": {"phase_steps": [5]}}))
+    assert problem.startswith("pretrain.progressive.phase_steps: x8 grows in 3 phases")
     with pytest.raises(SrganError, match="leaving no step"):
         parse_section("pretrain", {"steps": 10, "progressive": {"phase_steps": [5, 5]}})
-    assert growth_for(parse_section("gan", {"steps": 10, "progressive": {"phase_steps": [3, 3], "fade_steps": 2}}),
-                      8, "gan") == Growth(3, (3, 3), 2)
+    growing = {"steps": 10, "progressive": {"phase_steps": [3, 3], "fade_steps": 2}}
+    problem = combination_problem(all_sections(8, gan=growing))
+    assert "the pretrained generator cannot grow" in problem
+    assert combination_problem(all_sections(8, gan={**growing, "init_generator": "scratch"})) is None
+    assert combination_problem(all_sections(8, pretrain=growing, gan=growing)) is None
+    assert combination_problem(all_sections(4, pretrain=growing)).startswith(
+        "pretrain.progressive.phase_steps: x4 grows in 2 phases, so give 1 phase length(s) before the last, got 2")
+
+
+def test_trainers_grow_as_their_params_say(pairs8):
+    params = section("gan", steps=10, content=MSE_ONLY, progressive={"phase_steps": [3, 3], "fade_steps": 2})
+    assert growing_gan(pairs8, params).growth == Growth(3, (3, 3), 2)
+    direct = section("pretrain", steps=10)
+    assert MSETrainer(growing_generator(), PairBatches(*pairs8, 4, 0, CPU), direct, CPU).growth == Growth(3)

@@ -1,61 +1,15 @@
-"""Unsupervised SR: disjoint unpaired sampling, the consistency loss, random measurements, both modes train."""
+"""Unsupervised SR: the consistency loss, random measurements, both modes train and resume exactly."""
 
-import numpy as np
 import pytest
 import torch
+from tests.train.conftest import CPU, Interrupt, Recorder, assert_same, section, store
 
-from srgan.data.crops import write_training_crops
 from srgan.data.resize import downscale
-from srgan.errors import SrganError
-from srgan.imageio import write_png
 from srgan.models.discriminator import Discriminator
 from srgan.models.generator import Generator
-from srgan.train.unsupervised import (
-    LRBatches,
-    UnpairedBatches,
-    UnsupervisedConfig,
-    UnsupervisedTrainer,
-    consistency_loss,
-    random_measurement,
-    train_unsupervised,
-)
-
-CPU = torch.device("cpu")
-
-
-@pytest.fixture(scope="module")
-def crops(tmp_path_factory):
-    """Real prepared crops of five real image files: (lr, hr, image ids)."""
-    root = tmp_path_factory.mktemp("crops")
-    rng = np.random.default_rng(0)
-    paths = []
-    for index in range(5):
-        paths.append(root / f"img{index}.png")
-        write_png(paths[-1], np.kron(rng.integers(0, 256, (12, 12, 3)), np.ones((8, 8, 1))).astype(np.uint8))
-    write_training_crops(paths, root / "out", hr_size=64, scale=4, crops_per_image=4, seed=0)
-    return tuple(np.load(root / "out" / f"train_{name}.npy") for name in ("lr", "hr", "ids"))
-
-
-def test_crops_remember_their_image(crops):
-    lr, hr, ids = crops
-    assert ids.tolist() == [i for i in range(5) for _ in range(4)]
-
-
-def test_unpaired_sampler_never_pairs_an_input_with_its_own_hr(crops):
-    lr, hr, ids = crops
-    batches = UnpairedBatches(lr, hr, ids, batch_size=6, seed=0, device=CPU)
-    for step in range(50):
-        inputs, reals = batches.indices(step)
-        assert not set(ids[inputs]) & set(ids[reals])
-        assert set(ids[inputs]) <= {0, 2, 4} and set(ids[reals]) <= {1, 3}
-    lr_batch, hr_batch = batches(0)
-    assert lr_batch.shape == (6, 3, 16, 16) and hr_batch.shape == (6, 3, 64, 64)
-
-
-def test_unpaired_needs_two_images(crops):
-    lr, hr, ids = crops
-    with pytest.raises(SrganError, match="at least two training images"):
-        UnpairedBatches(lr, hr, np.zeros_like(ids), 4, 0, CPU)
+from srgan.train.batches import LRBatches, UnpairedBatches
+from srgan.train.loop import run_loop
+from srgan.train.unsupervised import UnsupervisedTrainer, consistency_loss, random_measurement
 
 
 def test_consistency_loss_is_zero_for_a_perfect_inverse():
@@ -77,47 +31,48 @@ def test_random_measurement_shifts_then_degrades():
     assert len(shifts) > 4
 
 
-def trainer(mode, seed=0):
+def batches_for(mode, crops):
+    lr, hr, ids = crops
+    return UnpairedBatches(lr, hr, ids, 4, 0, CPU) if mode == "unpaired" else LRBatches(lr, 4, 0, CPU)
+
+
+def trainer(mode, crops, seed=0) -> UnsupervisedTrainer:
     torch.manual_seed(seed)
     d_size = 64 if mode == "unpaired" else 16
+    params = section("unsupervised", mode=mode, steps=4, batch_size=4, log_every=1, checkpoint_every=2)
     return UnsupervisedTrainer(Generator(4, blocks=1, channels=8, bicubic_skip=True),
-                               Discriminator(d_size, channels=4, dense=8),
-                               UnsupervisedConfig(mode=mode, steps=4, log_every=1, checkpoint_every=2), CPU)
+                               Discriminator(d_size, channels=4, dense=8), batches_for(mode, crops), params, CPU)
 
 
 @pytest.mark.parametrize("mode", ["unpaired", "measurement"])
 def test_both_modes_train_and_resume_exactly(mode, crops, tmp_path):
-    lr, hr, ids = crops
-    make_batches = (lambda: UnpairedBatches(lr, hr, ids, 4, 0, CPU)) if mode == "unpaired" else \
-        (lambda: LRBatches(lr, 4, 0, CPU))
-    first = trainer(mode)
-    losses = first.step(*make_batches()(0))
+    first = trainer(mode, crops)
+    losses = first.step(0)
     assert {"g/total", "g/consistency", "g/adversarial", "d/loss", "d/real", "d/fake"} <= set(losses)
     assert all(torch.isfinite(value) for value in losses.values())
 
-    straight = train_unsupervised(trainer(mode), make_batches(), checkpoint=tmp_path / "a.pt", fingerprint="u")
-
-    class Stop(Exception):
-        pass
-
-    class StopAt3:
-        def metrics(self, step, values):
-            if step == 3:
-                raise Stop
-
-        def image(self, step, name, image):
-            pass
-
-    with pytest.raises(Stop):
-        train_unsupervised(trainer(mode), make_batches(), checkpoint=tmp_path / "b.pt", fingerprint="u",
-                           log_to=StopAt3())
-    resumed = train_unsupervised(trainer(mode, seed=9), make_batches(), checkpoint=tmp_path / "b.pt",
-                                 fingerprint="u")
-    for name, value in straight.state_dict().items():
-        assert torch.equal(value, resumed.state_dict()[name]), name
+    straight = trainer(mode, crops)
+    straight_generator = run_loop(straight, straight.params, store=store(tmp_path, "a"))
+    with pytest.raises(Interrupt):
+        killed = trainer(mode, crops)
+        run_loop(killed, killed.params, store=store(tmp_path, "b"), log_to=Recorder(stop_step=3))
+    assert store(tmp_path, "b").load()["step"] == 2
+    resumed = trainer(mode, crops, seed=9)
+    recorder = Recorder()
+    resumed_generator = run_loop(resumed, resumed.params, store=store(tmp_path, "b"), log_to=recorder)
+    assert [step for step, _ in recorder.logged] == [1, 2, 3, 4]
+    assert_same(straight_generator, resumed_generator)
+    assert_same(straight.state_dict(), resumed.state_dict())  # D, both optimisers, the measurement shifts
 
 
-def test_measurement_mode_never_sees_hr(crops):
-    lr, _, _ = crops
-    lr_batch, nothing = LRBatches(lr, 4, 0, CPU)(0)
-    assert nothing is None and lr_batch.shape == (4, 3, 16, 16)
+def test_measurement_shifts_are_seeded_and_drawn_by_the_measurement_mode_only(crops):
+    one, other = trainer("measurement", crops), trainer("measurement", crops)
+    start = one.shifts.get_state().clone()
+    assert torch.equal(start, other.shifts.get_state())
+    for index in range(2):
+        assert_same(one.step(index), other.step(index))
+    assert_same(one.state_dict(), other.state_dict())
+    assert not torch.equal(one.shifts.get_state(), start)
+    unpaired = trainer("unpaired", crops)
+    unpaired.step(0)
+    assert torch.equal(unpaired.shifts.get_state(), start)

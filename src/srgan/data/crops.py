@@ -9,13 +9,12 @@ from typing import Callable
 
 import numpy as np
 import torch
-from PIL import Image
 from tqdm import tqdm
 
 from srgan.atomic import atomic_path
 from srgan.data.resize import degrade, imresize
 from srgan.errors import SrganError
-from srgan.imageio import read_image
+from srgan.imageio import DEFAULT_MAX_PIXELS, image_size, read_image
 
 
 @dataclass
@@ -63,18 +62,15 @@ def face_crop(image: np.ndarray, size: int = FACE_SIZE) -> np.ndarray:
     return (imresize(tensor, (size, size)) * 255.0).round().clamp(0, 255).byte().permute(1, 2, 0).numpy()
 
 
-def _image_size(path: Path, transform: Transform | None) -> tuple[int, int] | None:
-    """(height, width) from the header alone, or None if unreadable; EXIF rotation keeps the short side."""
-    try:
-        with Image.open(path) as image:
-            width, height = image.size
-        return (FACE_SIZE, FACE_SIZE) if transform is face_crop else (height, width)
-    except Exception:  # noqa: BLE001 - any unreadable header is reported as a skip
-        return None
+def _usable_size(path: Path, transform: Transform | None, max_pixels: int) -> tuple[int, int]:
+    """(height, width) after `transform`, from the header alone; SrganError if unreadable or too many pixels."""
+    size = image_size(path, max_pixels)
+    return (FACE_SIZE, FACE_SIZE) if transform is face_crop else size
 
 
 def write_training_crops(paths: list[Path], out_dir: Path, *, hr_size: int, scale: int, crops_per_image: int,
-                         seed: int, augment: str = "dihedral", transform: Transform | None = None) -> CropReport:
+                         seed: int, augment: str = "dihedral", transform: Transform | None = None,
+                         max_pixels: int = DEFAULT_MAX_PIXELS) -> CropReport:
     """Write train_hr.npy (N, hr, hr, 3) and train_lr.npy (N, hr/s, hr/s, 3), one image in memory at a time,
     and train_ids.npy (N,): the index of the image each crop comes from (for unpaired sampling).
 
@@ -85,10 +81,12 @@ def write_training_crops(paths: list[Path], out_dir: Path, *, hr_size: int, scal
     report = CropReport()
     usable = []
     for path in paths:
-        size = _image_size(path, transform)
-        if size is None:
-            report.skipped[str(path)] = "unreadable"
-        elif min(size) < hr_size:
+        try:
+            size = _usable_size(path, transform, max_pixels)
+        except SrganError as err:
+            report.skipped[str(path)] = str(err)
+            continue
+        if min(size) < hr_size:
             report.skipped[str(path)] = f"smaller than the {hr_size}px crop ({size[1]}x{size[0]})"
         else:
             usable.append(path)
@@ -104,7 +102,7 @@ def write_training_crops(paths: list[Path], out_dir: Path, *, hr_size: int, scal
         written, ids = 0, []
         for index, path in enumerate(tqdm(usable, desc="training crops", unit="image")):
             try:
-                image = read_image(path)
+                image = read_image(path, max_pixels)
             except SrganError as err:
                 report.skipped[str(path)] = str(err)
                 continue
@@ -140,17 +138,20 @@ def crop_to_scale(image: np.ndarray, scale: int) -> np.ndarray:
     return np.ascontiguousarray(image[: height - height % scale, : width - width % scale])
 
 
-def write_eval_images(paths: list[Path], out_file: Path, *, scale: int,
-                      transform: Transform | None = None) -> CropReport:
+def write_eval_images(paths: list[Path], out_file: Path, *, scale: int, transform: Transform | None = None,
+                      max_pixels: int = DEFAULT_MAX_PIXELS) -> CropReport:
     """One .npz with '<name>/hr' and '<name>/lr' per image: whole images cropped to a multiple of the scale.
 
-    Arrays are streamed into the archive one image at a time, so memory stays bounded by one image.
+    An image is named by its file's stem (by its whole file name where two stems are equal). Arrays are
+    streamed into the archive one image at a time, so memory stays bounded by one image.
     """
     report = CropReport()
+    stems = [path.stem for path in paths]
     with atomic_path(out_file) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
         for path in paths:
+            name = path.stem if stems.count(path.stem) == 1 else path.name.replace(".", "_")
             try:
-                image = read_image(path)
+                image = read_image(path, max_pixels)
             except SrganError as err:
                 report.skipped[str(path)] = str(err)
                 continue
@@ -159,7 +160,7 @@ def write_eval_images(paths: list[Path], out_file: Path, *, scale: int,
                 report.skipped[str(path)] = f"too small for x{scale} ({hr.shape[1]}x{hr.shape[0]})"
                 continue
             for key, array in (("hr", hr), ("lr", degrade(hr, scale))):
-                with archive.open(f"{path.stem}/{key}.npy", "w", force_zip64=True) as member:
+                with archive.open(f"{name}/{key}.npy", "w", force_zip64=True) as member:
                     np.lib.format.write_array(member, array, allow_pickle=False)
             report.images += 1
         if not report.images:

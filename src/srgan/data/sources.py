@@ -1,8 +1,9 @@
-"""Image sources. Each becomes folders of images under data/raw/<source>/{train,eval}/.
+"""Image sources. `materialise` fills one folder with the images of one split of a source.
 
 Archives are downloaded (verified, resumable) into a persistent downloads folder outside DVC's
-outputs, extracted once, and their split's images are hard-linked (or copied) into data/raw.
-A source is named in params: one of SOURCES, or `folder:PATH` for any local folder of images.
+outputs, extracted once, and their split's images are hard-linked (or copied) into the target.
+A source is named in params: one of SOURCES, or `folder:PATH` for any local folder of images,
+whose files are always copied: the pipeline never writes to, or links to, a user's own files.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from srgan.data.download import fetch, safe_extract
+from srgan.data.download import extract_verified, fetch
 from srgan.data.embedded import skimage_photos
 from srgan.errors import SrganError
 from srgan.imageio import IMAGE_SUFFIXES, list_images, write_png
@@ -89,36 +90,29 @@ def check_source(name: str, key: str, split: str) -> None:
         raise SrganError(f"params.yaml: {key}: {name} has no {split} split (it is an evaluation set only)")
 
 
-def raw_name(source: str) -> str:
-    """The folder under data/raw for a source; `folder:PATH` becomes `folder_<name of PATH>`."""
-    if source.startswith(FOLDER_PREFIX):
-        return "folder_" + Path(source[len(FOLDER_PREFIX):]).expanduser().resolve().name
-    return source
-
-
 def is_faces(source: str) -> bool:
     return source in SOURCES and SOURCES[source].faces
 
 
-def materialise(source: str, splits: list[str], raw_dir: Path, downloads: Path, archives: dict[str, str],
-                max_images: int = 0) -> dict[str, int]:
-    """Fill data/raw/<source>/<split>/ for each split; return {split: image count}."""
-    target = raw_dir / raw_name(source)
+def materialise(source: str, split: str, target: Path, downloads: Path, archives: dict[str, str],
+                max_images: int = 0) -> int:
+    """Fill the folder `target` (emptied first) with the images of one split of a source; return their count."""
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
     if source == "skimage":
-        return {split: _write_skimage(target / split, split, max_images) for split in splits}
+        return _write_skimage(target, split, max_images)
     if source.startswith(FOLDER_PREFIX):
         folder = Path(source[len(FOLDER_PREFIX):]).expanduser()
         images = _limit(list_images(folder), max_images)
         if not images:
             raise SrganError(f"{folder}: no images in this folder (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
-        return {split: _link_all(images, target / split) for split in splits}
+        return _place_all(images, folder, target, link=False)
     spec = SOURCES[source]
     roots = {archive.file: _fetch(archive, downloads, archives) for archive in spec.archives}
-    counts = {}
-    for split in splits:
-        images = _split_images(spec, split, roots, downloads)
-        counts[split] = _link_all(_limit(images, max_images), target / split)
-    return counts
+    first = spec.archives[0]
+    root = downloads / first.file.split(".")[0] if first.extractable else roots[first.file]
+    return _place_all(_limit(_split_images(spec, split, roots, downloads), max_images), root, target, link=True)
 
 
 def _write_skimage(folder: Path, split: str, max_images: int) -> int:
@@ -138,9 +132,10 @@ def _fetch(archive: Archive, downloads: Path, overrides: dict[str, str]) -> Path
                  local_file=Path(override).expanduser() if override and not is_url else None)
     if not archive.extractable:
         return path
-    folder = downloads / archive.file.split(".")[0]
-    safe_extract(path, folder)
-    return folder
+    # Without a published hash (BSDS300) the first download's hash is pinned, but only once it extracts cleanly.
+    return extract_verified(path, downloads / archive.file.split(".")[0],
+                            pin_hash=archive.sha256 is None and archive.md5 is None,
+                            url=override if is_url else archive.url)
 
 
 def _split_images(spec: Source, split: str, roots: dict[str, Path], downloads: Path) -> list[Path]:
@@ -171,25 +166,42 @@ def _limit(items: list, max_images: int) -> list:
     return items[:max_images] if max_images else items
 
 
-def _link_all(images: list[Path], folder: Path) -> int:
-    """Hard-link (or copy) images into folder, keeping their names unique and their suffixes."""
-    folder.mkdir(parents=True, exist_ok=True)
-    seen: set[str] = set()
-    for path in images:
-        name = path.name
-        if name in seen:  # same name in different subfolders of a user's folder
-            name = f"{path.parent.name}_{name}"
-        seen.add(name)
+def _place_all(images: list[Path], root: Path, folder: Path, link: bool) -> int:
+    """Put each image into the empty `folder` under a unique name (see unique_names); hard-link only the
+    pipeline's own extracted files (`link`), copy everything else."""
+    for path, name in unique_names(images, root).items():
         target = folder / name
-        try:
-            os.link(path, target)
-        except OSError:
-            shutil.copy2(path, target)
+        if link:
+            try:
+                os.link(path, target)
+                continue
+            except OSError:
+                pass
+        shutil.copyfile(path, target)
     return len(images)
 
 
-def images_of(raw_dir: Path, source: str, split: str) -> list[Path]:
-    folder = raw_dir / raw_name(source) / split
-    if not folder.is_dir():
-        raise SrganError(f"{folder}: missing; run the download stage (dvc repro download)")
-    return list_images(folder)
+def unique_names(images: list[Path], root: Path) -> dict[Path, str]:
+    """A flat file name for each image under `root`, unique in name and in stem (the stem names the image
+    in evaluation): its own name where that is unique, else its path below root joined with '__', and
+    the suffix kept in the stem where two files differ only by it (photo.png, photo.jpg)."""
+    def stem(name: str) -> str:
+        return name.rsplit(".", 1)[0].lower()
+
+    plain_stems = [stem(path.name) for path in images]
+    names = {}
+    for path in images:
+        name = path.name if plain_stems.count(stem(path.name)) == 1 else "__".join(path.relative_to(root).parts)
+        names[path] = name
+    stems = [stem(name) for name in names.values()]
+    taken: set[str] = set()
+    for path, name in names.items():
+        if stems.count(stem(name)) > 1:
+            base, _, suffix = name.rpartition(".")
+            name = f"{base}_{suffix}.{suffix}"
+        while stem(name) in taken:  # only when a file's own name looks like another's joined path
+            base, _, suffix = name.rpartition(".")
+            name = f"{base}_.{suffix}"
+        taken.add(stem(name))
+        names[path] = name
+    return names

@@ -42,13 +42,18 @@ class Discriminator(nn.Module):
         self.head = nn.Sequential(nn.Flatten(), linear(widths[3] * side * side, dense, norm), nn.LeakyReLU(0.2),
                                   linear(dense, 1, norm))
 
-    def forward(self, image: torch.Tensor, skip: int = 0, alpha: float = 1.0) -> torch.Tensor:
+    def forward(self, image: torch.Tensor, skip: int = 0, alpha: float = 1.0,
+                features: bool = False) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
+        """Logits (N,); with features=True also the output of every stage, for feature matching."""
         if skip > self.max_skip:
             raise ValueError(f"this discriminator was built for inputs at most {2**self.max_skip}x smaller")
         x = self.stages[skip](self.from_rgb[skip](image))
         if alpha < 1.0 and skip < self.max_skip:
             older = self.from_rgb[skip + 1](F.avg_pool2d(image, 2))
             x = alpha * x + (1.0 - alpha) * older
+        outputs = [x]
         for stage in self.stages[skip + 1:]:
             x = stage(x)
-        return self.head(x).squeeze(1)
+            outputs.append(x)
+        logits = self.head(x).squeeze(1)
+        return (logits, outputs) if features else logits

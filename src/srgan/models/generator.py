@@ -72,8 +72,8 @@ class Generator(nn.Module):
         if alpha < 1.0 and stages > 1:
             faded = F.interpolate(self._rgb(stages - 1, previous), scale_factor=2, mode="nearest")
             sr = alpha * sr + (1.0 - alpha) * faded
-        if self.bicubic_skip:
-            sr = sr + upscale(lr.float(), 2**stages).to(sr.dtype)
+        if self.bicubic_skip:  # added in float32: the bicubic image itself must not be rounded to bf16
+            sr = sr.float() + upscale(lr.float(), 2**stages)
         return sr
 
     def _rgb(self, stages: int, features: torch.Tensor) -> torch.Tensor:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from srgan.atomic import atomic_path
+from srgan.atomic import write_torch
 from srgan.errors import SrganError
 from srgan.models.generator import Generator
 
@@ -16,10 +16,8 @@ ARCH_KEYS = {"scale", "blocks", "channels", "norm", "bicubic_skip", "progressive
 
 def save_generator(path: Path | str, generator: Generator, meta: dict | None = None) -> None:
     """Weights, the architecture they belong to (generator.arch) and free-form metadata."""
-    payload = {"format": FORMAT, "arch": dict(generator.arch), "state_dict": generator.state_dict(),
-               "meta": dict(meta or {})}
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    state = {name: value.detach().cpu().contiguous() for name, value in generator.state_dict().items()}
+    write_torch(path, {"format": FORMAT, "arch": dict(generator.arch), "state_dict": state, "meta": dict(meta or {})})
 
 
 def load_generator(path: Path | str, device: torch.device | str = "cpu") -> tuple[Generator, dict]:
@@ -34,12 +32,16 @@ def load_generator(path: Path | str, device: torch.device | str = "cpu") -> tupl
                          f"({type(err).__name__}: {err})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise SrganError(f"{path}: not an srgan-dvc generator file (expected format {FORMAT})")
-    arch = payload["arch"]
+    arch, state = payload.get("arch"), payload.get("state_dict")
+    if not isinstance(arch, dict) or not isinstance(state, dict):
+        raise SrganError(f"{path}: an srgan-dvc generator file without its "
+                         f"{'architecture' if not isinstance(arch, dict) else 'weights'} (damaged?); "
+                         "train it again (dvc repro) or use another model file")
     if set(arch) - ARCH_KEYS:
         raise SrganError(f"{path}: unknown architecture keys {sorted(set(arch) - ARCH_KEYS)}")
     try:
         generator = Generator(**arch)
-        generator.load_state_dict(payload["state_dict"])
+        generator.load_state_dict(state)
     except (TypeError, ValueError, RuntimeError) as err:
         raise SrganError(f"{path}: the weights do not match the described architecture ({err})") from None
     return generator.to(device).eval(), payload.get("meta", {})

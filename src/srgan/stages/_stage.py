@@ -1,44 +1,42 @@
-"""What every stage script shares: project paths, params loading, logging, DVCLive and clean errors."""
+"""What every stage script shares: params loading, logging, clean errors, and starting training processes."""
 
 from __future__ import annotations
 
-import hashlib
-import json
+import ctypes
 import logging
-import math
+import os
+import signal
 import sys
-from pathlib import Path
 from typing import Callable
 
-import numpy as np
-
-from srgan.config import load_params
-from srgan.data.crops import load_eval_images
-from srgan.data.sources import raw_name
+from srgan.config import ExecutionParams, load_params
 from srgan.errors import SrganError
-from srgan.train.common import PairBatches, Validation
-from srgan.train.tricks import Growth
-
-PARAMS = Path("params.yaml")
-RAW = Path("data/raw")
-PREPARED = Path("data/prepared")
-WEIGHTS_RECORD = Path("data/weights.json")
-MODELS = Path("models")
-CHECKPOINTS = Path("checkpoints")
-REPORTS = Path("reports")
+from srgan.stages.paths import PARAMS
 
 log = logging.getLogger("srgan")
+LAUNCHER = "SRGAN_LAUNCHER_PID"  # set for the torchrun workers a stage starts
+PR_SET_PDEATHSIG = 1
 
 
 def params(*sections: str) -> dict:
+    """The named sections, after every section of params.yaml has been validated."""
     return load_params(PARAMS, *sections)
 
 
-def run(main: Callable[[], None]) -> None:
-    """Run a stage: log to stderr, turn user errors into one message and exit status 1."""
+def run(main: Callable[[], None], training: bool = False) -> None:
+    """Run a stage: log to stderr, turn user errors into one message and exit status 1.
+
+    A training stage with execution.nproc_per_node or nnodes above 1 starts its own processes with
+    torchrun (torch.distributed.run), each of which runs this same stage.
+    """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        main()
+        if training and _needs_launch():
+            _launch(params("execution")["execution"])
+        else:
+            if LAUNCHER in os.environ:
+                _die_with_launcher()
+            main()
     except SrganError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(1)
@@ -50,65 +48,36 @@ def run(main: Callable[[], None]) -> None:
         sys.exit(130)
 
 
-def read_weights_record() -> dict:
-    if not WEIGHTS_RECORD.exists():
-        raise SrganError(f"{WEIGHTS_RECORD}: missing; run the download stage first (dvc repro download)")
-    return json.loads(WEIGHTS_RECORD.read_text())
+def _die_with_launcher() -> None:
+    """Make this torchrun worker die with the stage process that started it. torchrun starts workers in
+    sessions of their own, so a `kill -9` of the run would otherwise leave them training (and writing
+    checkpoints) as orphans beside the resumed run. Linux only (prctl); elsewhere torchrun's own handling."""
+    if not sys.platform.startswith("linux"):
+        return
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != int(os.environ[LAUNCHER]):  # the launcher died before the line above
+        os._exit(1)
 
 
-def fingerprint(settings: dict, inputs: list[Path]) -> str:
-    """Identifies one training run: its settings and its input files (size and mtime)."""
-    stats = [(str(path), path.stat().st_size, path.stat().st_mtime_ns) for path in inputs]
-    blob = json.dumps({"settings": settings, "inputs": stats}, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()
+def _needs_launch() -> bool:
+    return "LOCAL_RANK" not in os.environ and params("execution")["execution"].world_size > 1
 
 
-def live(name: str):
-    """A DVCLive logger writing reports/<name>/; dvc.yaml declares its plots itself."""
-    from dvclive import Live
+def _launch(execution: ExecutionParams) -> None:
+    """Start execution.nproc_per_node processes of this stage on this machine (and join the other machines')."""
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import main as torchrun
 
-    return Live(dir=str(REPORTS / name), report=None, save_dvc_exp=False, dvcyaml=None)
-
-
-class LiveLog:
-    """The training loops' log (srgan.train.common.TrainingLog) written with DVCLive."""
-
-    def __init__(self, tracker):
-        self.tracker = tracker
-
-    def metrics(self, step: int, values: dict[str, float]) -> None:
-        self.tracker.step = step
-        for key, value in values.items():
-            self.tracker.log_metric(key, value)
-
-    def image(self, step: int, name: str, image) -> None:
-        self.tracker.log_image(f"{name}_{step:07d}.png", image)
-
-
-def eval_file(source: str) -> Path:
-    return PREPARED / "eval" / f"{raw_name(source)}.npz"
-
-
-def validation_set(data, settings) -> Validation | None:
-    """The first held-out images of the first evaluation source, when the params ask for validation."""
-    if not settings.validate_every:
-        return None
-    images = load_eval_images(eval_file(data.eval[0]))
-    return Validation(dict(list(images.items())[: settings.validate_images]), data.scale)
-
-
-def growth_for(settings, scale: int, section: str) -> Growth:
-    """The growth schedule of a training section, checked against the scale."""
-    stages = int(math.log2(scale))
-    phases = settings.progressive.phase_steps
-    if phases and len(phases) != stages - 1:
-        raise SrganError(f"params.yaml: {section}.progressive.phase_steps: x{scale} grows in {stages} phases, "
-                         f"so give {stages - 1} phase length(s) before the last, got {len(phases)}")
-    return Growth(stages, tuple(phases), settings.progressive.fade_steps)
-
-
-def training_pairs(batch_size: int, seed: int, device) -> tuple[PairBatches, list[Path]]:
-    """Seeded batches over the prepared crops (memory-mapped), and the files they come from."""
-    files = [PREPARED / "train_lr.npy", PREPARED / "train_hr.npy"]
-    arrays = [np.load(path, mmap_mode="r") for path in files]
-    return PairBatches(*arrays, batch_size, seed, device), files
+    module = sys.modules["__main__"].__spec__.name
+    stage = module.rsplit(".", 1)[1]
+    if execution.nnodes > 1:
+        where = ["--nnodes", str(execution.nnodes), "--rdzv-backend", "c10d", "--rdzv-endpoint",
+                 execution.rdzv_endpoint, "--rdzv-id", f"srgan-{stage}"]
+    else:
+        where = ["--standalone"]
+    log.info("%s: starting %d process(es) on this machine with torchrun", stage, execution.nproc_per_node)
+    os.environ[LAUNCHER] = str(os.getpid())
+    try:
+        torchrun([*where, "--nproc-per-node", str(execution.nproc_per_node), "-m", module])
+    except ChildFailedError:
+        raise SrganError(f"{stage}: a training process failed; its message is above") from None

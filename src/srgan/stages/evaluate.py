@@ -1,19 +1,20 @@
-"""Stage evaluate: PSNR-Y, SSIM-Y, RGB PSNR and LPIPS of every method -> reports/metrics.json and a per-image CSV."""
+"""Stage evaluate@<set>: every method on one evaluation set -> reports/evaluate/<set>/ (metrics, per image, samples)."""
 
-import pandas as pd
+import json
+import sys
 
 from srgan import backbones
 from srgan.atomic import atomic_path, write_json
 from srgan.data.crops import load_eval_images
-from srgan.data.sources import raw_name
+from srgan.devices import pick_device
+from srgan.errors import SrganError
 from srgan.evaluate import Samples, baselines, evaluate_images, model_method, summarise
 from srgan.metrics import LPIPS
 from srgan.models.io import load_generator
-from srgan.stages._stage import MODELS, REPORTS, eval_file, log, params, read_weights_record, run
-from srgan.train.common import pick_device
+from srgan.stages._stage import log, params, run
+from srgan.stages.paths import BACKBONES, MODEL_FILES, WEIGHTS_RECORD, evaluation, prepared_eval
 
-MODEL_FILES = {"srresnet": MODELS / "srresnet.pt", "srgan": MODELS / "srgan.pt",
-               "unsupervised": MODELS / "unsupervised.pt"}
+NIQE = "NIQE (Mittal et al. 2013, pristine model of the MATLAB release), Y channel, border cropped; lower is better"
 
 
 def lpips_metric(mode: str, record: dict, device) -> tuple[LPIPS | None, str]:
@@ -22,35 +23,38 @@ def lpips_metric(mode: str, record: dict, device) -> tuple[LPIPS | None, str]:
     if record["status"] != "available":
         log.warning("LPIPS UNAVAILABLE: %s", record["reason"])
         return None, f"unavailable: {record['reason']}"
-    return LPIPS(backbones.load_state_dict(record), device), "lpips 0.1, AlexNet (torchvision IMAGENET1K_V1)"
+    metric = LPIPS(backbones.load_state_dict(record, BACKBONES), device)
+    return metric, "lpips 0.1, AlexNet (torchvision IMAGENET1K_V1)"
 
 
 def main() -> None:
-    p = params("device", "data", "evaluate")
+    name = sys.argv[1]
+    p = params("execution", "data", "evaluate")
     data, settings = p["data"], p["evaluate"]
-    device = pick_device(p["device"])
-    metric, lpips_status = lpips_metric(settings.lpips, read_weights_record()["alexnet"], device)
-    models = {name: load_generator(path, device) for name, path in MODEL_FILES.items()}
-    methods = {**baselines(data.scale),
-               **{name: model_method(generator, settings.tile) for name, (generator, _) in models.items()}}
-    tables = []
-    datasets = [raw_name(source) for source in data.eval]
-    for source, dataset in zip(data.eval, datasets):
-        samples = Samples(REPORTS / "evaluate" / "samples" / dataset, settings.samples,
-                          {name: methods[name] for name in models})
-        tables.append(evaluate_images(dataset, load_eval_images(eval_file(source)), methods, data.scale, metric,
-                                      samples))
-    table = pd.concat(tables, ignore_index=True)
-    with atomic_path(REPORTS / "evaluate" / "per_image.csv") as tmp:
+    if name not in data.eval:
+        raise SrganError(f"params.yaml: data.eval has no set named {name!r}; run `dvc repro` to follow params.yaml")
+    device = pick_device(p["execution"].device, key="execution.device")
+    metric, lpips_status = lpips_metric(settings.lpips, json.loads(WEIGHTS_RECORD.read_text())["alexnet"], device)
+    models = {method: load_generator(path, device) for method, path in MODEL_FILES.items()}
+    model_methods = {method: model_method(generator, settings.tile, settings.precision)
+                     for method, (generator, _) in models.items()}
+    out = evaluation(name)
+    (out / "samples").mkdir(parents=True, exist_ok=True)  # a DVC output even when evaluate.samples is 0
+    table = evaluate_images(name, load_eval_images(prepared_eval(name) / "images.npz"),
+                            {**baselines(data.scale), **model_methods}, data.scale, metric, settings.niqe,
+                            Samples(out / "samples", settings.samples, model_methods))
+    with atomic_path(out / "per_image.csv") as tmp:
         table.to_csv(tmp, index=False, float_format="%.4f")
     summary = summarise(table)
-    summary["info"] = {"scale": data.scale, "lpips": lpips_status,
-                       **{f"{name}_training": meta.get("content_loss", "pixel MSE")
-                          for name, (_, meta) in models.items()}}
-    write_json(REPORTS / "metrics.json", summary)
-    for dataset in datasets:
-        for method, values in summary[dataset].items():
-            log.info("%s %-9s PSNR-Y %.2f  SSIM-Y %.4f", dataset, method, values["psnr_y"], values["ssim_y"])
+    write_json(out / "metrics.json", summary)
+    write_json(out / "provenance.json", {
+        "set": name, "source": data.eval[name], "scale": data.scale, "lpips": lpips_status,
+        "niqe": NIQE if settings.niqe else "off (evaluate.niqe: false)",
+        "inference": {"precision": settings.precision, "tile": settings.tile, "device": device.type},
+        "models": {method: {key: meta.get(key) for key in ("label", "trained_with", "steps", "execution")}
+                   for method, (_, meta) in models.items()}})
+    for method, values in summary.items():
+        log.info("%s %-12s %s", name, method, "  ".join(f"{key} {value:.4g}" for key, value in values.items()))
 
 
 if __name__ == "__main__":

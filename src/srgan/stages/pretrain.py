@@ -2,38 +2,35 @@
 
 from srgan.models.generator import Generator
 from srgan.models.io import save_generator
-from srgan.stages._stage import (
-    CHECKPOINTS,
-    MODELS,
-    LiveLog,
-    fingerprint,
-    growth_for,
-    live,
-    params,
-    run,
-    training_pairs,
-    validation_set,
-)
-from srgan.train.common import pick_device, seed_everything
-from srgan.train.pretrain import PretrainConfig, pretrain
+from srgan.stages._stage import params, run
+from srgan.stages._training import run_store, start_training, training_arrays, training_log_for, validation_set
+from srgan.stages.paths import MODEL_FILES
+from srgan.train.batches import PairBatches, Prefetched
+from srgan.train.loop import run_loop
+from srgan.train.pretrain import MSETrainer
 
 
 def main() -> None:
-    p = params("seed", "device", "data", "model", "pretrain")
-    seed, data, settings = p["seed"], p["data"], p["pretrain"]
-    device = pick_device(p["device"])
-    seed_everything(seed)
-    growth = growth_for(settings, data.scale, "pretrain")
-    generator = Generator(scale=data.scale, **p["model"].generator.model_dump(), progressive=bool(growth.phase_steps))
-    batches, inputs = training_pairs(settings.batch_size, seed, device)
-    config = PretrainConfig(**settings.model_dump(exclude={"batch_size", "validate_images", "progressive"}))
-    run_id = fingerprint({"seed": seed, "arch": generator.arch, "pretrain": settings.model_dump(),
-                          "device": str(device)}, inputs)
-    with live("pretrain") as tracker:
-        pretrain(generator, batches, config, checkpoint=CHECKPOINTS / "pretrain.pt", fingerprint=run_id,
-                 log_to=LiveLog(tracker), validation=validation_set(data, settings), growth=growth)
-    save_generator(MODELS / "srresnet.pt", generator, meta={"name": "SRResNet", "steps": settings.steps})
+    p = params("seed", "execution", "data", "model", "pretrain")
+    seed, data, settings, execution = p["seed"], p["data"], p["pretrain"], p["execution"]
+    session = start_training(execution, seed)
+    generator = Generator(scale=data.scale, **p["model"].generator.model_dump(),
+                          progressive=bool(settings.progressive.phase_steps))
+    lr, hr, _ = training_arrays()
+    batches = Prefetched(PairBatches(lr, hr, settings.batch_size, seed, session.device, session.dist.rank,
+                                     session.dist.world))
+    trainer = MSETrainer(generator, batches, settings, session.device, session.dist, execution.compile)
+    store = run_store("pretrain", {"seed": seed, "arch": generator.arch, "pretrain": settings.model_dump()})
+    with training_log_for("pretrain", session.dist.is_main) as log_to:
+        result = run_loop(trainer, settings, store=store, log_to=log_to, dist=session.dist,
+                          validation=validation_set(settings.validate_every, data.scale))
+    batches.close()
+    if session.dist.is_main:
+        save_generator(MODEL_FILES["srresnet"], result, meta={
+            "name": "SRResNet", "label": "SRResNet", "steps": settings.steps, "trained_with": "pixel MSE",
+            "execution": session.describe(execution)})
+        store.discard()
 
 
 if __name__ == "__main__":
-    run(main)
+    run(main, training=True)

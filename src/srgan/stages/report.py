@@ -1,6 +1,7 @@
-"""Stage report: comparison figure, training curves and reports/report.md."""
+"""Stage report: comparison figures, training curves and reports/report.md over the evaluation sets of data.eval."""
 
 import json
+from pathlib import Path
 
 import pandas as pd
 
@@ -8,6 +9,7 @@ from srgan.atomic import write_text
 from srgan.errors import SrganError
 from srgan.report import (
     BASELINES,
+    REFERENCE,
     comparison_figure,
     curves_figure,
     display_name,
@@ -15,43 +17,57 @@ from srgan.report import (
     markdown_report,
     metrics_table,
     model_grid_columns,
+    model_labels,
     perception_distortion_figure,
     read_curves,
 )
-from srgan.stages._stage import REPORTS, params, run
+from srgan.stages._stage import log, params, run
+from srgan.stages.paths import FIGURES, REPORTS, evaluation, training_log
+
+
+def sample_names(samples: Path, wanted: list[str], dataset: str) -> list[str]:
+    """The samples to show: report.images, or every kept sample (none when evaluate.samples is 0)."""
+    have = sorted(p.name for p in samples.iterdir()) if samples.is_dir() else []
+    missing = [name for name in wanted if name not in have]
+    if missing:
+        raise SrganError(f"params.yaml: report.images: no samples for {missing} in {dataset} (have {have}); "
+                         "choose among those, or raise evaluate.samples")
+    return wanted or have
 
 
 def main() -> None:
-    settings = params("report")["report"]
-    metrics = json.loads((REPORTS / "metrics.json").read_text())
-    info = metrics.get("info", {})
-    per_image = pd.read_csv(REPORTS / "evaluate" / "per_image.csv")
-    figures_dir = REPORTS / "figures"
+    p = params("data", "report")
+    settings, scale = p["report"], p["data"].scale
+    sets = list(p["data"].eval)
+    metrics = {name: json.loads((evaluation(name) / "metrics.json").read_text()) for name in sets}
+    provenance = {name: json.loads((evaluation(name) / "provenance.json").read_text()) for name in sets}
+    labels = {name: model_labels(provenance[name]) for name in sets}
     figures = {}
-    for dataset_dir in sorted((REPORTS / "evaluate" / "samples").iterdir()):
-        names = settings.images or sorted(p.name for p in dataset_dir.iterdir())
-        missing = [name for name in names if not (dataset_dir / name).is_dir()]
-        if missing:
-            raise SrganError(f"params.yaml: report.images: no samples for {missing} in {dataset_dir}; "
-                             f"have {sorted(p.name for p in dataset_dir.iterdir())} (raise evaluate.samples)")
-        dataset = dataset_dir.name
-        table = per_image[per_image["dataset"] == dataset]
-        out = figures_dir / f"comparison_{dataset}.png"
-        comparison_figure(dataset_dir, names, table, info["scale"], settings.zoom, out, settings.dpi)
-        figures[f"Comparison on {dataset}"] = out.relative_to(REPORTS).as_posix()
-        for model in (m for m in dict.fromkeys(table["method"]) if m not in BASELINES):
-            out = figures_dir / f"grid_{dataset}_{model}.png"
-            comparison_figure(dataset_dir, names, table, info["scale"], settings.zoom, out, settings.dpi,
-                              columns=model_grid_columns(model))
-            figures[f"{display_name(model)} on {dataset}: LR | SR | HR | UR"] = out.relative_to(REPORTS).as_posix()
-    table = metrics_table(metrics)
-    axis = perception_distortion_figure(table, figures_dir / "perception_distortion.png", settings.dpi)
-    figures[f"Perception-distortion (PSNR-Y against {axis})"] = "figures/perception_distortion.png"
-    runs = {name: read_curves(REPORTS / name) for name in ("pretrain", "train_gan", "train_unsupervised")}
-    curves_figure(runs, figures_dir / "training_curves.png", settings.dpi)
+    for name in sets:
+        table = pd.read_csv(evaluation(name) / "per_image.csv")
+        samples = evaluation(name) / "samples"
+        names = sample_names(samples, settings.images, name)
+        if not names:
+            log.info("%s: no samples kept (evaluate.samples: 0), so no comparison figures", name)
+            continue
+        out = FIGURES / f"comparison_{name}.png"
+        comparison_figure(samples, names, table, scale, settings.zoom, out, settings.dpi, labels=labels[name])
+        figures[f"Comparison on {name}"] = out.relative_to(REPORTS).as_posix()
+        for model in (m for m in dict.fromkeys(table["method"]) if m not in (*BASELINES, REFERENCE)):
+            out = FIGURES / f"grid_{name}_{model}.png"
+            comparison_figure(samples, names, table, scale, settings.zoom, out, settings.dpi,
+                              columns=model_grid_columns(model), labels=labels[name])
+            label = display_name(model, labels[name])
+            figures[f"{label} on {name}: LR | SR | HR | UR"] = out.relative_to(REPORTS).as_posix()
+    table = metrics_table(metrics, labels)
+    axis = perception_distortion_figure(table, FIGURES / "perception_distortion.png", settings.dpi)
+    if axis:
+        figures[f"Perception-distortion (PSNR-Y against {axis.upper()})"] = "figures/perception_distortion.png"
+    runs = {stage: read_curves(training_log(stage)) for stage in ("pretrain", "train_gan", "train_unsupervised")}
+    curves_figure(runs, FIGURES / "training_curves.png", settings.dpi)
     figures["Training curves"] = "figures/training_curves.png"
-    write_text(REPORTS / "metrics_table.tex", latex_table(table, info["scale"]))
-    write_text(REPORTS / "report.md", markdown_report(table, info, figures))
+    write_text(REPORTS / "metrics_table.tex", latex_table(table, scale))
+    write_text(REPORTS / "report.md", markdown_report(table, scale, provenance, figures))
 
 
 if __name__ == "__main__":

@@ -6,167 +6,154 @@ Step numbering: the first `d_warmup_steps` steps train D alone against the froze
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Callable
 
 import torch
 
-from srgan.losses import ContentLoss, generator_adversarial_loss
+from srgan.config import GanParams
+from srgan.losses import (
+    ContentLoss,
+    discriminator_loss,
+    feature_matching_loss,
+    generator_adversarial_loss,
+    relativistic_discriminator_loss,
+    relativistic_generator_loss,
+)
 from srgan.models.discriminator import Discriminator
 from srgan.models.generator import Generator
-from srgan.train.common import (
-    LoopSettings,
-    NullLog,
-    PairBatches,
-    TrainingLog,
-    Validation,
-    autocast,
-    discriminator_update,
-    load_parts_state,
-    parts_state,
-    run_loop,
-)
+from srgan.precision import autocast
+from srgan.train.distributed import Dist
+from srgan.train.optim import Optimiser
 from srgan.train.tricks import Growth, ReplayBuffer, adv_weight_at
 
 
-@dataclass(frozen=True)
-class GanConfig:
-    steps: int
-    adv_weight: float = 1e-3
-    adv_schedule: str = "constant"
-    adv_start: float = 0.0
-    adv_ramp_steps: int = 0
-    d_warmup_steps: int = 0
-    d_steps: int = 1
-    replay_size: int = 0
-    replay_fraction: float = 0.5
-    real_label: float = 1.0
-    lr_g: float = 1e-4
-    lr_d: float = 1e-4
-    betas_g: tuple[float, float] = (0.9, 0.999)
-    betas_d: tuple[float, float] = (0.9, 0.999)
-    lr_decay_at: tuple[int, ...] = ()
-    lr_decay_factor: float = 0.1
-    precision: str = "fp32"
-    log_every: int = 50
-    checkpoint_every: int = 200
-    validate_every: int = 0
-    seed: int = 0
-
-    @property
-    def total_steps(self) -> int:
-        return self.d_warmup_steps + self.steps
-
-
-@dataclass
 class GanTrainer:
-    """G, D, their optimisers and schedulers, the content loss and the replay buffer: all of a run's state."""
-    g: Generator
-    d: Discriminator
-    content: ContentLoss
-    config: GanConfig
-    device: torch.device
-    growth: Growth | None = None
-    replay: ReplayBuffer = field(init=False)
+    """G, D, their optimisers, the content loss and the replay buffer: all of a GAN run's state."""
+    name = "train_gan"
 
-    def __post_init__(self):
-        self.growth = self.growth or Growth(self.g.stages)
-        for module in (self.g, self.d, self.content):
-            module.to(self.device, memory_format=torch.channels_last).train()
-        config = self.config
-        self.opt_g = torch.optim.Adam(self.g.parameters(), lr=config.lr_g, betas=config.betas_g)
-        self.opt_d = torch.optim.Adam(self.d.parameters(), lr=config.lr_d, betas=config.betas_d)
-        self.sched_g, self.sched_d = (
-            torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(config.lr_decay_at), gamma=config.lr_decay_factor)
-            for opt in (self.opt_g, self.opt_d))
-        self.replay = ReplayBuffer(config.replay_size, config.replay_fraction, seed=config.seed)
+    def __init__(self, generator: Generator, discriminator: Discriminator, content: ContentLoss,
+                 batches: Callable[[int], tuple], params: GanParams, device: torch.device, *, seed: int = 0,
+                 dist: Dist = Dist(), compile: bool = False):
+        self.params, self.device, self.batches, self.dist = params, device, batches, dist
+        self.growth = Growth(generator.stages, tuple(params.progressive.phase_steps), params.progressive.fade_steps)
+        for module in (generator, discriminator, content):
+            module.to(device, memory_format=torch.channels_last).train()
+        self.generator, self.discriminator, self.content = generator, discriminator, content
+        growing = bool(self.growth.phase_steps)
+        self.g = dist.wrap(generator, device, find_unused=growing)
+        self.d = dist.wrap(discriminator, device, find_unused=growing)
+        if compile and not growing:
+            self.g, self.d = torch.compile(self.g), torch.compile(self.d)
+        decay = {"decay_at": params.lr_decay.at, "decay_factor": params.lr_decay.factor}
+        self.opt_g = Optimiser(generator, params.lr_g, params.betas_g, precision=params.precision, device=device,
+                               **decay)
+        self.opt_d = Optimiser(discriminator, params.lr_d, params.betas_d, precision=params.precision, device=device,
+                               **decay)
+        self.replay = ReplayBuffer(params.replay.size, params.replay.fraction, seed=seed)
+        self.total_steps = params.d_warmup_steps + params.steps
+        self.images_per_step = params.batch_size * params.d_steps
 
-    def parts(self) -> dict:
-        return {"generator": self.g, "discriminator": self.d, "opt_g": self.opt_g, "opt_d": self.opt_d,
-                "sched_g": self.sched_g, "sched_d": self.sched_d, "replay": self.replay}
+    def step(self, index: int) -> dict[str, torch.Tensor]:
+        warmup = self.params.d_warmup_steps
+        if index < warmup:
+            return self.warmup_step(*self.batches(index))
+        return self.gan_step(lambda k: self.batches(warmup + k), index - warmup)
 
-    def state(self) -> dict:
-        return parts_state(self.parts())
+    def adv_weight(self, gan_step: int) -> float:
+        ramp = self.params.adv_ramp
+        return adv_weight_at(gan_step, self.params.adv_weight, ramp.schedule, ramp.start, ramp.steps)
 
-    def load_state(self, state: dict) -> None:
-        load_parts_state(self.parts(), state)
+    def schedule(self, index: int) -> dict[str, float]:
+        gan_step = max(index - self.params.d_warmup_steps, 0)
+        values = {"adv_weight": self.adv_weight(gan_step), "lr/g": self.opt_g.lr, "lr/d": self.opt_d.lr}
+        if self.growth.phase_steps:
+            stages, alpha = self.growth.at(gan_step)
+            values.update({"progressive/scale": float(2**stages), "progressive/alpha": alpha})
+        return values
 
     def warmup_step(self, lr: torch.Tensor, hr: torch.Tensor) -> dict[str, torch.Tensor]:
         """Train D alone against the frozen generator (at the resolution of the first GAN step)."""
         stages, alpha = self.growth.at(0)
-        with torch.no_grad(), autocast(self.device, self.config.precision):
+        with torch.no_grad(), autocast(self.device, self.params.precision):
             fake = self.g.eval()(lr, stages, alpha)
         self.g.train()
         return self.discriminator_step(fake, self.growth.target(hr, stages), stages, alpha)
 
-    def discriminator_step(self, fake: torch.Tensor, hr: torch.Tensor, stages: int | None = None,
-                           alpha: float = 1.0) -> dict[str, torch.Tensor]:
-        skip = self.g.stages - (stages or self.g.stages)
-        fake = self.replay.mix(fake.detach().float())
-        return discriminator_update(self.d, self.opt_d, hr, fake, device=self.device, precision=self.config.precision,
-                                    real_label=self.config.real_label, skip=skip, alpha=alpha)
-
-    def generator_step(self, sr: torch.Tensor, hr: torch.Tensor, adv_weight: float, stages: int | None = None,
-                       alpha: float = 1.0) -> dict[str, torch.Tensor]:
-        content, parts = self.content(sr.float(), hr)
-        adversarial = torch.zeros((), device=self.device)
-        if adv_weight > 0:
-            with autocast(self.device, self.config.precision):
-                fake_logits = self.d(sr, self.g.stages - (stages or self.g.stages), alpha)
-            adversarial = generator_adversarial_loss(fake_logits.float())
-        total = content + adv_weight * adversarial
-        self.opt_g.zero_grad(set_to_none=True)
-        total.backward()
-        self.opt_g.step()
-        return {"g/total": total.detach(), "g/content": content.detach(), "g/adversarial": adversarial.detach(),
-                **{f"g/content_{name}": value.detach() for name, value in parts.items()}}
-
-    def gan_step(self, batch_at, gan_step: int) -> dict[str, torch.Tensor]:
-        """config.d_steps D updates (each on its own batch), then one G update on the first batch."""
-        config = self.config
+    def gan_step(self, batch_at: Callable[[int], tuple], gan_step: int) -> dict[str, torch.Tensor]:
+        """params.d_steps D updates (each on its own batch), then one G update on the first batch."""
         stages, alpha = self.growth.at(gan_step)
         losses: dict[str, torch.Tensor] = {}
         first = None
-        for k in range(config.d_steps):
-            lr, hr = batch_at(gan_step * config.d_steps + k)
+        for k in range(self.params.d_steps):
+            lr, hr = batch_at(gan_step * self.params.d_steps + k)
             hr = self.growth.target(hr, stages)
-            with autocast(self.device, config.precision):
-                sr = self.g(lr, stages, alpha)
-            if first is None:
+            with torch.set_grad_enabled(k == 0), autocast(self.device, self.params.precision):
+                sr = self.g(lr, stages, alpha)  # only the first batch's SR trains G
+            if k == 0:
                 first = (sr, hr)
             losses = self.discriminator_step(sr, hr, stages, alpha)
-        adv_weight = adv_weight_at(gan_step, config.adv_weight, config.adv_schedule, config.adv_start,
-                                   config.adv_ramp_steps)
-        losses.update(self.generator_step(*first, adv_weight, stages, alpha))
-        self.sched_g.step()
-        self.sched_d.step()
+        losses.update(self.generator_step(*first, self.adv_weight(gan_step), stages, alpha))
+        self.opt_g.end_of_step()
+        self.opt_d.end_of_step()
         return losses
 
+    def discriminator_step(self, fake: torch.Tensor, hr: torch.Tensor, stages: int | None = None,
+                           alpha: float = 1.0) -> dict[str, torch.Tensor]:
+        """One D update on real HR and (detached, possibly replayed) fakes; its loss and mean outputs."""
+        skip = self.generator.stages - (stages or self.generator.stages)
+        fake = self.dist.share(self.replay.mix(self.dist.gather(fake.detach().float())))
+        with autocast(self.device, self.params.precision):
+            real_logits = self.d(hr, skip, alpha).float()
+            fake_logits = self.d(fake, skip, alpha).float()
+        if self.params.adversarial == "relativistic":
+            loss = relativistic_discriminator_loss(real_logits, fake_logits, self.dist.global_mean(real_logits),
+                                                   self.dist.global_mean(fake_logits), self.params.real_label)
+        else:
+            loss = discriminator_loss(real_logits, fake_logits, self.params.real_label)
+        self.opt_d.step(loss)
+        return {"d/loss": loss.detach(), "d/real": torch.sigmoid(real_logits).mean().detach(),
+                "d/fake": torch.sigmoid(fake_logits).mean().detach()}
 
-def train_gan(trainer: GanTrainer, batches: PairBatches, *, checkpoint: Path, fingerprint: str,
-              log_to: TrainingLog = NullLog(), validation: Validation | None = None) -> Generator:
-    """Run the D warm-up then the GAN steps, resuming from `checkpoint` when it belongs to this run."""
-    config = trainer.config
+    def generator_step(self, sr: torch.Tensor, hr: torch.Tensor, adv_weight: float, stages: int | None = None,
+                       alpha: float = 1.0) -> dict[str, torch.Tensor]:
+        """One G update: content terms, feature matching on D's features and the weighted adversarial term.
 
-    def step(index: int) -> dict[str, torch.Tensor]:
-        if index < config.d_warmup_steps:
-            return trainer.warmup_step(*batches(index))
-        return trainer.gan_step(lambda k: batches(config.d_warmup_steps + k), index - config.d_warmup_steps)
+        D is frozen (no gradients for its weights) and called unwrapped: this step trains G only.
+        """
+        skip = self.generator.stages - (stages or self.generator.stages)
+        with autocast(self.device, self.params.precision):
+            content, parts = self.content(sr, hr)
+        adversarial = torch.zeros((), device=self.device)
+        matching = self.params.content.feature_matching
+        if adv_weight > 0 or matching > 0:
+            self.discriminator.requires_grad_(False)
+            with autocast(self.device, self.params.precision):
+                fake_logits, fake_features = self.discriminator(sr, skip, alpha, features=True)
+                with torch.no_grad():
+                    real_logits, real_features = self.discriminator(hr, skip, alpha, features=True)
+            self.discriminator.requires_grad_(True)
+            adversarial = self._adversarial(real_logits.float(), fake_logits.float())
+            if matching > 0:
+                parts["feature_matching"] = feature_matching_loss(fake_features, real_features)
+                content = content + matching * parts["feature_matching"]
+        total = content + adv_weight * adversarial
+        self.opt_g.step(total)
+        return {"g/total": total.detach(), "g/content": content.detach(), "g/adversarial": adversarial.detach(),
+                **{f"g/content_{name}": value.detach() for name, value in parts.items()}}
 
-    run_loop("train_gan", step, LoopSettings(config.total_steps, config.log_every, config.checkpoint_every,
-                                             config.validate_every),
-             generator=trainer.g, state=trainer.state, load_state=trainer.load_state, checkpoint=checkpoint,
-             fingerprint=fingerprint, log_to=log_to, validation=validation,
-             extra_values=lambda index: _schedule_values(trainer, max(index - config.d_warmup_steps, 0)))
-    return trainer.g.eval()
+    def _adversarial(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+        if self.params.adversarial == "relativistic":
+            return relativistic_generator_loss(real_logits, fake_logits, self.dist.global_mean(real_logits),
+                                               self.dist.global_mean(fake_logits))
+        return generator_adversarial_loss(fake_logits)
 
+    def state_dict(self) -> dict:
+        return {"generator": self.generator.state_dict(), "discriminator": self.discriminator.state_dict(),
+                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(), "replay": self.replay.state_dict()}
 
-def _schedule_values(trainer: GanTrainer, gan_step: int) -> dict[str, float]:
-    config = trainer.config
-    values = {"adv_weight": adv_weight_at(gan_step, config.adv_weight, config.adv_schedule, config.adv_start,
-                                          config.adv_ramp_steps),
-              "lr/g": trainer.opt_g.param_groups[0]["lr"], "lr/d": trainer.opt_d.param_groups[0]["lr"]}
-    if trainer.growth.phase_steps:
-        stages, alpha = trainer.growth.at(gan_step)
-        values.update({"progressive/scale": float(2**stages), "progressive/alpha": alpha})
-    return values
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.load_state_dict(state["generator"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.replay.load_state_dict(state["replay"])

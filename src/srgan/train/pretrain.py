@@ -1,64 +1,57 @@
-"""SRResNet pretraining: pixel MSE, Adam, resumable."""
+"""SRResNet pretraining: pixel MSE, Adam; optionally growing the generator x2 -> x4 (-> x8)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
+from srgan.config import PretrainParams
 from srgan.models.generator import Generator
-from srgan.train.common import LoopSettings, NullLog, PairBatches, TrainingLog, Validation, autocast, run_loop
+from srgan.precision import autocast
+from srgan.train.distributed import Dist
+from srgan.train.optim import Optimiser
 from srgan.train.tricks import Growth
 
 
-@dataclass(frozen=True)
-class PretrainConfig:
-    steps: int
-    lr: float
-    betas: tuple[float, float] = (0.9, 0.999)
-    precision: str = "fp32"
-    log_every: int = 50
-    checkpoint_every: int = 200
-    validate_every: int = 0
+class MSETrainer:
+    """Trains the generator on batches(step) -> (lr, hr) with the pixel MSE (the SRResNet of the paper)."""
+    name = "pretrain"
 
+    def __init__(self, generator: Generator, batches: Callable[[int], tuple], params: PretrainParams,
+                 device: torch.device, dist: Dist = Dist(), compile: bool = False):
+        self.params, self.device, self.batches = params, device, batches
+        self.generator = generator.to(device, memory_format=torch.channels_last).train()
+        self.growth = Growth(generator.stages, tuple(params.progressive.phase_steps), params.progressive.fade_steps)
+        self.network = dist.wrap(self.generator, device, find_unused=bool(self.growth.phase_steps))
+        if compile:
+            self.network = torch.compile(self.network)
+        self.optimiser = Optimiser(self.generator, params.lr, params.betas, precision=params.precision,
+                                   device=device, decay_at=params.lr_decay.at, decay_factor=params.lr_decay.factor)
+        self.total_steps = params.steps
+        self.images_per_step = params.batch_size
 
-def pretrain(generator: Generator, batches: PairBatches, config: PretrainConfig, *, checkpoint: Path,
-             fingerprint: str, log_to: TrainingLog = NullLog(), validation: Validation | None = None,
-             growth: Growth | None = None) -> Generator:
-    """Train the generator with MSE for config.steps steps; resume from `checkpoint` when it matches.
-
-    With `growth`, the generator grows x2 -> x4 (-> x8) in phases, each against HR at its resolution.
-    """
-    growth = growth or Growth(generator.stages)
-    device = batches.device
-    generator.to(device, memory_format=torch.channels_last).train()
-    optimizer = torch.optim.Adam(generator.parameters(), lr=config.lr, betas=config.betas)
-
-    def step(index: int) -> dict[str, torch.Tensor]:
-        lr, hr = batches(index)
-        stages, alpha = growth.at(index)
-        with autocast(device, config.precision):
-            sr = generator(lr, stages, alpha)
-        loss = F.mse_loss(sr.float(), growth.target(hr, stages))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+    def step(self, index: int) -> dict[str, torch.Tensor]:
+        lr, hr = self.batches(index)
+        stages, alpha = self.growth.at(index)
+        with autocast(self.device, self.params.precision):
+            sr = self.network(lr, stages, alpha)
+        loss = F.mse_loss(sr.float(), self.growth.target(hr, stages))
+        self.optimiser.step(loss)
+        self.optimiser.end_of_step()
         return {"train/mse": loss.detach()}
 
-    def growth_values(index: int) -> dict[str, float]:
-        stages, alpha = growth.at(index)
-        return {"progressive/scale": float(2**stages), "progressive/alpha": alpha} if growth.phase_steps else {}
+    def schedule(self, index: int) -> dict[str, float]:
+        values = {"lr": self.optimiser.lr}
+        if self.growth.phase_steps:
+            stages, alpha = self.growth.at(index)
+            values.update({"progressive/scale": float(2**stages), "progressive/alpha": alpha})
+        return values
 
-    def load(state: dict) -> None:
-        generator.load_state_dict(state["generator"])
-        optimizer.load_state_dict(state["optimizer"])
+    def state_dict(self) -> dict:
+        return {"generator": self.generator.state_dict(), "optimiser": self.optimiser.state_dict()}
 
-    run_loop("pretrain", step, LoopSettings(config.steps, config.log_every, config.checkpoint_every,
-                                            config.validate_every),
-             generator=generator, state=lambda: {"generator": generator.state_dict(),
-                                                 "optimizer": optimizer.state_dict()},
-             load_state=load, checkpoint=checkpoint, fingerprint=fingerprint, log_to=log_to, validation=validation,
-             extra_values=growth_values)
-    return generator.eval()
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.load_state_dict(state["generator"])
+        self.optimiser.load_state_dict(state["optimiser"])

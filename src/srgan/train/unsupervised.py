@@ -12,71 +12,19 @@ undo that measurement of its own outputs: G(F(G(y))) close to the shifted G(y).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+from typing import Callable
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
+from srgan.config import UnsupervisedParams
 from srgan.data.resize import downscale
-from srgan.errors import SrganError
-from srgan.losses import generator_adversarial_loss
+from srgan.losses import discriminator_loss, generator_adversarial_loss
 from srgan.models.discriminator import Discriminator
 from srgan.models.generator import Generator
-from srgan.train.common import (
-    LoopSettings,
-    NullLog,
-    PairBatches,
-    TrainingLog,
-    Validation,
-    autocast,
-    discriminator_update,
-    load_parts_state,
-    parts_state,
-    run_loop,
-    to_tensor,
-)
-
-MODES = ("unpaired", "measurement")
-
-
-class UnpairedBatches:
-    """LR inputs from one half of the training images, real HR crops from the other half.
-
-    Images are split by their index (even: inputs, odd: real HR), so no batch can ever pair an
-    input with its own HR. Batches are a pure function of (seed, step), like PairBatches.
-    """
-
-    def __init__(self, lr: np.ndarray, hr: np.ndarray, image_ids: np.ndarray, batch_size: int, seed: int,
-                 device: torch.device):
-        inputs = np.flatnonzero(image_ids % 2 == 0)
-        reals = np.flatnonzero(image_ids % 2 == 1)
-        if len(inputs) == 0 or len(reals) == 0:
-            raise SrganError("unpaired training needs at least two training images (inputs and real HR come "
-                             "from different images); add images to data.train")
-        self.image_ids = image_ids
-        self.inputs = PairBatches(lr[inputs], lr[inputs], batch_size, seed, device)
-        self.reals = PairBatches(hr[reals], hr[reals], batch_size, seed + 1, device)
-        self.input_index, self.real_index = inputs, reals
-
-    def indices(self, step: int) -> tuple[np.ndarray, np.ndarray]:
-        """Crop indices (into the full arrays) of the LR inputs and of the real HR crops of a step."""
-        return self.input_index[self.inputs.indices(step)], self.real_index[self.reals.indices(step)]
-
-    def __call__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.inputs(step)[0], self.reals(step)[0]
-
-
-class LRBatches:
-    """Seeded batches of LR crops alone: the measurement mode never sees an HR image."""
-
-    def __init__(self, lr: np.ndarray, batch_size: int, seed: int, device: torch.device):
-        self.batches = PairBatches(lr, lr, batch_size, seed, device)
-
-    def __call__(self, step: int) -> tuple[torch.Tensor, None]:
-        index = np.sort(self.batches.indices(step))
-        return to_tensor(self.batches.lr[index], self.batches.device), None
+from srgan.precision import autocast
+from srgan.train.distributed import Dist
+from srgan.train.optim import Optimiser
 
 
 def random_measurement(images: torch.Tensor, scale: int, generator: torch.Generator) -> tuple[torch.Tensor, tuple]:
@@ -91,72 +39,64 @@ def consistency_loss(sr: torch.Tensor, lr: torch.Tensor, scale: int) -> torch.Te
     return F.mse_loss(downscale(sr.float(), scale), lr.float())
 
 
-@dataclass(frozen=True)
-class UnsupervisedConfig:
-    mode: str
-    steps: int
-    adv_weight: float = 1e-3
-    consistency_weight: float = 1.0
-    lr_g: float = 1e-4
-    lr_d: float = 1e-4
-    precision: str = "fp32"
-    log_every: int = 50
-    checkpoint_every: int = 200
-    validate_every: int = 0
-    seed: int = 0
-
-
 class UnsupervisedTrainer:
-    def __init__(self, g: Generator, d: Discriminator, config: UnsupervisedConfig, device: torch.device):
-        if config.mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {config.mode!r}")
-        self.g, self.d, self.config, self.device = g, d, config, device
-        for module in (g, d):
+    """G and D trained from batches(step) -> (lr, real HR of other images, or None in measurement mode)."""
+    name = "train_unsupervised"
+
+    def __init__(self, generator: Generator, discriminator: Discriminator, batches: Callable[[int], tuple],
+                 params: UnsupervisedParams, device: torch.device, *, seed: int = 0, dist: Dist = Dist(),
+                 compile: bool = False):
+        self.params, self.device, self.batches = params, device, batches
+        for module in (generator, discriminator):
             module.to(device, memory_format=torch.channels_last).train()
-        self.opt_g = torch.optim.Adam(g.parameters(), lr=config.lr_g, betas=(0.9, 0.999))
-        self.opt_d = torch.optim.Adam(d.parameters(), lr=config.lr_d, betas=(0.9, 0.999))
-        self.shifts = torch.Generator().manual_seed(config.seed)
+        self.generator, self.discriminator = generator, discriminator
+        self.g, self.d = dist.wrap(generator, device), dist.wrap(discriminator, device)
+        if compile:
+            self.g, self.d = torch.compile(self.g), torch.compile(self.d)
+        self.opt_g = Optimiser(generator, params.lr_g, (0.9, 0.999), precision=params.precision, device=device)
+        self.opt_d = Optimiser(discriminator, params.lr_d, (0.9, 0.999), precision=params.precision, device=device)
+        self.shifts = torch.Generator().manual_seed(seed)
+        self.total_steps = params.steps
+        self.images_per_step = params.batch_size
 
-    def parts(self) -> dict:
-        return {"generator": self.g, "discriminator": self.d, "opt_g": self.opt_g, "opt_d": self.opt_d}
-
-    def state(self) -> dict:
-        return {**parts_state(self.parts()), "shifts": self.shifts.get_state()}
-
-    def load_state(self, state: dict) -> None:
-        load_parts_state(self.parts(), state)
-        self.shifts.set_state(state["shifts"])
-
-    def step(self, lr: torch.Tensor, real_hr: torch.Tensor | None) -> dict[str, torch.Tensor]:
-        with autocast(self.device, self.config.precision):
+    def step(self, index: int) -> dict[str, torch.Tensor]:
+        lr, real_hr = self.batches(index)
+        precision, scale = self.params.precision, self.generator.scale
+        with autocast(self.device, precision):
             sr = self.g(lr)
-        if self.config.mode == "unpaired":
+        if self.params.mode == "unpaired":
             real, fake = real_hr, sr
-            content = consistency_loss(sr, lr, self.g.scale)
+            content = consistency_loss(sr, lr, scale)
         else:
-            measured, shift = random_measurement(sr, self.g.scale, self.shifts)
+            measured, shift = random_measurement(sr, scale, self.shifts)
             real, fake = lr, measured
-            with autocast(self.device, self.config.precision):
+            with autocast(self.device, precision):
                 undone = self.g(measured)
             content = F.mse_loss(undone.float(), torch.roll(sr.float(), shift, dims=(2, 3)).detach())
-        d_losses = discriminator_update(self.d, self.opt_d, real, fake.float(), device=self.device,
-                                        precision=self.config.precision)
-        with autocast(self.device, self.config.precision):
-            adversarial = generator_adversarial_loss(self.d(fake).float())
-        total = self.config.consistency_weight * content + self.config.adv_weight * adversarial
-        self.opt_g.zero_grad(set_to_none=True)
-        total.backward()
-        self.opt_g.step()
+        with autocast(self.device, precision):
+            real_logits, fake_logits = self.d(real).float(), self.d(fake.detach().float()).float()
+        d_loss = discriminator_loss(real_logits, fake_logits)
+        self.opt_d.step(d_loss)
+        self.discriminator.requires_grad_(False)
+        with autocast(self.device, precision):
+            adversarial = generator_adversarial_loss(self.discriminator(fake).float())
+        self.discriminator.requires_grad_(True)
+        total = self.params.consistency_weight * content + self.params.adv_weight * adversarial
+        self.opt_g.step(total)
         return {"g/total": total.detach(), "g/consistency": content.detach(), "g/adversarial": adversarial.detach(),
-                **d_losses}
+                "d/loss": d_loss.detach(), "d/real": torch.sigmoid(real_logits).mean().detach(),
+                "d/fake": torch.sigmoid(fake_logits).mean().detach()}
 
+    def schedule(self, index: int) -> dict[str, float]:
+        return {}
 
-def train_unsupervised(trainer: UnsupervisedTrainer, batches, *, checkpoint: Path, fingerprint: str,
-                       log_to: TrainingLog = NullLog(), validation: Validation | None = None) -> Generator:
-    """Train for config.steps steps on batches(step) -> (lr, real HR or None); resumable like the others."""
-    config = trainer.config
-    run_loop(f"unsupervised ({config.mode})", lambda index: trainer.step(*batches(index)),
-             LoopSettings(config.steps, config.log_every, config.checkpoint_every, config.validate_every),
-             generator=trainer.g, state=trainer.state, load_state=trainer.load_state, checkpoint=checkpoint,
-             fingerprint=fingerprint, log_to=log_to, validation=validation)
-    return trainer.g.eval()
+    def state_dict(self) -> dict:
+        return {"generator": self.generator.state_dict(), "discriminator": self.discriminator.state_dict(),
+                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(), "shifts": self.shifts.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.load_state_dict(state["generator"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.shifts.set_state(state["shifts"])

@@ -1,0 +1,72 @@
+"""Which device to run on: `auto`, `cpu`, `cuda` or `cuda:N`, checked, with a free GPU for `auto`.
+
+With several GPUs, `auto` claims one that no other srgan-dvc process on this machine holds (an
+advisory lock per GPU, released when the process ends), so the experiments of `dvc queue start
+--jobs N` spread over the GPUs instead of all landing on cuda:0. Under torchrun every process
+takes the GPU of its local rank instead.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import torch
+
+from srgan.errors import SrganError
+
+DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
+LOCK_DIR = Path(tempfile.gettempdir()) / "srgan-dvc-gpus"
+_held: list = []  # open lock files: a claim lasts as long as the process
+
+
+def check_device(name: object, key: str = "device") -> str:
+    """The device name if it is one this project understands, else an error naming `key`."""
+    if not isinstance(name, str) or not DEVICE_PATTERN.fullmatch(name):
+        raise SrganError(f"{key}: expected auto, cpu, cuda or cuda:N, got {name!r}")
+    return name
+
+
+def pick_device(name: str = "auto", key: str = "device") -> torch.device:
+    """The torch device for a checked name; `auto` is a free GPU when there is one, else the CPU."""
+    check_device(name, key)
+    if name == "cpu":
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        if name == "auto":
+            return torch.device("cpu")
+        raise SrganError(f"{key}: {name} requested but CUDA is not available here; use auto or cpu")
+    count = torch.cuda.device_count()
+    if name == "auto":
+        local_rank = os.environ.get("LOCAL_RANK")
+        return torch.device("cuda", int(local_rank) if local_rank is not None else _auto_gpu())
+    index = int(name.partition(":")[2] or 0)
+    if index >= count:
+        raise SrganError(f"{key}: {name} requested but this machine has {count} GPU(s) (cuda:0 to cuda:{count - 1})")
+    return torch.device("cuda", index)
+
+
+@functools.cache
+def _auto_gpu() -> int:
+    count = torch.cuda.device_count()
+    return claim_gpu([str(torch.cuda.get_device_properties(i).uuid) for i in range(count)],
+                     free_memory=lambda i: torch.cuda.mem_get_info(i)[0])
+
+
+def claim_gpu(uuids: list[str], free_memory=lambda index: 0, lock_dir: Path = LOCK_DIR) -> int:
+    """Index of the first GPU no other process has claimed (claiming it); if all are taken, the emptiest."""
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    for index, uuid in enumerate(uuids):
+        handle = open(lock_dir / f"{uuid}.lock", "a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            continue
+        _held.append(handle)
+        return index
+    return max(range(len(uuids)), key=free_memory)

@@ -1,0 +1,118 @@
+"""What the three training stages share: their process and device, their data, their run store and their log."""
+
+from __future__ import annotations
+
+import random
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from srgan.config import ExecutionParams
+from srgan.data.crops import load_eval_images
+from srgan.devices import pick_device
+from srgan.stages.paths import TRAIN_HR, TRAIN_IDS, TRAIN_LR, VALIDATION, checkpoints, training_log
+from srgan.train.checkpoint import RunStore, fingerprint
+from srgan.train.distributed import Dist, from_environment
+from srgan.train.loop import NullLog, Validation
+
+# The few numbers of a training run worth a column in `dvc exp show` (every curve stays in `dvc plots`).
+SUMMARY = ("val/psnr_y", "perf/images_per_s")
+TRAINING_DATA = [TRAIN_LR, TRAIN_HR, TRAIN_IDS, VALIDATION]
+
+
+@dataclass(frozen=True)
+class Session:
+    """Where this training process runs: its device and its place among the data-parallel processes."""
+    device: torch.device
+    dist: Dist
+
+    def describe(self, execution: ExecutionParams) -> dict:
+        """What was used, for the model's metadata: how the run was executed, not what it computed."""
+        return {"device": self.device.type, "processes": self.dist.world, "compile": execution.compile,
+                "torch": torch.__version__.split("+")[0]}
+
+
+def start_training(execution: ExecutionParams, seed: int) -> Session:
+    """Pick the device, join the other processes (under torchrun) and seed every generator."""
+    device = pick_device(execution.device, key="execution.device")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+        torch.backends.cudnn.benchmark = True  # crops have one size: autotuned kernels pay off from step 2
+    session = Session(device, from_environment(device))
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    return session
+
+
+class LiveLog:
+    """The training loops' log (srgan.train.loop.TrainingLog) written with DVCLive."""
+
+    def __init__(self, tracker):
+        self.tracker = tracker
+
+    def metrics(self, step: int, values: dict[str, float]) -> None:
+        self.tracker.step = step
+        for key, value in values.items():
+            self.tracker.log_metric(key, value)
+
+    def image(self, step: int, name: str, image) -> None:
+        self.tracker.log_image(f"{name}_{step:07d}.png", image)
+
+
+@contextmanager
+def training_log_for(stage: str, is_main: bool) -> Iterator:
+    """DVCLive in reports/<stage>/ on rank 0 (dvc.yaml declares its plots), nothing on the other ranks.
+
+    Its metrics.json keeps only SUMMARY, so `dvc exp show` stays readable.
+    """
+    if not is_main:
+        yield NullLog()
+        return
+    from dvclive import Live
+
+    for folder in ("metrics", "images"):  # DVC outputs even when nothing of that kind is logged
+        (training_log(stage) / "plots" / folder).mkdir(parents=True, exist_ok=True)
+    with Live(dir=str(training_log(stage)), report=None, save_dvc_exp=False, dvcyaml=None) as tracker:
+        yield LiveLog(tracker)
+        tracker.summary = _nest({key: value for key, value in _flatten(tracker.summary).items() if key in SUMMARY})
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}/"))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _nest(flat: dict) -> dict:
+    tree: dict = {}
+    for key, value in flat.items():
+        *parents, leaf = key.split("/")
+        node = tree
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return tree
+
+
+def training_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The prepared (lr, hr, image id) crops, memory-mapped."""
+    return (np.load(TRAIN_LR, mmap_mode="r"), np.load(TRAIN_HR, mmap_mode="r"), np.load(TRAIN_IDS))
+
+
+def validation_set(validate_every: int, scale: int) -> Validation | None:
+    """The validation images (data.validation), when the section validates at all."""
+    return Validation(load_eval_images(VALIDATION), scale) if validate_every else None
+
+
+def run_store(stage: str, settings: dict, extra_inputs: tuple = ()) -> RunStore:
+    """Where this run's checkpoints live, keyed by its settings and the content of its inputs."""
+    inputs = [path for path in (*TRAINING_DATA, *extra_inputs) if path.exists()]
+    return RunStore(checkpoints(), stage, fingerprint(settings, inputs))

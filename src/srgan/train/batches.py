@@ -1,0 +1,132 @@
+"""Seeded training batches from the prepared crops, split across ranks, made ahead of time.
+
+The global batch of step k is a pure function of (seed, k): a resumed run draws exactly the batches
+an uninterrupted one would, and N data-parallel processes each take their 1/N of the same global
+batch, so they train on the samples one process would.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Callable
+
+import numpy as np
+import torch
+
+from srgan.errors import SrganError
+
+
+def to_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
+    """uint8 (N, H, W, 3) -> float32 (N, 3, H, W) in [0, 1], channels-last in memory (faster convs).
+
+    The uint8 batch travels to the GPU (pinned, asynchronously) and is converted there: a quarter of
+    the bytes of a float copy.
+    """
+    tensor = torch.from_numpy(np.ascontiguousarray(images))
+    if device.type == "cuda":
+        tensor = tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.permute(0, 3, 1, 2).float().div_(255.0).contiguous(memory_format=torch.channels_last)
+
+
+class PairBatches:
+    """Seeded random batches of (lr, hr) float tensors from uint8 NHWC arrays (memory-mapped is fine).
+
+    Each epoch is a fresh permutation seeded by (seed, epoch). `batch_size` is the global batch;
+    process `rank` of `world` gets its contiguous share of the (sorted) global batch.
+    """
+
+    def __init__(self, lr: np.ndarray, hr: np.ndarray, batch_size: int, seed: int, device: torch.device,
+                 rank: int = 0, world: int = 1):
+        if len(lr) != len(hr) or len(hr) == 0:
+            raise SrganError(f"training pairs are empty or mismatched ({len(lr)} LR, {len(hr)} HR); rerun prepare")
+        if batch_size % world:
+            raise SrganError(f"a batch of {batch_size} cannot be split evenly over {world} processes")
+        self.lr, self.hr = lr, hr
+        self.batch_size, self.seed, self.device = batch_size, seed, device
+        self.share = slice(rank * batch_size // world, (rank + 1) * batch_size // world)
+        self._epoch, self._order = -1, None
+
+    def indices(self, step: int) -> np.ndarray:
+        """Crop indices of the global batch of `step`, in drawing order."""
+        count = len(self.hr)
+        positions = np.arange(step * self.batch_size, (step + 1) * self.batch_size)
+        out = np.empty(self.batch_size, dtype=np.int64)
+        for i, position in enumerate(positions):
+            epoch = int(position // count)
+            if epoch != self._epoch:
+                generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+                self._epoch, self._order = epoch, torch.randperm(count, generator=generator).numpy()
+            out[i] = self._order[position % count]
+        return out
+
+    def local_indices(self, step: int) -> np.ndarray:
+        """This rank's crop indices for `step`, sorted for locality in the memory-mapped arrays."""
+        return np.sort(self.indices(step))[self.share]
+
+    def __call__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        index = self.local_indices(step)
+        return to_tensor(self.lr[index], self.device), to_tensor(self.hr[index], self.device)
+
+
+class UnpairedBatches:
+    """LR inputs from one half of the training images, real HR crops from the other half.
+
+    Images are split by their index (even: inputs, odd: real HR), so no batch can ever pair an
+    input with its own HR. Batches are a pure function of (seed, step), like PairBatches.
+    """
+
+    def __init__(self, lr: np.ndarray, hr: np.ndarray, image_ids: np.ndarray, batch_size: int, seed: int,
+                 device: torch.device, rank: int = 0, world: int = 1):
+        inputs = np.flatnonzero(image_ids % 2 == 0)
+        reals = np.flatnonzero(image_ids % 2 == 1)
+        if len(inputs) == 0 or len(reals) == 0:
+            raise SrganError("unpaired training needs at least two training images (inputs and real HR come "
+                             "from different images); add images to data.train")
+        self.image_ids = image_ids
+        self.inputs = PairBatches(lr[inputs], lr[inputs], batch_size, seed, device, rank, world)
+        self.reals = PairBatches(hr[reals], hr[reals], batch_size, seed + 1, device, rank, world)
+        self.input_index, self.real_index = inputs, reals
+
+    def indices(self, step: int) -> tuple[np.ndarray, np.ndarray]:
+        """Crop indices (into the full arrays) of the LR inputs and of the real HR crops of a step."""
+        return self.input_index[self.inputs.indices(step)], self.real_index[self.reals.indices(step)]
+
+    def __call__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.inputs(step)[0], self.reals(step)[0]
+
+
+class LRBatches:
+    """Seeded batches of LR crops alone: the measurement mode never sees an HR image."""
+
+    def __init__(self, lr: np.ndarray, batch_size: int, seed: int, device: torch.device, rank: int = 0,
+                 world: int = 1):
+        self.batches = PairBatches(lr, lr, batch_size, seed, device, rank, world)
+
+    def __call__(self, step: int) -> tuple[torch.Tensor, None]:
+        return to_tensor(self.batches.lr[self.batches.local_indices(step)], self.batches.device), None
+
+
+class Prefetched:
+    """The batches of a source, each made in a background thread while the step before it trains.
+
+    Steps are asked for in order, so after step k the batch of step k + 1 is prepared ahead: the
+    gather from the memory-mapped arrays and the copy to the GPU overlap with compute. The batch
+    of a step is the same with or without prefetching.
+    """
+
+    def __init__(self, source: Callable[[int], tuple]):
+        self.source = source
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batches")
+        self._ahead: dict[int, Future] = {}
+
+    def __call__(self, step: int) -> tuple:
+        future = self._ahead.pop(step, None)
+        batch = future.result() if future is not None else self.source(step)
+        for stale in [key for key in self._ahead if key < step]:
+            self._ahead.pop(stale).cancel()
+        if step + 1 not in self._ahead:
+            self._ahead[step + 1] = self._worker.submit(self.source, step + 1)
+        return batch
+
+    def close(self) -> None:
+        self._worker.shutdown(wait=True, cancel_futures=True)

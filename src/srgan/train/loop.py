@@ -1,0 +1,197 @@
+"""The one training loop: every method (MSE, GAN, unsupervised) is a Trainer, and run_loop drives it.
+
+run_loop owns what all methods share: resuming, the exponential moving average of G, reading
+losses back (at log steps only, so a GPU never waits on the host in between), the finiteness
+check, throughput, validation, logging and checkpoints. In data-parallel runs every rank runs the
+loop; rank 0 alone logs, validates and checkpoints.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import torch
+from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from tqdm import tqdm
+
+from srgan.config import LoopParams
+from srgan.errors import SrganError
+from srgan.inference import upscale_image
+from srgan.metrics import psnr_y
+from srgan.train.checkpoint import RunStore, rng_state, set_rng_state
+from srgan.train.distributed import Dist
+
+log = logging.getLogger(__name__)
+
+
+class TrainingLog(Protocol):
+    """Where a loop reports curves and sample images (the stages adapt DVCLive to it)."""
+
+    def metrics(self, step: int, values: dict[str, float]) -> None: ...
+
+    def image(self, step: int, name: str, image: np.ndarray) -> None: ...
+
+
+class NullLog:
+    def metrics(self, step: int, values: dict[str, float]) -> None:
+        pass
+
+    def image(self, step: int, name: str, image: np.ndarray) -> None:
+        pass
+
+
+class Trainer(Protocol):
+    """One training method. `generator` is the bare network it trains (not a DDP wrapper)."""
+    name: str
+    generator: nn.Module
+    total_steps: int
+    images_per_step: int  # HR crops of the global batch drawn per step, for the throughput
+
+    def step(self, index: int) -> dict[str, torch.Tensor]:
+        """One optimisation step; its losses as device tensors (read back only when logged)."""
+
+    def schedule(self, index: int) -> dict[str, float]:
+        """Scheduled values worth a curve at this step (learning rates, adversarial weight)."""
+
+    def state_dict(self) -> dict: ...
+
+    def load_state_dict(self, state: dict) -> None: ...
+
+
+@dataclass
+class Validation:
+    """Held-out (lr, hr) images: mean PSNR-Y of the generator on them, and the first output as a sample."""
+    images: dict[str, tuple[np.ndarray, np.ndarray]]
+    scale: int
+    tile: int = 128
+
+    def run(self, generator: nn.Module) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+        was_training = generator.training
+        generator.eval()
+        scores, samples = [], {}
+        for name, (lr, hr) in self.images.items():
+            sr = upscale_image(generator, lr, tile=self.tile, overlap=min(16, self.tile // 4))
+            scores.append(psnr_y(sr, hr, self.scale))
+            if not samples:
+                samples[f"val/{name}"] = sr
+        generator.train(was_training)
+        return {"val/psnr_y": float(np.mean(scores))}, samples
+
+
+class RunningMean:
+    """Sums of each logged loss since the last log, kept on the device; means read back (and checked) when logged."""
+
+    def __init__(self):
+        self.totals: dict[str, torch.Tensor] = {}
+        self.counts: dict[str, int] = {}
+
+    def add(self, losses: dict[str, torch.Tensor]) -> None:
+        for name, value in losses.items():
+            value = value.detach().float().reshape(())
+            self.totals[name] = self.totals[name] + value if name in self.totals else value
+            self.counts[name] = self.counts.get(name, 0) + 1
+
+    def means(self, dist: Dist, step: int, checkpoint: str) -> dict[str, float]:
+        """The global means since the last pop, read back from the device; an error if any is not finite."""
+        if not self.totals:
+            return {}
+        names = list(self.totals)
+        values = dist.mean(torch.stack([self.totals[name] / self.counts[name] for name in names])).tolist()
+        for name, value in zip(names, values):
+            if not math.isfinite(value):
+                raise SrganError(f"step {step}: loss '{name}' is {value}; training stopped. The last good "
+                                 f"checkpoint is kept ({checkpoint}). Lower the learning rate or use precision: fp32")
+        return dict(zip(names, values))
+
+    def pop(self, dist: Dist, step: int, checkpoint: str) -> dict[str, float]:
+        means = self.means(dist, step, checkpoint)
+        self.totals, self.counts = {}, {}
+        return means
+
+
+class Averaged:
+    """An exponential moving average of the generator's weights and BatchNorm statistics (torch's AveragedModel)."""
+
+    def __init__(self, generator: nn.Module, decay: float):
+        self.model = AveragedModel(generator, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+    def update(self, generator: nn.Module) -> None:
+        self.model.update_parameters(generator)
+
+    @property
+    def generator(self) -> nn.Module:
+        return self.model.module
+
+
+def run_loop(trainer: Trainer, settings: LoopParams, *, store: RunStore, log_to: TrainingLog = NullLog(),
+             validation: Validation | None = None, dist: Dist = Dist()) -> nn.Module:
+    """Drive trainer.step for every step; return the generator to save (its average when settings.ema).
+
+    The checkpoint holds the trainer's state, the average, the RNG state and the logged history
+    (its images in the run's folder); a resumed run replays that history to the log so its curves
+    and images are whole, then continues where it stopped.
+    """
+    average = Averaged(trainer.generator, settings.ema) if settings.ema else None
+    start, history = _resume(trainer, average, store, log_to, dist)
+    running, total = RunningMean(), trainer.total_steps
+    clock, since = time.perf_counter(), start
+    bar = tqdm(range(start, total), desc=trainer.name, initial=start, total=total, disable=not dist.is_main)
+    for index in bar:
+        running.add(trainer.step(index))
+        if average:
+            average.update(trainer.generator)
+        done = index + 1
+        entry: dict = {"step": done, "values": {}, "images": []}
+        if done % settings.log_every == 0 or done == total:
+            rate = trainer.images_per_step * (done - since) / (time.perf_counter() - clock)
+            entry["values"] = {**running.pop(dist, done, store.describe()), **trainer.schedule(index),
+                               "perf/images_per_s": rate}
+            bar.set_postfix_str(f"{rate:.1f} img/s")
+            clock, since = time.perf_counter(), done
+        elif done % settings.checkpoint_every == 0:
+            running.means(dist, done, store.describe())  # never checkpoint a diverged run
+        if validation and dist.is_main and settings.validate_every and (
+                done % settings.validate_every == 0 or done == total):
+            scores, samples = validation.run(average.generator if average else trainer.generator)
+            entry["values"].update(scores)
+            entry["images"] = _log_images(store, log_to, done, samples)
+        if entry["values"] and dist.is_main:
+            history.append(entry)
+            log_to.metrics(done, entry["values"])
+        if done % settings.checkpoint_every == 0 and done < total and dist.is_main:
+            store.save({"step": done, "trainer": trainer.state_dict(), "rng": rng_state(), "history": history,
+                        "average": average.model.state_dict() if average else None})
+    bar.close()
+    return average.generator if average else trainer.generator
+
+
+def _resume(trainer: Trainer, average: Averaged | None, store: RunStore, log_to: TrainingLog,
+            dist: Dist) -> tuple[int, list]:
+    saved = dist.broadcast(store.load() if dist.is_main else None)
+    if not saved:
+        return 0, []
+    trainer.load_state_dict(saved["trainer"])
+    if average:
+        average.model.load_state_dict(saved["average"])
+    set_rng_state(saved["rng"])
+    if dist.is_main:
+        log.warning("%s: resuming from step %d of %d (%s)", trainer.name, saved["step"], trainer.total_steps,
+                    store.describe())
+        for entry in saved["history"]:
+            log_to.metrics(entry["step"], entry["values"])
+            for name in entry["images"]:
+                log_to.image(entry["step"], name, store.read_image(entry["step"], name))
+    return saved["step"], saved["history"]
+
+
+def _log_images(store: RunStore, log_to: TrainingLog, step: int, samples: dict[str, np.ndarray]) -> list[str]:
+    for name, image in samples.items():
+        store.write_image(step, name, image)
+        log_to.image(step, name, image)
+    return list(samples)

@@ -1,0 +1,153 @@
+"""The DVC contract, checked statically: code deps are each stage's exact import closure, every params key the
+README sets exists, params.yaml holds every key the code reads, and the committed dvc.lock matches."""
+
+import ast
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from pydantic import BaseModel
+
+from srgan.config import SECTIONS
+
+PROJECT = Path(__file__).resolve().parents[2]
+SRC = PROJECT / "src"
+# Data files a module reads, which are deps of every stage that imports the module.
+DATA_FILES = {"src/srgan/niqe.py": ["src/srgan/niqe_pris_params.npz"]}
+
+
+def module_file(name: str) -> Path | None:
+    path = SRC / Path(*name.split("."))
+    for candidate in (path.with_suffix(".py"), path / "__init__.py"):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def imported_names(path: Path):
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            yield node.module
+            yield from (f"{node.module}.{alias.name}" for alias in node.names)  # `from pkg import module`
+
+
+def import_closure(module: str) -> set[str]:
+    """Files (relative to the project) of every srgan module `module` imports, directly or not, at any depth,
+    lazy imports included; empty package __init__ files aside."""
+    seen, todo = set(), [module]
+    while todo:
+        name = todo.pop()
+        path = module_file(name) if name.startswith("srgan") else None
+        if path is None or path in seen:
+            continue
+        seen.add(path)
+        todo.extend(imported_names(path))
+    files = {str(path.relative_to(PROJECT)) for path in seen if path.name != "__init__.py"}
+    return files | {data for file in files for data in DATA_FILES.get(file, [])}
+
+
+def stages() -> dict:
+    return yaml.safe_load((PROJECT / "dvc.yaml").read_text())["stages"]
+
+
+def test_package_init_files_are_empty():
+    assert all(not path.read_text().strip() for path in SRC.rglob("__init__.py"))
+
+
+@pytest.mark.parametrize("name", list(stages()))
+def test_code_deps_are_the_exact_import_closure(name):
+    stage = stages()[name]
+    body = stage.get("do", stage)
+    module = body["cmd"].split()[2]
+    listed = {dep for dep in body["deps"] if dep.startswith("src/")}
+    closure = import_closure(module)
+    assert listed == closure, f"{name}: missing {sorted(closure - listed)}, needless {sorted(listed - closure)}"
+
+
+def test_pretrain_does_not_depend_on_the_gan_code():
+    deps = set(stages()["pretrain"]["deps"])
+    assert not deps & {"src/srgan/train/gan.py", "src/srgan/models/discriminator.py", "src/srgan/losses.py"}
+
+
+def test_no_stage_depends_on_execution_settings():
+    for name, stage in stages().items():
+        params = stage.get("do", stage).get("params", [])
+        assert not [p for p in params if str(p).split(".")[0] == "execution"], name
+
+
+def test_params_yaml_holds_every_key_the_code_reads():
+    raw = yaml.safe_load((PROJECT / "params.yaml").read_text())
+
+    def missing(model: type[BaseModel], values: dict, prefix: str) -> list[str]:
+        out = []
+        for field, info in model.model_fields.items():
+            key = f"{prefix}.{field}"
+            if field not in values:
+                out.append(key)
+            elif isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel):
+                out += missing(info.annotation, values[field], key)
+        return out
+
+    absent = [name for name in SECTIONS if name not in raw]
+    for name, kind in SECTIONS.items():
+        if isinstance(kind, type) and issubclass(kind, BaseModel) and name in raw:
+            absent += missing(kind, raw[name], name)
+    assert not absent, f"params.yaml lacks {absent}"
+
+
+def readme_overrides() -> list[str]:
+    """Every -S value of every command in the README's fenced code blocks."""
+    lines, inside = [], False
+    for line in (PROJECT / "README.md").read_text().splitlines():
+        if line.startswith("```"):
+            inside = not inside
+        elif inside:
+            lines.append(line)
+    text = "\n".join(lines)
+    return [match.strip("'\"") for match in re.findall(r"-S\s+('[^']+'|\"[^\"]+\"|\S+)", text)]
+
+
+def test_every_readme_override_names_a_params_key():
+    raw = yaml.safe_load((PROJECT / "params.yaml").read_text())
+    overrides = readme_overrides()
+    assert len(overrides) > 20
+    for override in overrides:
+        key = re.split(r"=", override.lstrip("+~"), maxsplit=1)[0]
+        parts = key.split(".")
+        if override.startswith("++") or override.startswith("+"):
+            parts = parts[:-1]  # adds a key under an existing mapping (data.eval.<new set>)
+        node = raw
+        for part in parts:
+            assert isinstance(node, dict) and part in node, f"README: -S {override}: {key} is not in params.yaml"
+            node = node[part]
+
+
+def test_committed_lock_matches_dvc_yaml_and_params():
+    """CI fails when dvc.yaml, params.yaml or the code changed without the baseline being refreshed
+    (README: `dvc repro && git add ...`). Outputs may be absent (a fresh clone has only git's files)."""
+    if not (PROJECT / "dvc.lock").exists():
+        pytest.fail("dvc.lock is not committed: refresh the baseline (see README, Development)")
+    result = subprocess.run([sys.executable, "-m", "dvc", "status", "--json"], cwd=PROJECT, capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stderr
+    stale = {}
+    for stage, changes in json.loads(result.stdout or "{}").items():
+        for change in changes:
+            if not isinstance(change, dict):
+                stale[stage] = change  # 'changed command', 'always changed', ...
+                continue
+            for kind, entries in change.items():
+                if kind != "changed deps":
+                    continue
+                modified = {path: what for path, what in entries.items() if what != "deleted"}
+                code_or_params = {p: w for p, w in modified.items() if p.startswith("src/") or "params" in p
+                                  or p == "params.yaml" or isinstance(w, dict)}
+                if code_or_params:
+                    stale[stage] = code_or_params
+    assert not stale, f"the committed dvc.lock is stale: {stale}; refresh the baseline (README, Development)"

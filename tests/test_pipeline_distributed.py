@@ -1,0 +1,100 @@
+"""Scaling out, with the real pipeline: 2 data-parallel gloo processes started by the stages themselves
+(torchrun) match 1 process, a killed 2-process run resumes (with 2 or with 1 process), and queued experiments
+run on two workers."""
+
+import json
+import re
+import time
+
+import pytest
+import torch
+
+from srgan.models.io import load_generator
+
+MODELS = ("srresnet", "srgan", "unsupervised")
+
+
+def longer(p, processes=1):
+    p["execution"].update(nproc_per_node=processes, device="cpu")
+    p["pretrain"].update(steps=8, batch_size=4, log_every=2, validate_every=4)
+    p["gan"].update(steps=6, batch_size=4, log_every=2, validate_every=3, replay={"size": 8, "fraction": 0.5},
+                    adv_ramp={"schedule": "constant", "start": 0.0, "steps": 0})
+    p["unsupervised"].update(steps=6, batch_size=4, log_every=2, validate_every=3)
+
+
+@pytest.fixture(scope="module")
+def one(make_project):
+    project = make_project(lambda p: longer(p, 1))
+    project.dvc("repro")
+    project.commit("baseline")  # experiments then rerun only what their params touch
+    return project
+
+
+@pytest.fixture(scope="module")
+def two(make_project):
+    project = make_project(lambda p: longer(p, 2))
+    project.run_result = project.dvc("repro")
+    return project
+
+
+def test_two_processes_train_as_one(one, two):
+    """Same global batch, synchronised BatchNorm, averaged gradients: 2 processes end where 1 does, to float
+    rounding (sums over the batch are added in another order; after a few Adam steps the weights of this
+    BatchNorm generator differ by ~1e-6 of their scale, and 1e-4 leaves room for summation order on any CPU)."""
+    assert "starting 2 process(es)" in two.run_result.stdout + two.run_result.stderr
+    for name in MODELS:
+        single, meta_one = load_generator(one.root / "models" / f"{name}.pt")
+        double, meta_two = load_generator(two.root / "models" / f"{name}.pt")
+        assert meta_one["execution"]["processes"] == 1 and meta_two["execution"]["processes"] == 2
+        for key, value in single.state_dict().items():
+            torch.testing.assert_close(double.state_dict()[key], value, atol=1e-4, rtol=1e-4, msg=f"{name}.{key}")
+    first = json.loads((one.root / "reports/evaluate/skimage/metrics.json").read_text())
+    second = json.loads((two.root / "reports/evaluate/skimage/metrics.json").read_text())
+    for method in MODELS:
+        assert abs(first[method]["psnr_y"] - second[method]["psnr_y"]) < 0.05, method
+
+
+def test_a_killed_two_process_run_resumes_with_two_or_one(make_project):
+    project = make_project(lambda p: (longer(p, 2), p["gan"].update(steps=120, checkpoint_every=10,
+                                                                      log_every=10, validate_every=40)))
+    root = project.root
+    project.dvc("repro", "pretrain")
+    checkpoint = project.kill_during("train_gan", "checkpoints/train_gan-*/state.pt")
+    resumed = project.dvc("repro", "train_gan")
+    assert re.search(r"resuming from step \d+", resumed.stdout + resumed.stderr)
+    after_resume = project.gan_digests()
+    uninterrupted = project.dvc("repro", "--force", "--single-item", "train_gan")
+    assert "resuming" not in uninterrupted.stdout + uninterrupted.stderr
+    assert project.gan_digests() == after_resume, "a resumed 2-process run ends with the files of an uninterrupted one"
+    reference, _ = load_generator(root / "models/srgan.pt")
+
+    project.kill_during("train_gan", "checkpoints/train_gan-*/state.pt", "--force", "--single-item")
+    project.edit_params(lambda p: p["execution"].update(nproc_per_node=1))
+    resumed = project.dvc("repro", "--force", "--single-item", "train_gan")
+    assert re.search(r"resuming from step \d+", resumed.stdout + resumed.stderr), "N processes resume with M"
+    assert not checkpoint.parent.exists()
+    with_one, _ = load_generator(root / "models/srgan.pt")
+    for key, value in reference.state_dict().items():
+        torch.testing.assert_close(with_one.state_dict()[key], value, atol=1e-3, rtol=1e-3, msg=key)
+
+
+def test_queued_experiments_run_on_two_workers(one):
+    for weight in ("0.05", "0.5"):
+        one.dvc("exp", "run", "--queue", "-S", f"gan.adv_weight={weight}")
+    one.dvc("queue", "start", "--jobs", "2")
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        rows = one.dvc("queue", "status").stdout
+        if "Queued" not in rows and "Running" not in rows:
+            break
+        time.sleep(2)
+    assert "Success" in rows and "Failed" not in rows, rows
+    experiments = json.loads(one.dvc("exp", "show", "--json").stdout)
+    found = {}
+    for commit in experiments:
+        for exp in commit.get("experiments") or []:
+            data = exp["revs"][0]["data"]
+            weight = data["params"]["params.yaml"]["data"]["gan"]["adv_weight"]
+            found[weight] = data["metrics"]["reports/evaluate/skimage/metrics.json"]["data"]["srgan"]["psnr_y"]
+    assert set(found) == {0.05, 0.5}
+    assert found[0.05] != found[0.5]

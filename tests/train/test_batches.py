@@ -1,0 +1,131 @@
+"""Seeded batches: a pure function of (seed, step), split across ranks, unpaired and LR-only, prefetched."""
+
+import numpy as np
+import pytest
+import torch
+from tests.train.conftest import CPU
+
+from srgan.errors import SrganError
+from srgan.train.batches import LRBatches, PairBatches, Prefetched, UnpairedBatches, to_tensor
+
+
+def test_batches_are_a_function_of_seed_and_step(pairs):
+    first = PairBatches(*pairs, batch_size=5, seed=3, device=CPU)
+    second = PairBatches(*pairs, batch_size=5, seed=3, device=CPU)
+    assert [first.indices(k).tolist() for k in (4, 0, 7)] == [second.indices(k).tolist() for k in (4, 0, 7)]
+    other = PairBatches(*pairs, batch_size=5, seed=4, device=CPU)
+    assert any(first.indices(k).tolist() != other.indices(k).tolist() for k in range(3))
+
+
+def test_each_epoch_visits_every_pair_once(pairs):
+    batches = PairBatches(*pairs, batch_size=4, seed=0, device=CPU)  # 12 pairs: 3 batches an epoch
+    epoch = np.concatenate([batches.indices(k) for k in range(3)])
+    assert sorted(epoch.tolist()) == list(range(12))
+
+
+def test_batch_tensors(pairs):
+    lr, hr = PairBatches(*pairs, batch_size=4, seed=0, device=CPU)(0)
+    assert lr.shape == (4, 3, 8, 8) and hr.shape == (4, 3, 32, 32)
+    assert lr.dtype == torch.float32 and 0 <= float(lr.min()) and float(hr.max()) <= 1
+    assert lr.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_to_tensor_scales_uint8_to_unit_floats():
+    images = np.array([[[[0, 51, 255]]]], dtype=np.uint8)  # (1, 1, 1, 3)
+    tensor = to_tensor(images, CPU)
+    assert tensor.shape == (1, 3, 1, 1)
+    assert tensor.flatten().tolist() == pytest.approx([0.0, 0.2, 1.0])
+
+
+def test_empty_pairs_are_an_error():
+    empty = np.zeros((0, 8, 8, 3), np.uint8)
+    with pytest.raises(SrganError, match="rerun prepare"):
+        PairBatches(empty, empty, 4, 0, CPU)
+
+
+def test_the_shares_of_two_ranks_make_the_one_process_batch(pairs):
+    whole = PairBatches(*pairs, batch_size=6, seed=2, device=CPU)
+    ranks = [PairBatches(*pairs, batch_size=6, seed=2, device=CPU, rank=rank, world=2) for rank in (0, 1)]
+    for step in range(5):  # crosses epochs (12 pairs, 6 a batch)
+        lr, hr = whole(step)
+        shares = [batches(step) for batches in ranks]
+        assert all(len(share[0]) == 3 for share in shares)
+        assert torch.equal(torch.cat([share[0] for share in shares]), lr)
+        assert torch.equal(torch.cat([share[1] for share in shares]), hr)
+        assert not set(ranks[0].local_indices(step)) & set(ranks[1].local_indices(step))
+
+
+def test_a_batch_must_split_evenly_over_the_ranks(pairs):
+    with pytest.raises(SrganError, match="cannot be split evenly over 4 processes"):
+        PairBatches(*pairs, batch_size=6, seed=0, device=CPU, rank=0, world=4)
+
+
+class Counting:
+    """A batch source that remembers every step it was asked for."""
+
+    def __init__(self, source):
+        self.source, self.calls = source, []
+
+    def __call__(self, step):
+        self.calls.append(step)
+        return self.source(step)
+
+
+@pytest.mark.parametrize("start", [0, 3])  # 3: a resumed run asks for its first step out of the blue
+def test_prefetched_gives_the_batches_of_its_source(pairs, start):
+    source = PairBatches(*pairs, batch_size=4, seed=1, device=CPU)
+    counting = Counting(PairBatches(*pairs, batch_size=4, seed=1, device=CPU))
+    prefetched = Prefetched(counting)
+    try:
+        for step in range(start, start + 6):
+            lr, hr = prefetched(step)
+            expected_lr, expected_hr = source(step)
+            assert torch.equal(lr, expected_lr) and torch.equal(hr, expected_hr), step
+        made = list(counting.calls)
+        # Asked again, out of order: still the step's batch (the batches made ahead for later steps are dropped).
+        for step in (start + 2, start + 1, start + 5):
+            assert torch.equal(prefetched(step)[1], source(step)[1]), step
+    finally:
+        prefetched.close()
+    # In order, each step's batch is made once (ahead of time, for every step after the first).
+    assert all(made.count(step) == 1 for step in range(start, start + 6)), made
+
+
+def test_crops_remember_their_image(crops):
+    lr, hr, ids = crops
+    assert ids.tolist() == [i for i in range(5) for _ in range(4)]
+
+
+def test_unpaired_sampler_never_pairs_an_input_with_its_own_hr(crops):
+    lr, hr, ids = crops
+    batches = UnpairedBatches(lr, hr, ids, batch_size=6, seed=0, device=CPU)
+    for step in range(50):
+        inputs, reals = batches.indices(step)
+        assert not set(ids[inputs]) & set(ids[reals])
+        assert set(ids[inputs]) <= {0, 2, 4} and set(ids[reals]) <= {1, 3}
+    lr_batch, hr_batch = batches(0)
+    assert lr_batch.shape == (6, 3, 16, 16) and hr_batch.shape == (6, 3, 64, 64)
+
+
+def test_unpaired_shares_of_two_ranks_make_the_one_process_batch(crops):
+    lr, hr, ids = crops
+    whole = UnpairedBatches(lr, hr, ids, batch_size=4, seed=0, device=CPU)
+    ranks = [UnpairedBatches(lr, hr, ids, batch_size=4, seed=0, device=CPU, rank=rank, world=2) for rank in (0, 1)]
+    for step in range(3):
+        inputs, reals = whole(step)
+        shares = [batches(step) for batches in ranks]
+        assert torch.equal(torch.cat([share[0] for share in shares]), inputs)
+        assert torch.equal(torch.cat([share[1] for share in shares]), reals)
+
+
+def test_unpaired_needs_two_images(crops):
+    lr, hr, ids = crops
+    with pytest.raises(SrganError, match="at least two training images"):
+        UnpairedBatches(lr, hr, np.zeros_like(ids), 4, 0, CPU)
+
+
+def test_measurement_mode_never_sees_hr(crops):
+    lr, _, _ = crops
+    lr_batch, nothing = LRBatches(lr, 4, 0, CPU)(0)
+    assert nothing is None and lr_batch.shape == (4, 3, 16, 16)
+    assert torch.equal(lr_batch, PairBatches(lr, lr, 4, 0, CPU)(0)[0])
