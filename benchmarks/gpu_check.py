@@ -110,7 +110,7 @@ def stalls(device, steps: int) -> None:
     rng = np.random.default_rng(0)
     hr = rng.integers(0, 256, (512, SIZE, SIZE, 3), dtype=np.uint8)
     lr = hr[:, ::4, ::4].copy()
-    pipeline = Prefetched(PairBatches(lr, hr, BATCH, 0, device))
+    pipeline = Prefetched(PairBatches(lr, hr, BATCH, 0, device), device)
     fed = images_per_s(mse_trainer(device, "bf16", False, pipeline), steps)
     pipeline.close()
     resident = images_per_s(mse_trainer(device, "bf16", False), steps)

@@ -107,7 +107,7 @@ def tiny_params(params: dict) -> dict:
     params["pretrain"].update(steps=4, batch_size=4, log_every=2, checkpoint_every=2, precision="fp32",
                               validate_every=2)
     params["gan"].update(steps=3, batch_size=4, log_every=1, checkpoint_every=2, precision="fp32",
-                         validate_every=3)
+                         validate_every=3, d_warmup_steps=1)
     params["unsupervised"].update(steps=3, batch_size=4, log_every=1, checkpoint_every=2, precision="fp32",
                                   validate_every=3)
     params["evaluate"].update(samples=2, precision="fp32")

@@ -85,7 +85,7 @@ def test_metrics_files_hold_numbers_only_and_provenance_says_the_rest(project, f
         assert set(summary) == {"val", "perf", "step"}, "a training summary small enough for `dvc exp show`"
     provenance = json.loads((root / "reports/evaluate/skimage/provenance.json").read_text())
     assert provenance["lpips"].startswith("unavailable")
-    assert provenance["models"]["srgan"]["label"] == "SRGAN-MSE"
+    assert provenance["models"]["srgan"]["label"].startswith("SRGAN-MSE")
     assert provenance["models"]["srgan"]["trained_with"].startswith("FALLBACK")
 
 
@@ -220,6 +220,26 @@ def test_no_samples_still_makes_a_report(project, first_run):
         assert "| skimage" in (project.root / "reports/report.md").read_text()
     finally:
         project.edit_params(lambda p: p["evaluate"].update(samples=2))
+
+
+FAILURE_MODES = {  # the README's "known failure modes", each an experiment
+    "content only": ["gan.adv_weight=0", "gan.content.feature_matching=0"],
+    "adversarial only": ["gan.content.vgg54=0", "gan.content.feature_matching=0", "gan.content.low_pass=0"],
+}
+
+
+@pytest.mark.parametrize("mode", list(FAILURE_MODES))
+def test_the_readme_failure_modes_run(project, first_run, mode):
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+    overrides = FAILURE_MODES[mode]
+    assert all(f"-S {override}" in readme for override in overrides), f"README no longer shows {mode}"
+    arguments = [part for override in overrides for part in ("-S", override)]
+    try:
+        result = project.dvc("exp", "run", *arguments)
+        assert "train_gan" in project.ran(result)
+        assert "Traceback" not in result.stdout + result.stderr
+    finally:
+        subprocess.run(["git", "checkout", "params.yaml"], cwd=project.root, check=True, capture_output=True)
 
 
 def test_every_param_a_stage_reads_is_one_of_its_params(project, first_run, tmp_path):

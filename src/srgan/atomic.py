@@ -15,8 +15,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-import torch
-
 from srgan.errors import SrganError
 
 
@@ -59,5 +57,7 @@ def write_json(path: Path | str, value) -> None:
 def write_torch(path: Path | str, payload) -> None:
     """torch.save through a file handle: the archive's inner folder is then always 'archive', never the temp
     file's random name, so the same payload gives the same bytes (DVC sees an unchanged file)."""
+    import torch  # here: most stages write no torch file and need not load torch
+
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         torch.save(payload, handle)

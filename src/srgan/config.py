@@ -142,6 +142,7 @@ class GeneratorParams(Section):
     channels: Int = Field(64, gt=0, le=1024)
     norm: Norm = "batch"
     bicubic_skip: Bool = False
+    upsample: Literal["pixel_shuffle", "nearest"] = "pixel_shuffle"
 
 
 class DiscriminatorParams(Section):
@@ -205,6 +206,7 @@ class ContentWeights(Section):
     vgg22: Float = Field(0.0, ge=0)
     vgg54: Float = Field(1.0, ge=0)
     feature_matching: Float = Field(0.0, ge=0)
+    low_pass: Float = Field(0.0, ge=0)
 
 
 class AdvRamp(Section):
@@ -231,6 +233,7 @@ class GanParams(TrainParams):
     d_warmup_steps: Int = Field(0, ge=0)
     content: ContentWeights = ContentWeights()
     adversarial: Literal["standard", "relativistic"] = "standard"
+    discriminator_input: Literal["image", "high_pass"] = "image"
     adv_weight: Float = Field(1e-3, ge=0)
     adv_ramp: AdvRamp = AdvRamp()
     replay: Replay = Replay()

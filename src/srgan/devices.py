@@ -14,10 +14,12 @@ import os
 import re
 import tempfile
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from srgan.errors import SrganError
+
+if TYPE_CHECKING:
+    import torch
 
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
 LOCK_DIR = Path(tempfile.gettempdir()) / "srgan-dvc-gpus"
@@ -33,6 +35,8 @@ def check_device(name: object, key: str = "device") -> str:
 
 def pick_device(name: str = "auto", key: str = "device") -> torch.device:
     """The torch device for a checked name; `auto` is a free GPU when there is one, else the CPU."""
+    import torch  # here: params validation (config) uses this module without needing torch
+
     check_device(name, key)
     if name == "cpu":
         return torch.device("cpu")
@@ -52,6 +56,8 @@ def pick_device(name: str = "auto", key: str = "device") -> torch.device:
 
 @functools.cache
 def _auto_gpu() -> int:
+    import torch
+
     count = torch.cuda.device_count()
     return claim_gpu([str(torch.cuda.get_device_properties(i).uuid) for i in range(count)],
                      free_memory=lambda i: torch.cuda.mem_get_info(i)[0])

@@ -8,7 +8,6 @@ and every model go through exactly the same code.
 from __future__ import annotations
 
 import numpy as np
-import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 # MATLAB rgb2ycbcr, Y row, for RGB in [0, 255]: Y in [16, 235].
@@ -58,8 +57,9 @@ def ssim_y(sr: np.ndarray, hr: np.ndarray, border: int) -> float:
 class LPIPS:
     """The reference `lpips` metric (AlexNet, v0.1 linear layers) from verified AlexNet weights."""
 
-    def __init__(self, alexnet_state: dict, device: torch.device | str = "cpu"):
-        import lpips  # slow import; only when LPIPS is available
+    def __init__(self, alexnet_state: dict, device="cpu"):
+        import lpips  # slow imports (lpips, torch); only when LPIPS is available
+        import torch
 
         self.device = torch.device(device)
         self.model = lpips.LPIPS(net="alex", version="0.1", pnet_rand=True, verbose=False)
@@ -69,12 +69,16 @@ class LPIPS:
         self.model.net.load_state_dict(mapped)
         self.model.eval().requires_grad_(False).to(self.device)
 
-    @torch.no_grad()
     def __call__(self, sr: np.ndarray, hr: np.ndarray) -> float:
-        _check(sr, hr)
-        return float(self.model(self._tensor(sr), self._tensor(hr)).item())
+        import torch
 
-    def _tensor(self, image: np.ndarray) -> torch.Tensor:
+        _check(sr, hr)
+        with torch.no_grad():
+            return float(self.model(self._tensor(sr), self._tensor(hr)).item())
+
+    def _tensor(self, image: np.ndarray):
+        import torch
+
         tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float()
         return (tensor / 127.5 - 1.0).to(self.device)
 

@@ -110,7 +110,7 @@ def comparison_figure(samples_dir: Path, names: list[str], table: pd.DataFrame, 
         fig.suptitle(f"x{scale} super-resolution. Above: whole images, labelled with whole-image metrics "
                      f"(Y channel, border {scale} px). Below: the marked {zoom:.0%} of the side, with that "
                      "region's own PSNR-Y / SSIM-Y", fontsize=12)
-        fig.tight_layout()
+        fig.tight_layout(rect=(0, 0, 1, 0.98))  # room for the title above the column names
         save_figure(fig, out, dpi)
 
 

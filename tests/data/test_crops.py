@@ -208,3 +208,41 @@ def test_face_transform_makes_128_pixel_faces_for_x8(tmp_path):
     write_eval_images(paths, tmp_path / "faces.npz", scale=8, transform=face_crop)
     (low, high), _ = load_eval_images(tmp_path / "faces.npz").values()
     assert high.shape == (128, 128, 3) and low.shape == (16, 16, 3)
+
+
+def bomb_png(path: Path, width: int = 30000, height: int = 30000) -> Path:
+    """A tiny valid PNG whose header claims width x height: a decompression bomb, a few bytes on disk."""
+    import struct
+    import zlib
+
+    Image.new("RGB", (1, 1)).save(path)
+    data = bytearray(path.read_bytes())
+    data[16:24] = struct.pack(">II", width, height)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_decompression_bombs_are_counted_skips(tmp_path, images):
+    paths, _ = images
+    bomb = bomb_png(tmp_path / "bomb.png")
+    report = write_training_crops([*paths, bomb], tmp_path / "out", hr_size=16, scale=4, crops_per_image=2, seed=0)
+    assert "900000000 pixels, more than the limit" in report.skipped[str(bomb)]
+    evaluation = write_eval_images([*paths, bomb], tmp_path / "eval.npz", scale=4)
+    assert str(bomb) in evaluation.skipped and evaluation.images == len(paths)
+
+
+def test_the_pixel_limit_is_a_parameter(tmp_path, images):
+    paths, _ = images
+    report = write_eval_images(paths, tmp_path / "limited.npz", scale=4, max_pixels=1300)
+    assert [Path(p).name for p in report.skipped] == ["img0.png"]  # 40x36 = 1440 pixels; 24x50 = 1200 pass
+    assert write_eval_images(paths, tmp_path / "unlimited.npz", scale=4, max_pixels=0).images == 3
+
+
+def test_same_stems_get_distinct_names_in_the_evaluation_archive(tmp_path):
+    for suffix, value in ((".png", 10), (".bmp", 200)):
+        Image.fromarray(np.full((16, 16, 3), value, np.uint8)).save(tmp_path / f"photo{suffix}")
+    write_eval_images([tmp_path / "photo.png", tmp_path / "photo.bmp"], tmp_path / "eval.npz", scale=4)
+    loaded = load_eval_images(tmp_path / "eval.npz")
+    assert sorted(loaded) == ["photo_bmp", "photo_png"]
+    assert loaded["photo_png"][1].max() == 10 and loaded["photo_bmp"][1].max() == 200

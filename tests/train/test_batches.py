@@ -75,7 +75,7 @@ class Counting:
 def test_prefetched_gives_the_batches_of_its_source(pairs, start):
     source = PairBatches(*pairs, batch_size=4, seed=1, device=CPU)
     counting = Counting(PairBatches(*pairs, batch_size=4, seed=1, device=CPU))
-    prefetched = Prefetched(counting)
+    prefetched = Prefetched(counting, CPU, ahead=True)
     try:
         for step in range(start, start + 6):
             lr, hr = prefetched(step)
@@ -89,6 +89,17 @@ def test_prefetched_gives_the_batches_of_its_source(pairs, start):
         prefetched.close()
     # In order, each step's batch is made once (ahead of time, for every step after the first).
     assert all(made.count(step) == 1 for step in range(start, start + 6)), made
+
+
+def test_batches_are_made_ahead_on_gpus_only(pairs):
+    """On a CPU a prefetching thread competes with training for the same cores: batches are made when asked."""
+    counting = Counting(PairBatches(*pairs, batch_size=4, seed=1, device=CPU))
+    on_cpu = Prefetched(counting, CPU)
+    on_cpu(0)
+    on_cpu(1)
+    on_cpu.close()
+    assert counting.calls == [0, 1] and not on_cpu.ahead
+    assert Prefetched(counting, torch.device("cuda"), ahead=None).ahead
 
 
 def test_crops_remember_their_image(crops):

@@ -25,8 +25,18 @@ class ResidualBlock(nn.Module):
 
 
 class Upsample2x(nn.Sequential):
-    def __init__(self, channels: int, norm: str):
-        super().__init__(conv(channels, 4 * channels, 3, norm, bias=True), nn.PixelShuffle(2), nn.PReLU(channels))
+    """x2 upsampling: the paper's sub-pixel conv (conv to 4C channels, pixel shuffle), or a nearest-neighbour
+    resize then a conv (Odena et al. 2016, as in ESRGAN), which cannot make the checkerboard patterns that
+    pixel shuffle can learn under an adversarial loss."""
+
+    def __init__(self, channels: int, norm: str, mode: str = "pixel_shuffle"):
+        if mode == "pixel_shuffle":
+            layers = [conv(channels, 4 * channels, 3, norm, bias=True), nn.PixelShuffle(2)]
+        elif mode == "nearest":
+            layers = [nn.Upsample(scale_factor=2, mode="nearest"), conv(channels, channels, 3, norm, bias=True)]
+        else:
+            raise ValueError(f"upsample must be pixel_shuffle or nearest, got {mode!r}")
+        super().__init__(*layers, nn.PReLU(channels))
 
 
 class Generator(nn.Module):
@@ -41,12 +51,12 @@ class Generator(nn.Module):
     """
 
     def __init__(self, scale: int = 4, blocks: int = 16, channels: int = 64, norm: str = "batch",
-                 bicubic_skip: bool = False, progressive: bool = False):
+                 bicubic_skip: bool = False, progressive: bool = False, upsample: str = "pixel_shuffle"):
         super().__init__()
         if scale not in (2, 4, 8):
             raise ValueError(f"scale must be 2, 4 or 8, got {scale}")
         self.arch = {"scale": scale, "blocks": blocks, "channels": channels, "norm": norm,
-                     "bicubic_skip": bicubic_skip, "progressive": progressive}
+                     "bicubic_skip": bicubic_skip, "progressive": progressive, "upsample": upsample}
         self.scale = scale
         self.stages = int(math.log2(scale))
         self.bicubic_skip = bicubic_skip
@@ -54,7 +64,7 @@ class Generator(nn.Module):
         self.head = nn.Sequential(conv(3, channels, 9, edge_norm, bias=True), nn.PReLU(channels))
         self.body = nn.Sequential(*[ResidualBlock(channels, norm) for _ in range(blocks)],
                                   conv(channels, channels, 3, norm), feature_norm(channels, norm))
-        self.upsample = nn.Sequential(*[Upsample2x(channels, norm) for _ in range(self.stages)])
+        self.upsample = nn.Sequential(*[Upsample2x(channels, norm, upsample) for _ in range(self.stages)])
         self.tail = conv(channels, 3, 9, edge_norm, bias=True)
         self.side = nn.ModuleList([conv(channels, 3, 9, edge_norm, bias=True)
                                    for _ in range(self.stages - 1)] if progressive else [])

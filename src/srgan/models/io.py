@@ -11,7 +11,7 @@ from srgan.errors import SrganError
 from srgan.models.generator import Generator
 
 FORMAT = "srgan-dvc/generator/v1"
-ARCH_KEYS = {"scale", "blocks", "channels", "norm", "bicubic_skip", "progressive"}
+ARCH_KEYS = {"scale", "blocks", "channels", "norm", "bicubic_skip", "progressive", "upsample"}
 
 
 def save_generator(path: Path | str, generator: Generator, meta: dict | None = None) -> None:

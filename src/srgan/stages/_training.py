@@ -18,8 +18,9 @@ from srgan.train.checkpoint import RunStore, fingerprint
 from srgan.train.distributed import Dist, from_environment
 from srgan.train.loop import NullLog, Validation
 
-# The few numbers of a training run worth a column in `dvc exp show` (every curve stays in `dvc plots`).
-SUMMARY = ("val/psnr_y", "perf/images_per_s")
+# The few numbers of a training run worth a column in `dvc exp show`: the final validation PSNR-Y (val/psnr_y) and
+# the throughput (perf/images_per_s); every curve stays in `dvc plots`.
+SUMMARY = ("val", "perf")
 TRAINING_DATA = [TRAIN_LR, TRAIN_HR, TRAIN_IDS, VALIDATION]
 
 
@@ -78,28 +79,7 @@ def training_log_for(stage: str, is_main: bool) -> Iterator:
         (training_log(stage) / "plots" / folder).mkdir(parents=True, exist_ok=True)
     with Live(dir=str(training_log(stage)), report=None, save_dvc_exp=False, dvcyaml=None) as tracker:
         yield LiveLog(tracker)
-        tracker.summary = _nest({key: value for key, value in _flatten(tracker.summary).items() if key in SUMMARY})
-
-
-def _flatten(tree: dict, prefix: str = "") -> dict:
-    flat = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}/"))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
-def _nest(flat: dict) -> dict:
-    tree: dict = {}
-    for key, value in flat.items():
-        *parents, leaf = key.split("/")
-        node = tree
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    return tree
+        tracker.summary = {key: value for key, value in tracker.summary.items() if key in SUMMARY}
 
 
 def training_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray]:

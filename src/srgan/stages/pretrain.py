@@ -18,7 +18,7 @@ def main() -> None:
                           progressive=bool(settings.progressive.phase_steps))
     lr, hr, _ = training_arrays()
     batches = Prefetched(PairBatches(lr, hr, settings.batch_size, seed, session.device, session.dist.rank,
-                                     session.dist.world))
+                                     session.dist.world), session.device)
     trainer = MSETrainer(generator, batches, settings, session.device, session.dist, execution.compile)
     store = run_store("pretrain", {"seed": seed, "arch": generator.arch, "pretrain": settings.model_dump()})
     with training_log_for("pretrain", session.dist.is_main) as log_to:

@@ -15,7 +15,8 @@ from srgan.train.batches import PairBatches, Prefetched
 from srgan.train.gan import GanTrainer
 from srgan.train.loop import run_loop
 
-TERM_LABELS = {"mse": "MSE", "l1": "L1", "vgg22": "VGG22", "vgg54": "VGG54", "feature_matching": "FM"}
+TERM_LABELS = {"mse": "MSE", "l1": "L1", "vgg22": "VGG22", "vgg54": "VGG54", "feature_matching": "FM",
+               "low_pass": "LP"}
 
 
 def content_loss(settings: GanParams, vgg_record: dict) -> tuple[ContentLoss, dict, str]:
@@ -52,7 +53,7 @@ def main() -> None:
     content, weights, description = content_loss(settings, json.loads(WEIGHTS_RECORD.read_text())["vgg19"])
     lr, hr, _ = training_arrays()
     batches = Prefetched(PairBatches(lr, hr, settings.batch_size, seed, session.device, session.dist.rank,
-                                     session.dist.world))
+                                     session.dist.world), session.device)
     trainer = GanTrainer(generator, discriminator, content, batches, settings, session.device, seed=seed,
                          dist=session.dist, compile=execution.compile)
     inputs = (MODEL_FILES["srresnet"],) if settings.init_generator == "pretrained" else ()

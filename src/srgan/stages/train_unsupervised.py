@@ -32,7 +32,7 @@ def main() -> None:
         source = UnpairedBatches(lr, hr, ids, settings.batch_size, seed, session.device, rank, world)
     else:
         source = LRBatches(lr, settings.batch_size, seed, session.device, rank, world)
-    batches = Prefetched(source)
+    batches = Prefetched(source, session.device)
     trainer = UnsupervisedTrainer(generator, discriminator, batches, settings, session.device, seed=seed,
                                   dist=session.dist, compile=execution.compile)
     store = run_store("train_unsupervised", {"seed": seed, "unsupervised": settings.model_dump(),

@@ -110,16 +110,21 @@ class Prefetched:
     """The batches of a source, each made in a background thread while the step before it trains.
 
     Steps are asked for in order, so after step k the batch of step k + 1 is prepared ahead: the
-    gather from the memory-mapped arrays and the copy to the GPU overlap with compute. The batch
-    of a step is the same with or without prefetching.
+    gather from the memory-mapped arrays and the copy to the GPU overlap with the GPU's compute. The
+    batch of a step is the same with or without prefetching. On a CPU the thread would only compete
+    with training for the same cores (measured: 26 % slower on 2 cores), so there batches are made
+    when asked for.
     """
 
-    def __init__(self, source: Callable[[int], tuple]):
+    def __init__(self, source: Callable[[int], tuple], device: torch.device, ahead: bool | None = None):
         self.source = source
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batches")
+        self.ahead = device.type == "cuda" if ahead is None else ahead
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batches") if self.ahead else None
         self._ahead: dict[int, Future] = {}
 
     def __call__(self, step: int) -> tuple:
+        if not self.ahead:
+            return self.source(step)
         future = self._ahead.pop(step, None)
         batch = future.result() if future is not None else self.source(step)
         for stale in [key for key in self._ahead if key < step]:
@@ -129,4 +134,5 @@ class Prefetched:
         return batch
 
     def close(self) -> None:
-        self._worker.shutdown(wait=True, cancel_futures=True)
+        if self._worker is not None:
+            self._worker.shutdown(wait=True, cancel_futures=True)

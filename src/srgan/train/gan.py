@@ -9,8 +9,10 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 
 from srgan.config import GanParams
+from srgan.data.resize import downscale, upscale
 from srgan.losses import (
     ContentLoss,
     discriminator_loss,
@@ -100,11 +102,12 @@ class GanTrainer:
     def discriminator_step(self, fake: torch.Tensor, hr: torch.Tensor, stages: int | None = None,
                            alpha: float = 1.0) -> dict[str, torch.Tensor]:
         """One D update on real HR and (detached, possibly replayed) fakes; its loss and mean outputs."""
-        skip = self.generator.stages - (stages or self.generator.stages)
+        stages = stages or self.generator.stages
+        skip = self.generator.stages - stages
         fake = self.dist.share(self.replay.mix(self.dist.gather(fake.detach().float())))
         with autocast(self.device, self.params.precision):
-            real_logits = self.d(hr, skip, alpha).float()
-            fake_logits = self.d(fake, skip, alpha).float()
+            real_logits = self.d(self.seen_by_d(hr, stages), skip, alpha).float()
+            fake_logits = self.d(self.seen_by_d(fake, stages), skip, alpha).float()
         if self.params.adversarial == "relativistic":
             loss = relativistic_discriminator_loss(real_logits, fake_logits, self.dist.global_mean(real_logits),
                                                    self.dist.global_mean(fake_logits), self.params.real_label)
@@ -114,23 +117,38 @@ class GanTrainer:
         return {"d/loss": loss.detach(), "d/real": torch.sigmoid(real_logits).mean().detach(),
                 "d/fake": torch.sigmoid(fake_logits).mean().detach()}
 
+    def seen_by_d(self, images: torch.Tensor, stages: int) -> torch.Tensor:
+        """What D judges: the images, or (discriminator_input: high_pass) only the detail their LR version
+        cannot hold, x - upscale(downscale(x)) at the stage's scale. Colours and shapes are then fixed by
+        the content loss alone, and D rules on texture (frequency separation, Fritsche et al. 2019)."""
+        if self.params.discriminator_input == "image":
+            return images
+        factor = 2**stages
+        return images - upscale(downscale(images.float(), factor), factor).to(images.dtype)
+
     def generator_step(self, sr: torch.Tensor, hr: torch.Tensor, adv_weight: float, stages: int | None = None,
                        alpha: float = 1.0) -> dict[str, torch.Tensor]:
         """One G update: content terms, feature matching on D's features and the weighted adversarial term.
 
         D is frozen (no gradients for its weights) and called unwrapped: this step trains G only.
         """
-        skip = self.generator.stages - (stages or self.generator.stages)
+        stages = stages or self.generator.stages
+        skip = self.generator.stages - stages
         with autocast(self.device, self.params.precision):
             content, parts = self.content(sr, hr)
+        if self.params.content.low_pass > 0:
+            factor = 2**stages
+            parts["low_pass"] = F.mse_loss(downscale(sr.float(), factor), downscale(hr.float(), factor))
+            content = content + self.params.content.low_pass * parts["low_pass"]
         adversarial = torch.zeros((), device=self.device)
         matching = self.params.content.feature_matching
         if adv_weight > 0 or matching > 0:
             self.discriminator.requires_grad_(False)
             with autocast(self.device, self.params.precision):
-                fake_logits, fake_features = self.discriminator(sr, skip, alpha, features=True)
+                fake_logits, fake_features = self.discriminator(self.seen_by_d(sr, stages), skip, alpha, features=True)
                 with torch.no_grad():
-                    real_logits, real_features = self.discriminator(hr, skip, alpha, features=True)
+                    real_logits, real_features = self.discriminator(self.seen_by_d(hr, stages), skip, alpha,
+                                                                    features=True)
             self.discriminator.requires_grad_(True)
             adversarial = self._adversarial(real_logits.float(), fake_logits.float())
             if matching > 0:

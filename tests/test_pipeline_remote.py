@@ -1,0 +1,46 @@
+"""Sharing through a DVC remote (a local folder): repro, push, a fresh clone, pull, and `dvc repro` runs nothing."""
+
+import subprocess
+import sys
+
+from srgan.models.io import load_generator
+
+
+def test_a_fresh_clone_pulls_everything_and_reruns_nothing(make_project, tmp_path_factory):
+    project = make_project()
+    store = tmp_path_factory.mktemp("remote")
+    project.dvc("remote", "add", "-d", "team", str(store))
+    project.dvc("repro")
+    project.commit("a run, shared")
+    project.dvc("push")
+    project.dvc("push", "--run-cache")
+
+    clone = tmp_path_factory.mktemp("clone") / "project"
+    subprocess.run(["git", "clone", "-q", str(project.root), str(clone)], check=True, capture_output=True)
+    other = type(project)(clone)
+    assert not (clone / "models/srgan.pt").exists()
+    other.dvc("pull")
+    for name in ("srresnet", "srgan", "unsupervised"):
+        load_generator(clone / "models" / f"{name}.pt")
+    assert (clone / "data/backbones/README.md").exists() and (clone / "data/raw/train").is_dir()
+    assert (clone / "reports/figures/comparison_skimage.png").exists()
+    assert other.ran(other.dvc("repro")) == set()
+    status = other.dvc("status", "--json").stdout.strip()
+    assert status in ("{}", "")
+
+
+def test_run_cache_restores_a_stage_instead_of_running_it(make_project, tmp_path_factory):
+    """With the team's run-cache, a stage another machine ran with the same inputs is restored, not rerun."""
+    project = make_project()
+    store = tmp_path_factory.mktemp("remote")
+    project.dvc("remote", "add", "-d", "team", str(store))
+    project.dvc("repro", "prepare")
+    project.commit("prepared")
+    project.dvc("push", "--run-cache")
+    clone = tmp_path_factory.mktemp("clone") / "project"
+    subprocess.run(["git", "clone", "-q", str(project.root), str(clone)], check=True, capture_output=True)
+    other = type(project)(clone)
+    result = other.dvc("repro", "--pull", "prepare")
+    assert "Running stage 'prepare'" not in result.stdout
+    assert (clone / "data/prepared/train/train_hr.npy").exists()
+    assert sys.executable  # the clone ran with this interpreter's dvc
