@@ -201,8 +201,8 @@ CURVE_PANELS = [
     ("Validation PSNR-Y", "PSNR-Y (dB)", [("pretrain", "val/psnr_y", "SRResNet (pretraining)"),
                                          ("train_gan", "val/psnr_y", "SRGAN"),
                                          ("train_unsupervised", "val/psnr_y", "Unsupervised")]),
-    ("Generator losses (GAN)", "loss", [("train_gan", "g/content", "content"),
-                                        ("train_gan", "g/adversarial", "adversarial")]),
+    ("Generator losses (GAN)", "loss (log scale)", [("train_gan", "g/content", "content (all terms, weighted)"),
+                                                    ("train_gan", "g/adversarial", "adversarial (unweighted)")]),
     ("Discriminator loss (GAN)", "BCE loss", [("train_gan", "d/loss", "D loss")]),
     ("Discriminator outputs (GAN)", "mean D(x)", [("train_gan", "d/real", "D(real HR)"),
                                                   ("train_gan", "d/fake", "D(SR)")]),
@@ -226,6 +226,8 @@ def curves_figure(runs: dict[str, dict[str, pd.DataFrame]], out: Path, dpi: int)
             ax.set_title(title)
             ax.set_xlabel("step")
             ax.set_ylabel(ylabel)
+            if "log scale" in ylabel:  # content and adversarial losses differ by orders of magnitude
+                ax.set_yscale("log")
             ax.grid(alpha=0.3)
             if len(lines) > 1:
                 ax.legend(fontsize=9)
