@@ -12,6 +12,7 @@ import pytest
 from srgan.cli.compare import main
 from srgan.compare import comparison_markdown, differing_params, runs_table
 from srgan.errors import SrganError
+from srgan.report import shared_points
 
 WRITE_METRICS = """
 import json, os, yaml
@@ -66,6 +67,19 @@ def test_runs_table_and_markdown():
     assert list(table["run"]) == ["a", "b"] and list(table["method"]) == ["Bicubic", "Bicubic"]
     text = comparison_markdown(table)
     assert "28.00 / 0.8000 / –" in text and "29.00 / 0.8500 / 0.2000" in text
+
+
+def test_tradeoff_draws_a_baseline_every_run_shares_once_and_joins_what_the_sweep_moved():
+    runs = {f"adv={w}": {"skimage": {"bicubic": {"psnr_y": 28.5, "ssim_y": 0.8, "niqe": 7.6},
+                                     "srgan": {"psnr_y": 28.5 - w, "ssim_y": 0.78, "niqe": 4.5 + w}}}
+            for w in (0, 1, 2)}
+    runs["other set"] = {"set5": {"bicubic": {"psnr_y": 30.0, "ssim_y": 0.9, "niqe": 6.0}}}
+    table = runs_table(runs)
+    shared = shared_points(table, "run", "niqe")
+    assert not shared.any()  # one run lacks skimage: nothing is every run's
+    table = runs_table({name: sets for name, sets in runs.items() if name != "other set"})
+    shared = shared_points(table, "run", "niqe")
+    assert set(table[shared]["method"]) == {"Bicubic"} and not shared[table["method"] == "SRGAN"].any()
 
 
 @pytest.mark.parametrize("metrics,message", [

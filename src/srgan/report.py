@@ -157,24 +157,37 @@ def perception_distortion_figure(table: pd.DataFrame, out: Path, dpi: int, serie
                                  title: str = "Perception-distortion") -> str | None:
     """PSNR-Y (distortion) against LPIPS, else NIQE (perception), after Blau and Michaeli (2018): one point per
     method and `series` (dataset, or run in srgan-compare). The y axis is flipped so that better is up and
-    right. Returns the perception metric, or None (and draws nothing) when neither was computed."""
+    right. Points that every series shares (a baseline no run changed) are drawn once, in black; a method that
+    differs between runs is joined across them, so a sweep draws its tradeoff curve. Returns the perception
+    metric, or None (and draws nothing) when neither was computed."""
     axis = perceptual_axis(table)
     if axis is None:
         return None
     metric, name = axis
     points = table[table["psnr_y"].notna() & table[metric].notna()]
+    shared = shared_points(points, series, metric)
+    position = ["dataset", "method", "psnr_y", metric]
+    several = points[series].nunique() > 1
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(7.5, 5.2))
-        for group_name, group in points.groupby(series, sort=False):
+        if several and shared.any():
+            common = points[shared].drop_duplicates(position)
+            ax.scatter(common["psnr_y"], common[metric], s=60, color="black", label=f"every {series}", zorder=3)
+            _label_points(ax, common, metric)
+        for group_name, group in points[~shared | (not several)].groupby(series, sort=False):
             ax.scatter(group["psnr_y"], group[metric], s=60, label=str(group_name), zorder=3)
-            for _, row in group.iterrows():
-                ax.annotate(row["method"], (row["psnr_y"], row[metric]), textcoords="offset points",
-                            xytext=(6, 4), fontsize=9)
+        varying = points[~shared | (not several)]
+        for _, method in varying.groupby(["dataset", "method"], sort=False):
+            if series == "run" and len(method) > 1:
+                ordered = method.sort_values("psnr_y")
+                ax.plot(ordered["psnr_y"], ordered[metric], color="grey", lw=1, zorder=2)
+        _label_points(ax, varying.sort_values("psnr_y").drop_duplicates(["dataset", "method"], keep="last"), metric)
         reference = table[(table["method"] == display_name(REFERENCE)) & table[metric].notna()]
-        for _, row in reference.drop_duplicates(series).iterrows():
+        lines = reference.drop_duplicates(metric)
+        for _, row in lines.iterrows():
             ax.axhline(row[metric], color="grey", lw=1, ls="--", zorder=1)
-            ax.annotate(f"HR ({row[series]})", (1, row[metric]), xycoords=("axes fraction", "data"),
-                        ha="right", va="bottom", fontsize=8, color="grey")
+            ax.annotate("HR" if len(lines) == 1 else f"HR ({row[series]})", (1, row[metric]),
+                        xycoords=("axes fraction", "data"), ha="right", va="bottom", fontsize=8, color="grey")
         ax.set_xlabel("PSNR-Y (dB): distortion, higher is better")
         ax.set_ylabel(f"{name}: perception, lower is better (axis flipped: better is up)")
         ax.invert_yaxis()
@@ -184,6 +197,18 @@ def perception_distortion_figure(table: pd.DataFrame, out: Path, dpi: int, serie
         fig.tight_layout()
         save_figure(fig, out, dpi)
     return metric
+
+
+def shared_points(points: pd.DataFrame, series: str, metric: str) -> pd.Series:
+    """True for the rows whose (dataset, method, PSNR-Y, metric) every series has: the baselines a sweep left alone."""
+    position = ["dataset", "method", "psnr_y", metric]
+    return points.groupby(position, sort=False)[series].transform("nunique") == points[series].nunique()
+
+
+def _label_points(ax, rows: pd.DataFrame, metric: str) -> None:
+    for _, row in rows.iterrows():
+        ax.annotate(row["method"], (row["psnr_y"], row[metric]), textcoords="offset points", xytext=(6, 4),
+                    fontsize=9)
 
 
 def read_curves(live_dir: Path) -> dict[str, pd.DataFrame]:

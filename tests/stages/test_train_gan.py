@@ -21,13 +21,13 @@ from srgan.metrics import psnr_y
 from srgan.models.discriminator import Discriminator
 from srgan.models.generator import Generator
 from srgan.niqe import niqe
+from srgan.stages.paths import BACKBONES
+from srgan.stages.train_gan import content_loss, label
 from srgan.train.batches import PairBatches
 from srgan.train.checkpoint import RunStore
 from srgan.train.gan import GanTrainer
 from srgan.train.loop import run_loop
 from srgan.train.pretrain import MSETrainer
-from srgan.stages.paths import BACKBONES
-from srgan.stages.train_gan import content_loss, label
 
 PROJECT_PARAMS = "params.yaml"
 
