@@ -12,6 +12,8 @@
 4. Tiled inference of a 1024x1024 LR image at x4, bf16 against fp32, and the PSNR between them.
 5. torchrun with one process: the training stages' launch path (LOCAL_RANK, device choice) under
    torch.distributed.run.
+6. The default GAN of params.yaml (resize-conv G, spectral-norm D on the high-pass, feature matching, low-pass
+   content) on the GPU, fed by the real batch pipeline: losses finite, images/s (`--default-gan` runs only this).
 """
 
 from __future__ import annotations
@@ -157,9 +159,41 @@ def worker(steps: int) -> None:
           f"img/s (run_loop, start-up included)", flush=True)
 
 
+def default_gan(device, steps: int) -> None:
+    """The offline default's GAN section and networks, as train_gan builds them, on the GPU."""
+    import yaml
+
+    from srgan.losses import content_weights_for
+
+    raw = yaml.safe_load(open(os.path.join(os.path.dirname(__file__), "..", "params.yaml")))
+    size, model = raw["data"]["hr_size"], raw["model"]
+    hr = np.random.default_rng(0).integers(0, 256, (256, size, size, 3), dtype=np.uint8)
+    lr = hr.reshape(256, size // 4, 4, size // 4, 4, 3).mean(axis=(2, 4)).astype(np.uint8)
+    for precision in ("fp32", "bf16"):
+        torch.manual_seed(0)
+        params = parse_section("gan", {**raw["gan"], "precision": precision})
+        weights, _ = content_weights_for(params.content.model_dump(), False, "gpu_check: no VGG19")
+        batches = Prefetched(PairBatches(lr, hr, params.batch_size, 0, device), device)
+        trainer = GanTrainer(Generator(4, **model["generator"]), Discriminator(size, **model["discriminator"]),
+                             ContentLoss(weights), batches, params, device)
+        losses = {}
+        for index in range(params.d_warmup_steps, params.d_warmup_steps + 3):
+            trainer.step(index)
+        sync()
+        start = time.perf_counter()
+        for index in range(params.d_warmup_steps + 3, params.d_warmup_steps + 3 + steps):
+            losses = trainer.step(index)
+        finite = all(math.isfinite(float(value)) for value in losses.values())
+        sync()
+        speed = params.batch_size * steps / (time.perf_counter() - start)
+        print(f"6. default GAN (params.yaml) {precision}: {speed:7.1f} img/s, losses all finite: {finite}",
+              flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--default-gan", action="store_true", help="only section 6")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     steps = 10 if args.quick else 30
@@ -169,6 +203,9 @@ def main() -> None:
     device = torch.device("cuda")
     torch.backends.cudnn.benchmark = True
     print(f"torch {torch.__version__}, {torch.cuda.get_device_name(0)}, CUDA {torch.version.cuda}", flush=True)
+    default_gan(device, steps)
+    if args.default_gan:
+        return
     step_speeds(device, steps, compile=False)
     fp16_training(device)
     stalls(device, steps)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -164,11 +165,14 @@ class DvcProject:
         _git(self.root, "commit", "-qm", message)
 
     def gan_digests(self) -> dict[str, str]:
-        """sha256 of every file the GAN stage writes: the model, every curve and every validation image
-        (throughput aside: a measurement, not a result)."""
+        """sha256 of every file the GAN stage writes: the model, every curve and every validation image, and
+        its metrics summary (throughput aside: a measurement, not a result)."""
         files = [self.root / "models/srgan.pt", *sorted((self.root / "reports/train_gan/plots").rglob("*.*"))]
-        return {str(path.relative_to(self.root)): hashlib.sha256(path.read_bytes()).hexdigest() for path in files
-                if "perf" not in path.parts}
+        digests = {str(path.relative_to(self.root)): hashlib.sha256(path.read_bytes()).hexdigest() for path in files
+                   if "perf" not in path.parts}
+        summary = json.loads((self.root / "reports/train_gan/metrics.json").read_text())
+        summary.pop("perf", None)
+        return {**digests, "reports/train_gan/metrics.json without perf": json.dumps(summary, sort_keys=True)}
 
 
 def _git(root: Path, *args: str) -> None:
