@@ -88,11 +88,21 @@ def test_the_same_params_fall_back_to_srgan_mse_without_vgg19(default_gan, caplo
     assert json.dumps(record)  # the record is plain data, as data/weights.json holds it
 
 
-def test_the_default_gan_section_trades_psnr_for_a_lower_niqe_on_a_tiny_run(project_params, tmp_path):
+@pytest.fixture
+def one_thread():
+    """Tiny networks train fastest on one thread; several spin against each other on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_the_default_gan_section_trades_psnr_for_a_lower_niqe_on_a_tiny_run(project_params, tmp_path, one_thread):
     """The direction issue 13 asks of the offline default, on a tiny model and 48-pixel crops of the training
     photos: the default pretrain and GAN sections (fewer steps) make the held-out astronaut's output more
     natural by NIQE than the SRResNet it starts from, and give up PSNR-Y for it. The full default run's
-    thresholds are checked on the real run (README)."""
+    thresholds are checked on the real run (README). Over 3 seeds x 1 and 2 threads NIQE fell by 0.20 to 1.27,
+    never rose; the margin of 0.1 keeps the test about the direction."""
     rng = np.random.default_rng(0)
     hr = np.concatenate([random_crops(photo, 48, 24, rng) for photo in skimage_photos("train").values()])
     lr = np.stack([degrade(crop, 4) for crop in hr])
@@ -112,5 +122,5 @@ def test_the_default_gan_section_trades_psnr_for_a_lower_niqe_on_a_tiny_run(proj
     trainer = GanTrainer(generator, discriminator, content, PairBatches(lr, hr, 16, 0, CPU), gan, CPU)
     run_loop(trainer, gan, store=RunStore(tmp_path, "gan", "0" * 16))
     srgan = upscale_image(generator, astronaut_lr)
-    assert niqe(srgan, 4) < niqe(srresnet, 4) - 0.5
+    assert niqe(srgan, 4) < niqe(srresnet, 4) - 0.1  # 6.30 -> 5.85 here; content-only params: 6.30 -> 6.49
     assert psnr_y(srgan, astronaut, 4) < psnr_y(srresnet, astronaut, 4)
