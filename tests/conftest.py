@@ -8,16 +8,19 @@ import os
 import re
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import threading
 import time
+import zlib
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import yaml
+from PIL import Image
 
 
 @dataclass
@@ -196,3 +199,13 @@ def make_project(tmp_path_factory):
         _git(root, "commit", "-qm", "tiny project")
         return project
     return make
+
+
+def bomb_png(path: Path, width: int = 30000, height: int = 30000) -> Path:
+    """A tiny valid PNG whose header claims width x height: a decompression bomb, a few bytes on disk."""
+    Image.new("RGB", (1, 1)).save(path)
+    data = bytearray(path.read_bytes())
+    data[16:24] = struct.pack(">II", width, height)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    path.write_bytes(bytes(data))
+    return path

@@ -3,14 +3,12 @@
 import errno
 import os
 import pickle
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from tests.conftest import bomb_png
 
 import srgan.upscale
 from srgan.imageio import DEFAULT_MAX_PIXELS, read_image, write_png
@@ -92,18 +90,8 @@ def upscale(capsys, *args):
     return code, out, [line for line in err.splitlines() if line.startswith("error:")]
 
 
-def write_bomb_png(path: Path, width: int = 30000, height: int = 30000) -> Path:
-    """A tiny valid PNG whose header claims width x height."""
-    Image.new("RGB", (1, 1)).save(path)
-    data = bytearray(path.read_bytes())
-    data[16:24] = struct.pack(">II", width, height)
-    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
-    path.write_bytes(bytes(data))
-    return path
-
-
 def test_an_over_limit_input_fails_alone(tmp_path, capsys):
-    good, bomb = image(tmp_path / "good.png", 8, 8), write_bomb_png(tmp_path / "bomb.png")
+    good, bomb = image(tmp_path / "good.png", 8, 8), bomb_png(tmp_path / "bomb.png")
     code, out, errors = upscale(capsys, tiny_model(tmp_path), good, bomb, "-o", tmp_path / "out")
     assert code == 1
     assert len(errors) == 1

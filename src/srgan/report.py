@@ -165,18 +165,17 @@ def perception_distortion_figure(table: pd.DataFrame, out: Path, dpi: int, serie
         return None
     metric, name = axis
     points = table[table["psnr_y"].notna() & table[metric].notna()]
-    shared = shared_points(points, series, metric)
-    position = ["dataset", "method", "psnr_y", metric]
     several = points[series].nunique() > 1
+    shared = shared_points(points, series, metric) & several
+    varying = points[~shared]
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(7.5, 5.2))
-        if several and shared.any():
-            common = points[shared].drop_duplicates(position)
+        if shared.any():
+            common = points[shared].drop_duplicates(["dataset", "method"])
             ax.scatter(common["psnr_y"], common[metric], s=60, color="black", label=f"every {series}", zorder=3)
             _label_points(ax, common, metric)
-        for group_name, group in points[~shared | (not several)].groupby(series, sort=False):
+        for group_name, group in varying.groupby(series, sort=False):
             ax.scatter(group["psnr_y"], group[metric], s=60, label=str(group_name), zorder=3)
-        varying = points[~shared | (not several)]
         for _, method in varying.groupby(["dataset", "method"], sort=False):
             if series == "run" and len(method) > 1:
                 ordered = method.sort_values("psnr_y")

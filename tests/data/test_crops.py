@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from tests.conftest import bomb_png
 
 from srgan.data.crops import augment, load_eval_images, write_eval_images, write_training_crops
 from srgan.data.resize import degrade
@@ -208,19 +209,6 @@ def test_face_transform_makes_128_pixel_faces_for_x8(tmp_path):
     write_eval_images(paths, tmp_path / "faces.npz", scale=8, transform=face_crop)
     (low, high), _ = load_eval_images(tmp_path / "faces.npz").values()
     assert high.shape == (128, 128, 3) and low.shape == (16, 16, 3)
-
-
-def bomb_png(path: Path, width: int = 30000, height: int = 30000) -> Path:
-    """A tiny valid PNG whose header claims width x height: a decompression bomb, a few bytes on disk."""
-    import struct
-    import zlib
-
-    Image.new("RGB", (1, 1)).save(path)
-    data = bytearray(path.read_bytes())
-    data[16:24] = struct.pack(">II", width, height)
-    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
-    path.write_bytes(bytes(data))
-    return path
 
 
 def test_decompression_bombs_are_counted_skips(tmp_path, images):
