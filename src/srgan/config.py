@@ -156,7 +156,7 @@ class ModelParams(Section):
     discriminator: DiscriminatorParams = DiscriminatorParams()
 
 
-Precision = Literal["fp32", "bf16", "fp16"]
+Precision = Literal["auto", "fp32", "bf16", "fp16"]  # auto: bf16 where the device computes it natively, else fp32
 
 
 class Progressive(Section):
@@ -175,7 +175,7 @@ class LoopParams(Section):
     """What every training loop shares."""
     steps: Steps
     batch_size: BatchSize = 16
-    precision: Precision = "fp32"
+    precision: Precision = "auto"
     ema: Float = Field(0.0, ge=0, lt=1)
     log_every: Every = 50
     checkpoint_every: Every = 200
@@ -234,6 +234,7 @@ class GanParams(TrainParams):
     content: ContentWeights = ContentWeights()
     adversarial: Literal["standard", "relativistic"] = "standard"
     discriminator_input: Literal["image", "high_pass"] = "image"
+    high_pass_gain: Float = Field(1.0, gt=0, le=1000)
     adv_weight: Float = Field(1e-3, ge=0)
     adv_ramp: AdvRamp = AdvRamp()
     replay: Replay = Replay()
@@ -266,7 +267,7 @@ class EvaluateParams(Section):
     niqe: Bool = True
     samples: Int = Field(3, ge=0, le=1000)
     tile: Int = Field(128, ge=16, le=4096)
-    precision: Precision = "bf16"
+    precision: Precision = "auto"
 
 
 class ReportParams(Section):

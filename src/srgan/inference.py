@@ -1,8 +1,8 @@
 """Applying a generator to images of any size: overlapping tiles, run in batches, feather-blended.
 
-Inference runs under torch.inference_mode, in the chosen precision (bf16 autocast by default: on a
-CPU with BF16 units it is several times faster, and its output stays within a rounding step of
-fp32), with channels-last activations. Memory is bounded by `batch` tiles, whatever the image size.
+Inference runs under torch.inference_mode, in the chosen precision (`auto`: bf16 where the device computes it
+natively, several times faster there, else fp32), with channels-last activations. Memory is bounded by
+`batch` tiles, whatever the image size.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from srgan.models.generator import Generator
-from srgan.precision import autocast
+from srgan.precision import autocast, resolve_precision
 
 
 def _starts(length: int, tile: int, overlap: int) -> list[int]:
@@ -40,6 +40,7 @@ def upscale_tensor(generator: Generator, lr: torch.Tensor, tile: int = 128, over
     if not 0 <= overlap < tile:
         raise ValueError(f"overlap {overlap} must be at least 0 and smaller than tile {tile}")
     device = next(generator.parameters()).device
+    precision = resolve_precision(precision, device).name
     generator = generator.to(memory_format=torch.channels_last)
     scale = generator.scale
     _, channels, height, width = lr.shape

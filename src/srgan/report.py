@@ -41,8 +41,10 @@ def display_name(method: str, labels: dict[str, str] | None = None) -> str:
 
 
 def model_labels(provenance: dict) -> dict[str, str]:
-    """{method: label} of the models an evaluation provenance describes."""
-    return {method: info["label"] for method, info in provenance.get("models", {}).items() if info.get("label")}
+    """{method: label} of the models an evaluation provenance describes; a GAN whose discriminator collapsed
+    says so in its label, on every table and figure."""
+    return {method: info["label"] + (" [D collapsed]" if (info.get("discriminator") or {}).get("collapsed") else "")
+            for method, info in provenance.get("models", {}).items() if info.get("label")}
 
 
 def centre_box(height: int, width: int, zoom: float) -> tuple[int, int, int]:
@@ -313,7 +315,8 @@ def markdown_report(table: pd.DataFrame, scale: int, provenance: dict[str, dict]
         lines.append(f"- **inference**: {_inline(info.get('inference', {}))}")
         for method, model in info.get("models", {}).items():
             lines.append(f"- **{model.get('label') or method}** ({method}, {model.get('steps')} steps): "
-                         f"{model.get('trained_with')}; run on {_inline(model.get('execution') or {})}")
+                         f"{model.get('trained_with')}; {_discriminator(model.get('discriminator'))}"
+                         f"run on {_inline(model.get('execution') or {})}")
         lines.append("")
     lines += ["## Figures", ""]
     lines += [f"### {title}\n\n![{title}]({path})\n" for title, path in figures.items()]
@@ -321,7 +324,26 @@ def markdown_report(table: pd.DataFrame, scale: int, provenance: dict[str, dict]
 
 
 def _inline(values: dict) -> str:
-    return ", ".join(f"{key} {value}" for key, value in values.items())
+    return ", ".join(f"{key} {_precision(value) if key == 'precision' else value}" for key, value in values.items())
+
+
+def _precision(value) -> str:
+    """`auto -> bf16 (the CPU has native bf16 ...)` for a resolved precision record; older records are plain."""
+    if not isinstance(value, dict):
+        return str(value)
+    if value["requested"] == value["resolved"]:
+        return f"{value['resolved']} ({value['reason']})"
+    return f"{value['requested']} -> {value['resolved']} ({value['reason']})"
+
+
+def _discriminator(verdict: dict | None) -> str:
+    """The watch's verdict on a GAN's discriminator, loud when it collapsed."""
+    if not verdict or not verdict.get("logged_steps"):
+        return ""
+    if verdict["collapsed"]:
+        return (f"**DISCRIMINATOR COLLAPSED** at step {verdict['collapsed_at']} ({verdict['rule']}): the adversarial "
+                f"and feature-matching terms pushed nothing from then on; ")
+    return f"D kept discriminating (mean D(real) - D(fake) {verdict['separation_mean']:.3f}); "
 
 
 def save_figure(fig, out: Path, dpi: int) -> None:

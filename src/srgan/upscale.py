@@ -25,6 +25,7 @@ from srgan.errors import SrganError
 from srgan.imageio import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, list_images, read_image, write_png
 from srgan.inference import upscale_image
 from srgan.models.io import load_generator
+from srgan.precision import PRECISIONS
 
 # Below 16 LR pixels most of a tile lies within reach of the zero padding of the generator's 9x9 convolutions,
 # so seams show, and the number of tiles (one forward pass each) explodes; 16 still fits any memory.
@@ -154,7 +155,7 @@ def save_output(target: Path, image: np.ndarray) -> None:
 
 
 def upscale_files(model: Path, inputs: list[Path], out_dir: Path, *, device: str = "auto", tile: int = 128,
-                  overlap: int = 16, max_pixels: int = DEFAULT_MAX_PIXELS, precision: str = "bf16",
+                  overlap: int = 16, max_pixels: int = DEFAULT_MAX_PIXELS, precision: str = "auto",
                   batch: int = 4) -> tuple[list[Path], dict[Path, str]]:
     """Upscale every input image; returns (written files, {input: error}) so one bad image stops nothing else.
 
@@ -192,9 +193,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--tile", type=int, default=128,
                         help=f"LR tile side, at least {MIN_TILE}; lower it to use less memory")
     parser.add_argument("--overlap", type=int, default=16, help="LR pixels shared by neighbouring tiles (0 or more)")
-    parser.add_argument("--precision", choices=["bf16", "fp16", "fp32"], default="bf16",
-                        help="inference precision (default bf16: several times faster on CPUs with BF16 units and "
-                             "GPUs, within a rounding step of fp32)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="inference precision (default auto: bf16 where the CPU or GPU computes it natively, "
+                             "several times faster there; fp32 elsewhere, where bf16 is emulated and slow)")
     parser.add_argument("--batch", type=int, default=4, help="tiles per forward pass (more: faster, more memory)")
     parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                         help=f"skip inputs larger than this many pixels (default {DEFAULT_MAX_PIXELS}; 0: no limit)")

@@ -1,7 +1,6 @@
 """The DVC contract, checked statically: code deps are each stage's exact import closure, every params key the
 README sets exists, params.yaml holds every key the code reads, and the committed dvc.lock matches."""
 
-import ast
 import json
 import re
 import subprocess
@@ -13,45 +12,10 @@ import yaml
 from pydantic import BaseModel
 
 from srgan.config import SECTIONS
+from srgan.stages.deps import expected_deps, import_closure, rewrite, stage_module, stale_stages
 
 PROJECT = Path(__file__).resolve().parents[2]
 SRC = PROJECT / "src"
-# Data files a module reads, which are deps of every stage that imports the module.
-DATA_FILES = {"src/srgan/niqe.py": ["src/srgan/niqe_pris_params.npz"]}
-
-
-def module_file(name: str) -> Path | None:
-    path = SRC / Path(*name.split("."))
-    for candidate in (path.with_suffix(".py"), path / "__init__.py"):
-        if candidate.exists():
-            return candidate
-    return None
-
-
-def imported_names(path: Path):
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            yield from (alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            yield node.module
-            yield from (f"{node.module}.{alias.name}" for alias in node.names)  # `from pkg import module`
-
-
-def import_closure(module: str) -> set[str]:
-    """Files (relative to the project) of every srgan module `module` imports, directly or not, at any depth,
-    lazy imports included; empty package __init__ files aside."""
-    seen, todo = set(), [module]
-    while todo:
-        name = todo.pop()
-        path = module_file(name) if name.startswith("srgan") else None
-        if path is None or path in seen:
-            continue
-        seen.add(path)
-        todo.extend(imported_names(path))
-    files = {str(path.relative_to(PROJECT)) for path in seen if path.name != "__init__.py"}
-    return files | {data for file in files for data in DATA_FILES.get(file, [])}
-
-
 def stages() -> dict:
     return yaml.safe_load((PROJECT / "dvc.yaml").read_text())["stages"]
 
@@ -62,12 +26,22 @@ def test_package_init_files_are_empty():
 
 @pytest.mark.parametrize("name", list(stages()))
 def test_code_deps_are_the_exact_import_closure(name):
-    stage = stages()[name]
-    body = stage.get("do", stage)
-    module = body["cmd"].split()[2]
+    body = stages()[name].get("do", stages()[name])
     listed = {dep for dep in body["deps"] if dep.startswith("src/")}
-    closure = import_closure(module)
-    assert listed == closure, f"{name}: missing {sorted(closure - listed)}, needless {sorted(listed - closure)}"
+    closure = set(import_closure(stage_module(body["cmd"]), PROJECT))
+    assert listed == closure, (f"{name}: missing {sorted(closure - listed)}, needless {sorted(listed - closure)}; "
+                               "run `python -m srgan.stages.deps --write`")
+
+
+def test_the_deps_command_rewrites_stale_code_deps_and_keeps_the_rest(tmp_path):
+    text = (PROJECT / "dvc.yaml").read_text()
+    stale = text.replace("      - src/srgan/train/loop.py\n", "", 1).replace(
+        "      - src/srgan/stages/report.py\n", "      - src/srgan/stages/report.py\n      - src/srgan/old.py\n", 1)
+    assert stale != text
+    (tmp_path / "dvc.yaml").write_text(stale)
+    (tmp_path / "src").symlink_to(PROJECT / "src")
+    assert set(stale_stages(tmp_path)) >= {"pretrain", "report"}
+    assert rewrite(stale, expected_deps(tmp_path)) == text
 
 
 def test_pretrain_does_not_depend_on_the_gan_code():

@@ -13,6 +13,7 @@ import torch
 from srgan.config import ExecutionParams
 from srgan.data.crops import load_eval_images
 from srgan.devices import pick_device
+from srgan.precision import resolve_precision
 from srgan.stages.paths import TRAIN_HR, TRAIN_IDS, TRAIN_LR, VALIDATION, checkpoints, training_log
 from srgan.train.checkpoint import RunStore, fingerprint
 from srgan.train.distributed import Dist, from_environment
@@ -30,9 +31,11 @@ class Session:
     device: torch.device
     dist: Dist
 
-    def describe(self, execution: ExecutionParams) -> dict:
-        """What was used, for the model's metadata: how the run was executed, not what it computed."""
+    def describe(self, execution: ExecutionParams, precision: str) -> dict:
+        """What was used, for the model's metadata: how the run was executed, and the precision `precision`
+        resolved to on this device."""
         return {"device": self.device.type, "processes": self.dist.world, "compile": execution.compile,
+                "precision": resolve_precision(precision, self.device).record(),
                 "torch": torch.__version__.split("+")[0]}
 
 

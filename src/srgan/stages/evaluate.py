@@ -11,9 +11,11 @@ from srgan.errors import SrganError
 from srgan.evaluate import Samples, baselines, evaluate_images, model_method, summarise
 from srgan.metrics import LPIPS
 from srgan.models.io import load_generator
+from srgan.precision import resolve_precision
 from srgan.stages._stage import log, params, run
 from srgan.stages.paths import BACKBONES, MODEL_FILES, WEIGHTS_RECORD, evaluation, prepared_eval
 
+MODEL_FACTS = ("label", "trained_with", "steps", "discriminator", "execution")  # copied from each model's metadata
 NIQE = "NIQE (Mittal et al. 2013, pristine model of the MATLAB release), Y channel, border cropped; lower is better"
 
 
@@ -50,9 +52,9 @@ def main() -> None:
     write_json(out / "provenance.json", {
         "set": name, "source": data.eval[name], "scale": data.scale, "lpips": lpips_status,
         "niqe": NIQE if settings.niqe else "off (evaluate.niqe: false)",
-        "inference": {"precision": settings.precision, "tile": settings.tile, "device": device.type},
-        "models": {method: {key: meta.get(key) for key in ("label", "trained_with", "steps", "execution")}
-                   for method, (_, meta) in models.items()}})
+        "inference": {"precision": resolve_precision(settings.precision, device).record(), "tile": settings.tile,
+                      "device": device.type},
+        "models": {method: {key: meta.get(key) for key in MODEL_FACTS} for method, (_, meta) in models.items()}})
     for method, values in summary.items():
         log.info("%s %-12s %s", name, method, "  ".join(f"{key} {value:.4g}" for key, value in values.items()))
 

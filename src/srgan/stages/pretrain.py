@@ -28,7 +28,7 @@ def main() -> None:
     if session.dist.is_main:
         save_generator(MODEL_FILES["srresnet"], result, meta={
             "name": "SRResNet", "label": "SRResNet", "steps": settings.steps, "trained_with": "pixel MSE",
-            "execution": session.describe(execution)})
+            "execution": session.describe(execution, settings.precision)})
         store.discard()
 
 

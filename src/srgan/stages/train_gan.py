@@ -13,6 +13,7 @@ from srgan.stages._training import run_store, start_training, training_arrays, t
 from srgan.stages.paths import BACKBONES, MODEL_FILES, WEIGHTS_RECORD
 from srgan.train.batches import PairBatches, Prefetched
 from srgan.train.gan import GanTrainer
+from srgan.train.health import DiscriminatorWatch
 from srgan.train.loop import run_loop
 
 TERM_LABELS = {"mse": "MSE", "l1": "L1", "vgg22": "VGG22", "vgg54": "VGG54", "feature_matching": "FM",
@@ -59,14 +60,16 @@ def main() -> None:
     inputs = (MODEL_FILES["srresnet"],) if settings.init_generator == "pretrained" else ()
     store = run_store("train_gan", {"seed": seed, "gan": settings.model_dump(), "g": generator.arch,
                                     "d": p["model"].discriminator.model_dump(), "content": description}, inputs)
+    watch = DiscriminatorWatch(start=settings.d_warmup_steps)
     with training_log_for("train_gan", session.dist.is_main) as log_to:
         result = run_loop(trainer, settings, store=store, log_to=log_to, dist=session.dist,
-                          validation=validation_set(settings.validate_every, data.scale))
+                          validation=validation_set(settings.validate_every, data.scale), watch=watch)
     batches.close()
     if session.dist.is_main:
         save_generator(MODEL_FILES["srgan"], result, meta={
             "name": "SRGAN", "label": label(weights, settings.adversarial), "steps": settings.steps,
-            "init": settings.init_generator, "trained_with": description, "execution": session.describe(execution)})
+            "init": settings.init_generator, "trained_with": description, "discriminator": watch.summary(),
+            "execution": session.describe(execution, settings.precision)})
         store.discard()
 
 

@@ -7,6 +7,7 @@ from srgan.stages._stage import params, run
 from srgan.stages._training import run_store, start_training, training_arrays, training_log_for, validation_set
 from srgan.stages.paths import MODEL_FILES
 from srgan.train.batches import LRBatches, Prefetched, UnpairedBatches
+from srgan.train.health import DiscriminatorWatch
 from srgan.train.loop import run_loop
 from srgan.train.unsupervised import UnsupervisedTrainer
 
@@ -37,15 +38,16 @@ def main() -> None:
                                   dist=session.dist, compile=execution.compile)
     store = run_store("train_unsupervised", {"seed": seed, "unsupervised": settings.model_dump(),
                                              "g": generator.arch, "d": p["model"].discriminator.model_dump()})
+    watch = DiscriminatorWatch(start=0)
     with training_log_for("train_unsupervised", session.dist.is_main) as log_to:
         result = run_loop(trainer, settings, store=store, log_to=log_to, dist=session.dist,
-                          validation=validation_set(settings.validate_every, data.scale))
+                          validation=validation_set(settings.validate_every, data.scale), watch=watch)
     batches.close()
     if session.dist.is_main:
         save_generator(MODEL_FILES["unsupervised"], result, meta={
             "name": f"Unsupervised ({settings.mode})", "label": f"Unsupervised ({settings.mode})",
             "steps": settings.steps, "trained_with": TRAINED_WITH[settings.mode],
-            "execution": session.describe(execution)})
+            "discriminator": watch.summary(), "execution": session.describe(execution, settings.precision)})
         store.discard()
 
 

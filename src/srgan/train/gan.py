@@ -23,7 +23,7 @@ from srgan.losses import (
 )
 from srgan.models.discriminator import Discriminator
 from srgan.models.generator import Generator
-from srgan.precision import autocast
+from srgan.precision import autocast, resolve_precision
 from srgan.train.distributed import Dist
 from srgan.train.optim import Optimiser
 from srgan.train.tricks import Growth, ReplayBuffer, adv_weight_at
@@ -37,6 +37,7 @@ class GanTrainer:
                  batches: Callable[[int], tuple], params: GanParams, device: torch.device, *, seed: int = 0,
                  dist: Dist = Dist(), compile: bool = False):
         self.params, self.device, self.batches, self.dist = params, device, batches, dist
+        self.precision = resolve_precision(params.precision, device).name
         self.growth = Growth(generator.stages, tuple(params.progressive.phase_steps), params.progressive.fade_steps)
         for module in (generator, discriminator, content):
             module.to(device, memory_format=torch.channels_last).train()
@@ -47,9 +48,9 @@ class GanTrainer:
         if compile and not growing:
             self.g, self.d = torch.compile(self.g), torch.compile(self.d)
         decay = {"decay_at": params.lr_decay.at, "decay_factor": params.lr_decay.factor}
-        self.opt_g = Optimiser(generator, params.lr_g, params.betas_g, precision=params.precision, device=device,
+        self.opt_g = Optimiser(generator, params.lr_g, params.betas_g, precision=self.precision, device=device,
                                **decay)
-        self.opt_d = Optimiser(discriminator, params.lr_d, params.betas_d, precision=params.precision, device=device,
+        self.opt_d = Optimiser(discriminator, params.lr_d, params.betas_d, precision=self.precision, device=device,
                                **decay)
         self.replay = ReplayBuffer(params.replay.size, params.replay.fraction, seed=seed)
         self.total_steps = params.d_warmup_steps + params.steps
@@ -76,7 +77,7 @@ class GanTrainer:
     def warmup_step(self, lr: torch.Tensor, hr: torch.Tensor) -> dict[str, torch.Tensor]:
         """Train D alone against the frozen generator (at the resolution of the first GAN step)."""
         stages, alpha = self.growth.at(0)
-        with torch.no_grad(), autocast(self.device, self.params.precision):
+        with torch.no_grad(), autocast(self.device, self.precision):
             fake = self.g.eval()(lr, stages, alpha)
         self.g.train()
         return self.discriminator_step(fake, self.growth.target(hr, stages), stages, alpha)
@@ -89,7 +90,7 @@ class GanTrainer:
         for k in range(self.params.d_steps):
             lr, hr = batch_at(gan_step * self.params.d_steps + k)
             hr = self.growth.target(hr, stages)
-            with torch.set_grad_enabled(k == 0), autocast(self.device, self.params.precision):
+            with torch.set_grad_enabled(k == 0), autocast(self.device, self.precision):
                 sr = self.g(lr, stages, alpha)  # only the first batch's SR trains G
             if k == 0:
                 first = (sr, hr)
@@ -105,7 +106,7 @@ class GanTrainer:
         stages = stages or self.generator.stages
         skip = self.generator.stages - stages
         fake = self.dist.share(self.replay.mix(self.dist.gather(fake.detach().float())))
-        with autocast(self.device, self.params.precision):
+        with autocast(self.device, self.precision):
             real_logits = self.d(self.seen_by_d(hr, stages), skip, alpha).float()
             fake_logits = self.d(self.seen_by_d(fake, stages), skip, alpha).float()
         if self.params.adversarial == "relativistic":
@@ -119,12 +120,15 @@ class GanTrainer:
 
     def seen_by_d(self, images: torch.Tensor, stages: int) -> torch.Tensor:
         """What D judges: the images, or (discriminator_input: high_pass) only the detail their LR version
-        cannot hold, x - upscale(downscale(x)) at the stage's scale. Colours and shapes are then fixed by
-        the content loss alone, and D rules on texture (frequency separation, Fritsche et al. 2019)."""
+        cannot hold, x - upscale(downscale(x)) at the stage's scale, times high_pass_gain. Colours and shapes
+        are then fixed by the content loss alone, and D rules on texture (frequency separation, Fritsche et al.
+        2019). The gain matters for a spectrally normalised D: each of its layers has a gain of at most 1, and
+        the detail of a photo is small (std about 0.05), so unscaled its logits can hardly tell real from fake."""
         if self.params.discriminator_input == "image":
             return images
         factor = 2**stages
-        return images - upscale(downscale(images.float(), factor), factor).to(images.dtype)
+        detail = images - upscale(downscale(images.float(), factor), factor).to(images.dtype)
+        return detail * self.params.high_pass_gain
 
     def generator_step(self, sr: torch.Tensor, hr: torch.Tensor, adv_weight: float, stages: int | None = None,
                        alpha: float = 1.0) -> dict[str, torch.Tensor]:
@@ -134,7 +138,7 @@ class GanTrainer:
         """
         stages = stages or self.generator.stages
         skip = self.generator.stages - stages
-        with autocast(self.device, self.params.precision):
+        with autocast(self.device, self.precision):
             content, parts = self.content(sr, hr)
         if self.params.content.low_pass > 0:
             factor = 2**stages
@@ -144,7 +148,7 @@ class GanTrainer:
         matching = self.params.content.feature_matching
         if adv_weight > 0 or matching > 0:
             self.discriminator.requires_grad_(False)
-            with autocast(self.device, self.params.precision):
+            with autocast(self.device, self.precision):
                 fake_logits, fake_features = self.discriminator(self.seen_by_d(sr, stages), skip, alpha, features=True)
                 with torch.no_grad():
                     real_logits, real_features = self.discriminator(self.seen_by_d(hr, stages), skip, alpha,

@@ -26,6 +26,7 @@ from srgan.inference import upscale_image
 from srgan.metrics import psnr_y
 from srgan.train.checkpoint import RunStore, rng_state, set_rng_state
 from srgan.train.distributed import Dist
+from srgan.train.health import DiscriminatorWatch
 
 log = logging.getLogger(__name__)
 
@@ -130,15 +131,20 @@ class Averaged:
 
 
 def run_loop(trainer: Trainer, settings: LoopParams, *, store: RunStore, log_to: TrainingLog = NullLog(),
-             validation: Validation | None = None, dist: Dist = Dist()) -> nn.Module:
+             validation: Validation | None = None, dist: Dist = Dist(),
+             watch: DiscriminatorWatch | None = None) -> nn.Module:
     """Drive trainer.step for every step; return the generator to save (its average when settings.ema).
 
     The checkpoint holds the trainer's state, the average, the RNG state and the logged history
-    (its images in the run's folder); a resumed run replays that history to the log so its curves
-    and images are whole, then continues where it stopped.
+    (its images in the run's folder); a resumed run replays that history to the log (and to `watch`,
+    which sees every logged step on rank 0) so its curves, images and verdict are whole, then
+    continues where it stopped.
     """
+    watch = watch or DiscriminatorWatch()
     average = Averaged(trainer.generator, settings.ema) if settings.ema else None
     start, history = _resume(trainer, average, store, log_to, dist)
+    for entry in history:
+        watch.observe(entry["step"], entry["values"])
     running, total = RunningMean(), trainer.total_steps
     clock, since = time.perf_counter(), start
     bar = tqdm(range(start, total), desc=trainer.name, initial=start, total=total, disable=not dist.is_main)
@@ -164,6 +170,7 @@ def run_loop(trainer: Trainer, settings: LoopParams, *, store: RunStore, log_to:
         if entry["values"] and dist.is_main:
             history.append(entry)
             log_to.metrics(done, entry["values"])
+            watch.observe(done, entry["values"])
         if done % settings.checkpoint_every == 0 and done < total and dist.is_main:
             store.save({"step": done, "trainer": trainer.state_dict(), "rng": rng_state(), "history": history,
                         "average": average.model.state_dict() if average else None})

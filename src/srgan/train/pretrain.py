@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from srgan.config import PretrainParams
 from srgan.models.generator import Generator
-from srgan.precision import autocast
+from srgan.precision import autocast, resolve_precision
 from srgan.train.distributed import Dist
 from srgan.train.optim import Optimiser
 from srgan.train.tricks import Growth
@@ -22,12 +22,13 @@ class MSETrainer:
     def __init__(self, generator: Generator, batches: Callable[[int], tuple], params: PretrainParams,
                  device: torch.device, dist: Dist = Dist(), compile: bool = False):
         self.params, self.device, self.batches = params, device, batches
+        self.precision = resolve_precision(params.precision, device).name
         self.generator = generator.to(device, memory_format=torch.channels_last).train()
         self.growth = Growth(generator.stages, tuple(params.progressive.phase_steps), params.progressive.fade_steps)
         self.network = dist.wrap(self.generator, device, find_unused=bool(self.growth.phase_steps))
         if compile:
             self.network = torch.compile(self.network)
-        self.optimiser = Optimiser(self.generator, params.lr, params.betas, precision=params.precision,
+        self.optimiser = Optimiser(self.generator, params.lr, params.betas, precision=self.precision,
                                    device=device, decay_at=params.lr_decay.at, decay_factor=params.lr_decay.factor)
         self.total_steps = params.steps
         self.images_per_step = params.batch_size
@@ -35,7 +36,7 @@ class MSETrainer:
     def step(self, index: int) -> dict[str, torch.Tensor]:
         lr, hr = self.batches(index)
         stages, alpha = self.growth.at(index)
-        with autocast(self.device, self.params.precision):
+        with autocast(self.device, self.precision):
             sr = self.network(lr, stages, alpha)
         loss = F.mse_loss(sr.float(), self.growth.target(hr, stages))
         self.optimiser.step(loss)

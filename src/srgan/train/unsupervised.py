@@ -22,7 +22,7 @@ from srgan.data.resize import downscale
 from srgan.losses import discriminator_loss, generator_adversarial_loss
 from srgan.models.discriminator import Discriminator
 from srgan.models.generator import Generator
-from srgan.precision import autocast
+from srgan.precision import autocast, resolve_precision
 from srgan.train.distributed import Dist
 from srgan.train.optim import Optimiser
 
@@ -47,21 +47,22 @@ class UnsupervisedTrainer:
                  params: UnsupervisedParams, device: torch.device, *, seed: int = 0, dist: Dist = Dist(),
                  compile: bool = False):
         self.params, self.device, self.batches = params, device, batches
+        self.precision = resolve_precision(params.precision, device).name
         for module in (generator, discriminator):
             module.to(device, memory_format=torch.channels_last).train()
         self.generator, self.discriminator = generator, discriminator
         self.g, self.d = dist.wrap(generator, device), dist.wrap(discriminator, device)
         if compile:
             self.g, self.d = torch.compile(self.g), torch.compile(self.d)
-        self.opt_g = Optimiser(generator, params.lr_g, (0.9, 0.999), precision=params.precision, device=device)
-        self.opt_d = Optimiser(discriminator, params.lr_d, (0.9, 0.999), precision=params.precision, device=device)
+        self.opt_g = Optimiser(generator, params.lr_g, (0.9, 0.999), precision=self.precision, device=device)
+        self.opt_d = Optimiser(discriminator, params.lr_d, (0.9, 0.999), precision=self.precision, device=device)
         self.shifts = torch.Generator().manual_seed(seed)
         self.total_steps = params.steps
         self.images_per_step = params.batch_size
 
     def step(self, index: int) -> dict[str, torch.Tensor]:
         lr, real_hr = self.batches(index)
-        precision, scale = self.params.precision, self.generator.scale
+        precision, scale = self.precision, self.generator.scale
         with autocast(self.device, precision):
             sr = self.g(lr)
         if self.params.mode == "unpaired":

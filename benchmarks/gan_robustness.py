@@ -1,0 +1,123 @@
+"""Does the default SRGAN hold whatever the seed and precision? The 6-run matrix, from the trained SRResNet.
+
+    dvc repro pretrain prepare_eval@skimage        # the SRResNet and the held-out photos it starts from
+    python benchmarks/gan_robustness.py            # seeds 0 1 2, each in fp32 and in bf16
+    python benchmarks/gan_robustness.py --seeds 0 --precisions fp32 --set gan.high_pass_gain=1
+
+Each run fine-tunes models/srresnet.pt with the `gan` section of params.yaml (the GAN seed and the precision
+changed, nothing else; `--set key=value` overrides a params key, value in YAML), evaluates it on the held-out
+photos of data/prepared/eval/skimage, and watches its discriminator as the train_gan stage does. The table gives
+each run's NIQE and PSNR-Y minus SRResNet's, whether D collapsed, and whether the run meets the bar: NIQE at least
+1.0 below SRResNet's and below bicubic's, PSNR-Y within 2.0 dB of SRResNet's. bf16 on a CPU without native
+bf16 is emulated and slow; the table still says what each run computed in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from srgan.config import load_params
+from srgan.data.crops import load_eval_images
+from srgan.data.resize import bicubic_upscale
+from srgan.inference import upscale_image
+from srgan.metrics import psnr_y
+from srgan.models.discriminator import Discriminator
+from srgan.models.io import load_generator
+from srgan.niqe import niqe_or_none
+from srgan.precision import describe_cpu
+from srgan.stages.paths import MODEL_FILES, WEIGHTS_RECORD, prepared_eval
+from srgan.stages.train_gan import content_loss
+from srgan.train.batches import PairBatches
+from srgan.train.checkpoint import RunStore
+from srgan.train.gan import GanTrainer
+from srgan.train.health import DiscriminatorWatch
+from srgan.train.loop import run_loop
+
+CPU = torch.device("cpu")
+NIQE_BAR, PSNR_BAR = 1.0, 2.0
+
+
+def with_overrides(raw: dict, overrides: list[str]) -> dict:
+    for item in overrides:
+        key, _, value = item.partition("=")
+        *parents, leaf = key.split(".")
+        node = raw
+        for part in parents:
+            node = node[part]
+        node[leaf] = yaml.safe_load(value)
+    return raw
+
+
+def scores(method, images: dict, scale: int) -> tuple[float, float]:
+    """Mean PSNR-Y and mean NIQE of a method over the held-out images."""
+    outputs = {name: method(lr) for name, (lr, _) in images.items()}
+    psnr = np.mean([psnr_y(outputs[name], hr, scale) for name, (_, hr) in images.items()])
+    return float(psnr), float(np.mean([niqe_or_none(sr, scale) for sr in outputs.values()]))
+
+
+def train_one(p: dict, seed: int, precision: str, arrays, images: dict) -> dict:
+    data, settings = p["data"], p["gan"].model_copy(update={"precision": precision})
+    torch.manual_seed(seed)
+    generator, _ = load_generator(MODEL_FILES["srresnet"], CPU)
+    discriminator = Discriminator(data.hr_size, **p["model"].discriminator.model_dump())
+    content, _, _ = content_loss(settings, json.loads(WEIGHTS_RECORD.read_text())["vgg19"])
+    trainer = GanTrainer(generator, discriminator, content, PairBatches(*arrays, settings.batch_size, seed, CPU),
+                         settings, CPU, seed=seed)
+    watch = DiscriminatorWatch(start=settings.d_warmup_steps)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as folder:
+        result = run_loop(trainer, settings, store=RunStore(Path(folder), "gan", f"{seed:016d}"), watch=watch)
+    seconds = time.perf_counter() - start
+    psnr, niqe = scores(lambda lr: upscale_image(result.eval(), lr, precision="fp32"), images, data.scale)
+    return {"seed": seed, "precision": trainer.precision, "psnr": psnr, "niqe": niqe, "seconds": seconds,
+            **watch.summary()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16", "auto"])
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a params key")
+    args = parser.parse_args()
+    raw = with_overrides(yaml.safe_load(Path("params.yaml").read_text()), args.set)
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as tmp:
+        yaml.safe_dump(raw, tmp)
+        tmp.flush()
+        p = load_params(tmp.name, "data", "model", "gan")
+    print(describe_cpu())
+    print("overrides:", " ".join(args.set) or "none")
+    scale = p["data"].scale
+    images = load_eval_images(prepared_eval("skimage") / "images.npz")
+    arrays = (np.load("data/prepared/train/train_lr.npy"), np.load("data/prepared/train/train_hr.npy"))
+    srresnet, _ = load_generator(MODEL_FILES["srresnet"], CPU)
+    base_psnr, base_niqe = scores(lambda lr: upscale_image(srresnet, lr, precision="fp32"), images, scale)
+    bicubic_psnr, bicubic_niqe = scores(lambda lr: bicubic_upscale(lr, scale), images, scale)
+    print(f"bicubic PSNR-Y {bicubic_psnr:.2f} NIQE {bicubic_niqe:.2f}; SRResNet PSNR-Y {base_psnr:.2f} "
+          f"NIQE {base_niqe:.2f}")
+    print("| seed | precision | NIQE − SRResNet | PSNR-Y − SRResNet (dB) | D collapsed | mean D(real) − D(fake) "
+          "| meets the bar | time (s) |")
+    print("|---|---|---|---|---|---|---|---|")
+    met = 0
+    for precision in args.precisions:
+        for seed in args.seeds:
+            run = train_one(p, seed, precision, arrays, images)
+            ok = (run["niqe"] <= min(base_niqe, bicubic_niqe) - NIQE_BAR and run["psnr"] >= base_psnr - PSNR_BAR
+                  and not run["collapsed"])
+            met += ok
+            print(f"| {seed} | {run['precision']} | {run['niqe'] - base_niqe:+.2f} | {run['psnr'] - base_psnr:+.2f} | "
+                  f"{'yes, at step ' + str(run['collapsed_at']) if run['collapsed'] else 'no'} | "
+                  f"{run.get('separation_mean', float('nan')):.3f} | {'yes' if ok else 'no'} | {run['seconds']:.0f} |",
+                  flush=True)
+    print(f"{met} of {len(args.seeds) * len(args.precisions)} runs meet the bar")
+
+
+if __name__ == "__main__":
+    main()

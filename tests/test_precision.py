@@ -1,0 +1,86 @@
+"""Precision `auto`: bf16 only where the device computes it natively, fp32 elsewhere; explicit bf16 without native
+support runs with one warning. The CPU probe is forced both ways, so these hold on any CPU."""
+
+import logging
+
+import pytest
+import torch
+
+from srgan import precision
+from srgan.inference import upscale_tensor
+from srgan.models.generator import Generator
+
+CPU = torch.device("cpu")
+AMX_CPU = frozenset({"avx2", "avx512f", "avx512_bf16", "amx_bf16"})
+AVX2_CPU = frozenset({"avx2", "fma"})
+
+
+@pytest.fixture
+def cpu_with(monkeypatch):
+    """Make the probe see a CPU with the given flags (and oneDNN agree that bf16 runs)."""
+    def force(flags: frozenset) -> None:
+        monkeypatch.setattr(precision, "cpu_flags", lambda: flags)
+        monkeypatch.setattr(precision.platform, "machine", lambda: "x86_64")
+        monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
+        precision.resolve_precision.cache_clear()
+    yield force
+    precision.resolve_precision.cache_clear()
+
+
+def test_auto_is_bf16_on_a_cpu_with_native_bf16(cpu_with):
+    cpu_with(AMX_CPU)
+    resolved = precision.resolve_precision("auto", CPU)
+    assert resolved.name == "bf16"
+    assert resolved.record() == {"requested": "auto", "resolved": "bf16",
+                                 "reason": "auto: the CPU has native bf16 (avx512_bf16, amx_bf16)"}
+
+
+def test_auto_is_fp32_on_an_avx2_cpu_and_never_fp16(cpu_with):
+    cpu_with(AVX2_CPU)
+    resolved = precision.resolve_precision("auto", CPU)
+    assert resolved.name == "fp32"
+    assert "no native bf16" in resolved.reason
+
+
+def test_avx512_bf16_alone_counts_as_native(cpu_with):
+    cpu_with(frozenset({"avx2", "avx512f", "avx512_bf16"}))
+    assert precision.resolve_precision("auto", CPU).name == "bf16"
+
+
+def test_explicit_bf16_without_native_support_runs_with_one_warning(cpu_with, caplog):
+    cpu_with(AVX2_CPU)
+    with caplog.at_level(logging.WARNING, logger="srgan.precision"):
+        first = precision.resolve_precision("bf16", CPU)
+        precision.resolve_precision("bf16", CPU)
+    assert first.name == "bf16" and "emulated" in first.reason
+    warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "14 times slower" in warnings[0] and "auto (or fp32)" in warnings[0]
+
+
+def test_explicit_bf16_on_a_native_cpu_and_fp32_say_nothing(cpu_with, caplog):
+    cpu_with(AMX_CPU)
+    with caplog.at_level(logging.WARNING, logger="srgan.precision"):
+        assert precision.resolve_precision("bf16", CPU).name == "bf16"
+        assert precision.resolve_precision("fp32", CPU).name == "fp32"
+    assert not caplog.records
+
+
+def test_unknown_precision_is_refused():
+    with pytest.raises(ValueError, match="auto, fp32, bf16, fp16"):
+        precision.resolve_precision("fp8", CPU)
+
+
+def test_inference_with_auto_on_an_avx2_cpu_is_exactly_fp32(cpu_with):
+    cpu_with(AVX2_CPU)
+    torch.manual_seed(0)
+    generator = Generator(scale=2, blocks=1, channels=8).eval()
+    image = torch.rand(1, 3, 12, 12)
+    assert torch.equal(upscale_tensor(generator, image, precision="auto"),
+                       upscale_tensor(generator, image, precision="fp32"))
+
+
+def test_describe_cpu_names_the_features(cpu_with):
+    cpu_with(AMX_CPU)
+    line = precision.describe_cpu()
+    assert "avx512_bf16" in line and "amx_bf16" in line and "threads" in line
