@@ -34,7 +34,10 @@ def test_every_method_on_every_image(images, tmp_path):
     saved = sorted(p.name for p in (tmp_path / "a").iterdir())
     assert saved == ["bicubic.png", "hr.png", "lr.png", "model.png", "nearest.png", "ur_model.png"]
     assert not (tmp_path / "b").exists()
-    assert read_image(tmp_path / "a" / "ur_model.png").shape == (48 * 4, 40 * 4, 3)
+    # UR: the model applied to the centre of HR (half the shorter side: 20 px of 48x40), not to all of it
+    ur = read_image(tmp_path / "a" / "ur_model.png")
+    assert ur.shape == (20 * 4, 20 * 4, 3)
+    assert np.array_equal(ur, methods["model"](images["a"][1][14:34, 10:30]))
     assert np.array_equal(read_image(tmp_path / "a" / "hr.png"), images["a"][1])
 
 

@@ -8,11 +8,14 @@ from srgan.imageio import write_png
 from srgan.report import (
     centre_box,
     comparison_figure,
+    crop,
     curves_figure,
     markdown_report,
     metrics_table,
     read_curves,
+    sample_origin,
 )
+from srgan.samples import ur_box
 
 
 def make_samples(folder, scale=4):
@@ -20,11 +23,27 @@ def make_samples(folder, scale=4):
     hr = rng.integers(0, 256, (64, 48, 3), dtype=np.uint8)
     for key in ["lr", "nearest", "bicubic", "srresnet", "srgan", "hr", "ur_srgan"]:
         factor = {"lr": 1 / scale, "ur_srgan": scale}.get(key, 1)
-        write_png(folder / "img" / f"{key}.png", np.resize(hr, (int(64 * factor), int(48 * factor), 3)))
+        height, width = (ur_box(64, 48)[2],) * 2 if key.startswith("ur_") else (64, 48)
+        write_png(folder / "img" / f"{key}.png", np.resize(hr, (int(height * factor), int(width * factor), 3)))
 
 
 def test_centre_box():
     assert centre_box(100, 200, 0.5) == (25, 75, 50)
+
+
+def test_the_zoomed_region_of_a_ur_is_the_same_place_as_in_hr():
+    """A UR covers the centre of HR at `scale` times its resolution: the report's crop of it shows the region
+    of HR it shows for every other method, clipped to what the UR covers."""
+    scale, hr_shape = 4, (64, 48, 3)
+    ur_top, ur_left, ur_side = ur_box(*hr_shape[:2])
+    ur = np.arange(ur_side * scale * ur_side * scale * 3).reshape(ur_side * scale, ur_side * scale, 3)
+    box = centre_box(64, 48, 0.25)  # inside the UR's region
+    region = crop(ur, box, scale, sample_origin("ur_srgan", hr_shape))
+    top, left = (box[0] - ur_top) * scale, (box[1] - ur_left) * scale
+    assert np.array_equal(region, ur[top:top + box[2] * scale, left:left + box[2] * scale])
+    whole = crop(ur, centre_box(64, 48, 1.0), scale, sample_origin("ur_srgan", hr_shape))
+    assert whole.shape == ur.shape  # a larger zoom region shows all the UR has
+    assert sample_origin("srgan", hr_shape) == (0, 0)
 
 
 def test_comparison_figure_is_a_slide_ready_png(tmp_path):
@@ -147,5 +166,5 @@ def test_display_names_follow_what_was_trained():
     from srgan.report import display_name
 
     assert display_name("srgan", {"srgan": "SRGAN-MSE"}) == "SRGAN-MSE"
-    assert display_name("ur_srgan", {"srgan": "SRGAN-MSE"}) == "UR (SRGAN-MSE on HR)"
+    assert display_name("ur_srgan", {"srgan": "SRGAN-MSE"}) == "UR (SRGAN-MSE on HR's centre)"
     assert display_name("srgan") == "SRGAN"

@@ -16,6 +16,7 @@ from srgan.inference import upscale_image
 from srgan.metrics import LPIPS, full_reference_metrics
 from srgan.models.generator import Generator
 from srgan.niqe import niqe_or_none
+from srgan.samples import ur_box
 
 Method = Callable[[np.ndarray], np.ndarray]
 METRICS = ["psnr_y", "ssim_y", "psnr_rgb", "lpips", "niqe"]
@@ -53,7 +54,7 @@ def evaluate_images(dataset: str, images: dict[str, tuple[np.ndarray, np.ndarray
 @dataclass
 class Samples:
     """Where and how many sample outputs to keep: LR, every method, HR, and for each model its UR
-    (ur_<model>.png: the model applied to the HR image itself)."""
+    (ur_<model>.png: the model applied to the centre of the HR image itself; srgan.samples)."""
     folder: Path
     count: int
     ur_methods: dict[str, Method] = field(default_factory=dict)
@@ -64,8 +65,9 @@ class Samples:
         for method, image in outputs.items():
             write_png(folder / f"{method}.png", image)
         write_png(folder / "hr.png", hr)
+        top, left, side = ur_box(*hr.shape[:2])
         for method, upscale in self.ur_methods.items():
-            write_png(folder / f"ur_{method}.png", upscale(hr))
+            write_png(folder / f"ur_{method}.png", upscale(hr[top:top + side, left:left + side]))
 
 
 def summarise(table: pd.DataFrame) -> dict:

@@ -20,6 +20,7 @@ from srgan.atomic import atomic_path  # noqa: E402
 from srgan.errors import SrganError  # noqa: E402
 from srgan.imageio import read_image  # noqa: E402
 from srgan.metrics import psnr_y, ssim_y  # noqa: E402
+from srgan.samples import centre_box, ur_box  # noqa: E402
 
 METHOD_NAMES = {"lr": "LR", "nearest": "Nearest", "bicubic": "Bicubic", "srresnet": "SRResNet", "srgan": "SRGAN",
                 "unsupervised": "Unsupervised", "hr": "HR"}
@@ -36,7 +37,7 @@ def display_name(method: str, labels: dict[str, str] | None = None) -> str:
     """A method's name on a slide: what a model was trained as, when the provenance says."""
     labels = labels or {}
     if method.startswith("ur_"):
-        return f"UR ({display_name(method[3:], labels)} on HR)"
+        return f"UR ({display_name(method[3:], labels)} on HR's centre)"
     return labels.get(method) or METHOD_NAMES.get(method, method)
 
 
@@ -47,16 +48,13 @@ def model_labels(provenance: dict) -> dict[str, str]:
             for method, info in provenance.get("models", {}).items() if info.get("label")}
 
 
-def centre_box(height: int, width: int, zoom: float) -> tuple[int, int, int]:
-    """(top, left, side) of a centred square covering `zoom` of the shorter side."""
-    side = max(4, int(min(height, width) * zoom))
-    return (height - side) // 2, (width - side) // 2, side
-
-
-def crop(image: np.ndarray, box: tuple[int, int, int], factor: float) -> np.ndarray:
-    """The region `box` (in HR pixels) of an image whose resolution is `factor` times HR's."""
-    top, left, side = (int(round(v * factor)) for v in box)
-    return image[top:top + side, left:left + side]
+def crop(image: np.ndarray, box: tuple[int, int, int], factor: float,
+         origin: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """The region `box` (in HR pixels) of an image whose resolution is `factor` times HR's and whose top-left
+    corner lies at `origin` in HR (a UR covers only the centre of HR)."""
+    top, left, side = box
+    top, left, side = (int(round(v * factor)) for v in (top - origin[0], left - origin[1], side))
+    return image[max(top, 0):max(top + side, 0), max(left, 0):max(left + side, 0)]
 
 
 def comparison_columns(table: pd.DataFrame) -> list[str]:
@@ -70,6 +68,11 @@ def comparison_columns(table: pd.DataFrame) -> list[str]:
 def resolution_factor(key: str, scale: int) -> float:
     """How many times HR's resolution a sample image has: LR 1/scale, UR scale, the rest 1."""
     return 1 / scale if key == "lr" else scale if key.startswith("ur_") else 1
+
+
+def sample_origin(key: str, hr_shape: tuple[int, ...]) -> tuple[int, int]:
+    """Where a sample image's top-left corner lies in HR: a UR covers the centre of HR, the rest all of it."""
+    return ur_box(*hr_shape[:2])[:2] if key.startswith("ur_") else (0, 0)
 
 
 def model_grid_columns(model: str) -> list[str]:
@@ -99,8 +102,9 @@ def comparison_figure(samples_dir: Path, names: list[str], table: pd.DataFrame, 
                     whole_row[col].set_axis_off(), zoom_row[col].set_axis_off()
                     continue
                 image, factor = read_image(path), resolution_factor(key, scale)
-                _marked(whole_row[col], image, box, factor)
-                zoom_row[col].imshow(crop(image, box, factor), interpolation="nearest")
+                origin = sample_origin(key, hr.shape)
+                _marked(whole_row[col], image, box, factor, origin)
+                zoom_row[col].imshow(crop(image, box, factor, origin), interpolation="nearest")
                 for spine in zoom_row[col].spines.values():
                     spine.set_edgecolor(INSET_COLOUR)
                 whole_row[col].set_title(display_name(key, labels) if row == 0 else "", fontsize=11)
@@ -116,12 +120,13 @@ def comparison_figure(samples_dir: Path, names: list[str], table: pd.DataFrame, 
         save_figure(fig, out, dpi)
 
 
-def _marked(ax, image: np.ndarray, box: tuple[int, int, int], factor: float) -> None:
+def _marked(ax, image: np.ndarray, box: tuple[int, int, int], factor: float,
+            origin: tuple[int, int] = (0, 0)) -> None:
     """The whole image with the zoomed region outlined."""
     from matplotlib.patches import Rectangle
 
     ax.imshow(image, interpolation="nearest")
-    top, left, side = (v * factor for v in box)
+    top, left, side = (v * factor for v in (box[0] - origin[0], box[1] - origin[1], box[2]))
     ax.add_patch(Rectangle((left - 0.5, top - 0.5), side, side, fill=False, edgecolor=INSET_COLOUR, linewidth=1.5))
 
 
