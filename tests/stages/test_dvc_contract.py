@@ -17,7 +17,8 @@ from srgan.config import SECTIONS
 PROJECT = Path(__file__).resolve().parents[2]
 SRC = PROJECT / "src"
 # Data files a module reads, which are deps of every stage that imports the module.
-DATA_FILES = {"src/srgan/niqe.py": ["src/srgan/niqe_pris_params.npz"]}
+DATA_FILES = {"src/srgan/niqe.py": ["src/srgan/niqe_pris_params.npz"],
+              "src/srgan/html_report.py": ["src/srgan/report_page.html"]}
 
 
 def module_file(name: str) -> Path | None:
