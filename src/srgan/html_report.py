@@ -92,13 +92,17 @@ def image_entry(name: str, panels: list[Panel], page_dir: Path, border: int) -> 
             "known": known}
 
 
+def panel_order(keys, methods: list[str]) -> list[str]:
+    """LR, `methods` (evaluation order), HR, then the rest (the UR of each model, blends) as they come."""
+    order = list(dict.fromkeys(["lr", *(m for m in methods if m != "hr"), "hr"]))
+    return [key for key in order if key in keys] + [key for key in keys if key not in order]
+
+
 def sample_panels(folder: Path, methods: list[str], scale: int, labels: dict[str, str] | None = None) -> list[Panel]:
-    """The PNGs evaluate kept for one image, in the order LR, `methods` (evaluation order), HR, then the rest
-    (UR of each model, blends), each labelled as on the slides."""
+    """The PNGs evaluate kept for one image, in panel order, each labelled as on the slides."""
     files = {path.stem: path for path in sorted(folder.glob("*.png"))}
-    order = ["lr", *(m for m in methods if m != "hr"), "hr"]
-    keys = [key for key in order if key in files] + [key for key in files if key not in order]
-    return [Panel(key, display_name(key, labels), files[key], resolution_factor(key, scale)) for key in keys]
+    return [Panel(key, display_name(key, labels), files[key], resolution_factor(key, scale))
+            for key in panel_order(files, methods)]
 
 
 def report_viewer(name: str, samples: Path, images: list[str], methods: list[str], scale: int,
@@ -109,11 +113,37 @@ def report_viewer(name: str, samples: Path, images: list[str], methods: list[str
                        for image in images]}
 
 
-def table_spec(name: str, rows: list[dict], metrics: list[str], caption: str = "", first: str = "method",
-               first_title: str = "Method") -> dict:
-    """A sortable table: the first column names the row, then one column per metric (None: n/a)."""
-    columns = [{"title": first_title}] + [{"title": METRIC_NAMES[m], "digits": DIGITS[m]} for m in metrics]
-    cells = [[row[first], *(_number(row.get(m)) for m in metrics)] for row in rows]
+def runs_viewer(name: str, images: dict[str, dict[str, dict[str, Path]]], scale: int, page_dir: Path) -> dict:
+    """A viewer across runs: {image: {run: {key: PNG}}}, where runs that wrote the same bytes share one file.
+    Each method shows once per distinct output, named by the runs that made it; HR is the first run's, and a
+    run whose HR differs (other data) is left out of that image."""
+    entries = []
+    for image, runs in images.items():
+        hr = next(iter(runs.values()))["hr"]
+        runs = {run: files for run, files in runs.items() if files.get("hr") == hr}
+        keys = list(dict.fromkeys(key for files in runs.values() for key in files))
+        keys = panel_order(keys, ["nearest", "bicubic", *(k for k in keys if not k.startswith("ur_"))])
+        panels = []
+        for key in keys:
+            outputs: dict[Path, list[str]] = {}
+            for run, files in runs.items():
+                if key in files:
+                    outputs.setdefault(files[key], []).append(run)
+            for index, (path, makers) in enumerate(outputs.items()):
+                shared = len(outputs) == 1 and len(makers) == len(runs)
+                label = display_name(key) if shared else f"{display_name(key)} · {'; '.join(makers)}"
+                panels.append(Panel(key if shared else f"{key}@{index}", label, path,
+                                    resolution_factor(key, scale)))
+        entries.append(image_entry(image, panels, page_dir, scale))
+    return {"name": name, "title": f"{name}: the same image and method in every run", "images": entries}
+
+
+def table_spec(name: str, rows: list[dict], metrics: list[str], caption: str = "",
+               names: tuple[tuple[str, str], ...] = (("method", "Method"),)) -> dict:
+    """A sortable table: the `names` columns (key, title) name the row, then one column per metric (None: n/a)."""
+    columns = [{"title": title} for _, title in names] + [{"title": METRIC_NAMES[m], "digits": DIGITS[m]}
+                                                          for m in metrics]
+    cells = [[*(row[key] for key, _ in names), *(_number(row.get(m)) for m in metrics)] for row in rows]
     return {"name": name, "caption": caption, "columns": columns, "rows": cells}
 
 
