@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 from tests.conftest import open_page
 
+from srgan.errors import SrganError
 from srgan.html_report import (
     TILE,
     metric_box,
@@ -120,6 +121,12 @@ def test_panels_are_lr_methods_hr_then_ur_with_slide_labels(reports):
     assert [p.key for p in panels] == ["lr", *METHODS, "hr", "ur_srgan"]
     assert [p.label for p in panels][-4:] == ["SRResNet", "SRGAN-MSE", "HR", "UR (SRGAN-MSE on HR)"]
     assert [p.factor for p in panels] == [1 / SCALE, 1, 1, 1, 1, 1, SCALE]
+
+
+def test_samples_without_hr_are_one_clear_error(tmp_path):
+    write_png(tmp_path / "img" / "bicubic.png", np.zeros((16, 16, 3), np.uint8))
+    with pytest.raises(SrganError, match=r"sample 'img': no hr.png .*dvc repro -f evaluate@"):
+        report_viewer("tiny", tmp_path, ["img"], METHODS, SCALE, {}, tmp_path)
 
 
 def test_page_refers_to_the_kept_pngs_and_copies_none(reports):

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from srgan.atomic import write_text
+from srgan.errors import SrganError
 from srgan.imageio import read_image
 from srgan.metrics import psnr_y, ssim_y
 from srgan.report import DIGITS, METRIC_NAMES, display_name, resolution_factor
@@ -77,7 +78,10 @@ def opening_boxes(height: int, width: int) -> list[tuple[int, int, int, int]]:
 
 def image_entry(name: str, panels: list[Panel], page_dir: Path, border: int) -> dict:
     """One image of a viewer: its panels (paths relative to the page) and the metrics of its opening regions."""
-    reference = next(i for i, panel in enumerate(panels) if panel.key == "hr")
+    reference = next((i for i, panel in enumerate(panels) if panel.key == "hr"), None)
+    if reference is None:
+        raise SrganError(f"sample {name!r}: no hr.png beside {[p.path.name for p in panels]}; the samples are "
+                         "incomplete: rerun the evaluation (dvc repro -f evaluate@<set>)")
     hr = read_image(panels[reference].path)
     known: dict[str, dict] = {}
     for panel in panels:
