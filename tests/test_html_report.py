@@ -200,8 +200,10 @@ def test_zoom_and_pan_are_the_same_on_both_sides_and_in_every_tile(browser, repo
     for x, key in [(split - 9, "bicubic"), (split + 9, "srgan")]:
         for y in (3, 50, 4 * h - 3):
             assert np.array_equal(shown[y, x], source(reports, "first", key)[top + y // 4, left + x // 4]), (x, y, key)
+    assert page.locator("[data-role=slider]").is_visible() and not page.locator("[data-role=grid]").is_visible()
     page.keyboard.press("g")
     wait_drawn(page)
+    assert page.locator("[data-role=grid]").is_visible() and not page.locator("[data-role=slider]").is_visible()
     regions = {region(page, f"figure[data-key='{key}'] canvas") for key in ["lr", *METHODS, "hr", "ur_srgan"]}
     assert len(regions) == 1
     (top, left, _, _), = regions
