@@ -86,6 +86,7 @@ def test_report_page_shows_the_kept_samples_offline(project, first_run, browser)
     page.wait_for_function("() => [...document.images].every(i => i.complete && i.naturalWidth > 0)")
     assert all(url.startswith(("file://", "data:")) for url in log.requests) and not log.errors, log.errors
     assert "SRGAN-MSE" in page.locator("select[data-role=right]").inner_text()
+    assert "FALLBACK" in page.locator("#notes").inner_text()  # the provenance says what SRGAN-MSE means
     per_image = pd.read_csv(root / "reports/evaluate/skimage/per_image.csv").set_index(["image", "method"])
     right = page.locator("[data-side=right]")
     shown = float(right.get_attribute("data-psnr"))
