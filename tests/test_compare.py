@@ -3,6 +3,7 @@
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -194,3 +195,16 @@ def test_compare_html_shows_each_runs_pixels_named_by_params(image_repo, tmp_pat
     assert "PSNR-Y" in page.locator("table[data-table=set5]").inner_text()
     assert all(url.startswith(("file://", "data:")) for url in log.requests) and not log.errors, log.errors
     page.close()
+
+
+def test_compare_html_names_a_run_whose_images_are_not_in_the_cache(image_repo, tmp_path, capsys):
+    clone = tmp_path / "clone"
+    shutil.copytree(image_repo, clone, ignore=shutil.ignore_patterns("cache"))  # git and DVC files, no DVC cache
+    shutil.rmtree(clone / "reports/evaluate/set5/samples")
+    out = tmp_path / "out"
+    assert main(["HEAD", "--html", "--repo", str(clone), "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "no images of HEAD" in err and "reports/evaluate/set5/samples at HEAD" in err and "dvc pull" in err
+    assert "Traceback" not in err
+    html = (out / "index.html").read_text()
+    assert '"viewers":[]' in html and '"name":"set5"' in html  # the table still, no viewer
