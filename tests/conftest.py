@@ -209,3 +209,44 @@ def bomb_png(path: Path, width: int = 30000, height: int = 30000) -> Path:
     data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
     path.write_bytes(bytes(data))
     return path
+
+
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's package (.ci/run installs it)
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--force-color-profile=srgb"]
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    """A headless Chromium with a fresh profile, driven by Playwright."""
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing: .ci/run installs it (apt-get install chromium)")
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")), executable_path=str(CHROMIUM), headless=True,
+            args=CHROMIUM_FLAGS, viewport={"width": 1400, "height": 1000}, device_scale_factor=1)
+        yield context
+        context.close()
+
+
+@dataclass
+class BrowserLog:
+    """What a page asked for and complained about."""
+    requests: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def open_page(context, url: str):
+    """(page, log) of `url`, loaded, with every request and console error recorded."""
+    page, log = context.new_page(), BrowserLog()
+    page.on("request", lambda request: log.requests.append(request.url))
+    page.on("console", lambda message: log.errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: log.errors.append(str(error)))
+    page.goto(url)
+    page.wait_for_load_state("load")
+    return page, log

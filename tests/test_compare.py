@@ -1,13 +1,17 @@
 """Comparing commits and DVC experiments through dvc.api, in a real (tiny) git + DVC repository."""
 
+import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 from srgan.cli.compare import main
 from srgan.compare import comparison_markdown, differing_params, runs_table
@@ -132,3 +136,75 @@ def test_nothing_to_compare_is_one_clear_error(repo, tmp_path, capsys):
     assert main(["no-such-branch", "--repo", str(repo), "-o", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert "params.yaml at no-such-branch" in err and "Traceback" not in err
+
+
+WRITE_SAMPLES = WRITE_METRICS + """
+import numpy as np
+from PIL import Image
+folder = "reports/evaluate/set5/samples/bird"
+os.makedirs(folder, exist_ok=True)
+hr = np.random.default_rng(0).integers(0, 200, (48, 40, 3)).astype(np.uint8)
+images = {"hr": hr, "lr": hr[::4, ::4], "bicubic": hr + 3, "srgan": hr + int(round(x * 1000))}
+for key, image in images.items():
+    Image.fromarray(image).save(f"{folder}/{key}.png")
+"""
+IMAGE_STAGE = STAGE + """    outs:
+      - reports/evaluate/set5/samples
+"""
+
+
+@pytest.fixture(scope="module")
+def image_repo(tmp_path_factory) -> Path:
+    """Two commits and an experiment whose evaluation kept sample PNGs (a DVC output, in the cache)."""
+    root = tmp_path_factory.mktemp("image-repo")
+    run(root, "git", "init", "-q")
+    run(root, sys.executable, "-m", "dvc", "init", "-q")
+    (root / "dvc.yaml").write_text(IMAGE_STAGE)
+    (root / "write_metrics.py").write_text(WRITE_SAMPLES)
+    for x in (0.01, 0.02):
+        (root / "params.yaml").write_text(PARAMS.format(x=x).replace("set5: set5}", "set5: set5}, scale: 4"))
+        run(root, sys.executable, "-m", "dvc", "repro", "-q")
+        commit(root, f"x={x}")
+    run(root, sys.executable, "-m", "dvc", "exp", "run", "-S", "gan.adv_weight=0.05", "-n", "bigger-x", "-q")
+    return root
+
+
+def test_compare_html_shows_each_runs_pixels_named_by_params(image_repo, tmp_path, browser):
+    from tests.conftest import open_page
+
+    assert main(["HEAD~1", "HEAD", "--exp", "--html", "--repo", str(image_repo), "-o", str(tmp_path)]) == 0
+    # hr, lr and bicubic are the same bytes in every run: stored once; SRGAN once per run
+    assert len(list((tmp_path / "images").glob("*.png"))) == 3 + 3
+    page, log = open_page(browser, (tmp_path / "index.html").as_uri())
+    page.keyboard.press("g")
+    page.wait_for_function("() => [...document.images].every(i => i.complete)")
+    labels = page.locator("[data-set=set5] figure figcaption b").all_inner_texts()
+    assert labels[:2] == ["LR", "Bicubic"] and labels[-1] == "HR" and len(labels) == 6
+    srgan = [label for label in labels if label.startswith("SRGAN")]
+    assert len(srgan) == 3 and any("gan.adv_weight=0.05" in label for label in srgan)
+    assert any(label.startswith("SRGAN · HEAD~1: gan.adv_weight=0.01") for label in srgan)
+    hr = np.asarray(Image.open(tmp_path / "images" / next(
+        p.name for p in (tmp_path / "images").iterdir() if np.asarray(Image.open(p)).shape == (48, 40, 3)
+        and np.asarray(Image.open(p)).max() < 200)))
+    for index, x in enumerate((0.01, 0.02)):  # the tiles show each run's own pixels
+        tile = page.locator(f"[data-set=set5] figure[data-key='srgan@{index}'] canvas")
+        top, left, h, w = (int(v) for v in tile.get_attribute("data-region").split(","))
+        with Image.open(io.BytesIO(tile.screenshot())) as shot:
+            shown = np.asarray(shot.convert("RGB"))[0, 0]
+        assert np.array_equal(shown, hr[top, left] + int(round(x * 1000))), x
+    assert "PSNR-Y" in page.locator("table[data-table=set5]").inner_text()
+    assert all(url.startswith(("file://", "data:")) for url in log.requests) and not log.errors, log.errors
+    page.close()
+
+
+def test_compare_html_names_a_run_whose_images_are_not_in_the_cache(image_repo, tmp_path, capsys):
+    clone = tmp_path / "clone"
+    shutil.copytree(image_repo, clone, ignore=shutil.ignore_patterns("cache"))  # git and DVC files, no DVC cache
+    shutil.rmtree(clone / "reports/evaluate/set5/samples")
+    out = tmp_path / "out"
+    assert main(["HEAD", "--html", "--repo", str(clone), "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "no images of HEAD" in err and "reports/evaluate/set5/samples at HEAD" in err and "dvc pull" in err
+    assert "Traceback" not in err
+    html = (out / "index.html").read_text()
+    assert '"viewers":[]' in html and '"name":"set5"' in html  # the table still, no viewer

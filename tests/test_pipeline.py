@@ -73,6 +73,29 @@ def test_outputs(project, first_run):
     assert not list((root / "checkpoints").glob("*")), "a finished run leaves no checkpoint behind"
 
 
+def test_report_page_shows_the_kept_samples_offline(project, first_run, browser):
+    """reports/index.html is a DVC output beside the samples it shows by relative path (none copied); opened from
+    file:// it makes no network request, logs no error and shows the model labels and the whole image's metrics."""
+    from tests.conftest import open_page
+
+    root = project.root
+    html = (root / "reports/index.html").read_text()
+    assert '"src":"evaluate/skimage/samples/astronaut/srgan.png"' in html
+    assert "path: reports/index.html" in (root / "dvc.lock").read_text()
+    page, log = open_page(browser, (root / "reports/index.html").as_uri())
+    page.wait_for_function("() => [...document.images].every(i => i.complete && i.naturalWidth > 0)")
+    assert all(url.startswith(("file://", "data:")) for url in log.requests) and not log.errors, log.errors
+    assert "SRGAN-MSE" in page.locator("select[data-role=right]").inner_text()
+    assert "FALLBACK" in page.locator("#notes").inner_text()  # the provenance says what SRGAN-MSE means
+    per_image = pd.read_csv(root / "reports/evaluate/skimage/per_image.csv").set_index(["image", "method"])
+    right = page.locator("[data-side=right]")
+    shown = float(right.get_attribute("data-psnr"))
+    assert shown == pytest.approx(per_image.loc[("astronaut", "srgan"), "psnr_y"], abs=0.01)
+    assert page.locator("table[data-table=skimage] tbody tr").count() == len(
+        json.loads((root / "reports/evaluate/skimage/metrics.json").read_text()))
+    page.close()
+
+
 def test_metrics_files_hold_numbers_only_and_provenance_says_the_rest(project, first_run):
     root = project.root
     metrics = json.loads((root / "reports/evaluate/skimage/metrics.json").read_text())

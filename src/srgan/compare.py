@@ -13,6 +13,7 @@ import pandas as pd
 from srgan.atomic import write_text
 from srgan.errors import SrganError
 from srgan.evaluate import METRICS
+from srgan.html_report import runs_viewer, table_spec, write_page
 from srgan.report import STYLE, display_name, perception_distortion_figure, plt, save_figure
 
 IGNORED_PARAMS = ("execution.",)  # how a run was executed never names it
@@ -111,3 +112,25 @@ def write_comparison(runs: dict[str, dict[str, dict]], out_dir: Path, dpi: int =
     perception_distortion_figure(table, out_dir / "tradeoff.png", dpi, series="run",
                                  title="Perception-distortion across runs")
     return table
+
+
+def write_comparison_page(out_dir: Path, table: pd.DataFrame, samples: dict[str, dict[str, dict[str, dict[str, Path]]]],
+                          scale: int) -> None:
+    """out_dir/index.html: per set, a viewer of the same image and method from every run (samples: {run: {set:
+    {image: {key: PNG}}}}, runs named by the params that differ), the table and the two figures."""
+    sets = list(dict.fromkeys(name for run in samples.values() for name in run))
+    viewers = []
+    for name in sets:
+        runs = {run: sets_[name] for run, sets_ in samples.items() if name in sets_}
+        images = [image for image in next(iter(runs.values())) if all(image in r for r in runs.values())]
+        if images:
+            viewers.append(runs_viewer(name, {image: {run: r[image] for run, r in runs.items()} for image in images},
+                                       scale, out_dir))
+    metrics = [m for m in METRICS if table[m].notna().any()]
+    write_page(out_dir / "index.html", "srgan-dvc: runs compared", scale, viewers,
+               tables=[table_spec(name, table[table["dataset"] == name].to_dict("records"), metrics,
+                                  names=(("run", "Run"), ("method", "Method")))
+                       for name in dict.fromkeys(table["dataset"])],
+               notes=[{"title": "Runs (named by the params that differ)", "items": [[run, ""] for run in samples]}],
+               figures=[{"title": title, "src": src} for title, src in (("PSNR-Y per run", "comparison.png"),
+                        ("Perception-distortion across runs", "tradeoff.png")) if (out_dir / src).exists()])

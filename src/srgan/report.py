@@ -315,17 +315,23 @@ def markdown_report(table: pd.DataFrame, scale: int, provenance: dict[str, dict]
     for dataset, info in provenance.items():
         lines.append(f"### {dataset} ({info.get('source', dataset)})")
         lines.append("")
-        lines.append(f"- **LPIPS**: {info.get('lpips')}")
-        lines.append(f"- **NIQE**: {info.get('niqe')}")
-        lines.append(f"- **inference**: {_inline(info.get('inference', {}))}")
-        for method, model in info.get("models", {}).items():
-            lines.append(f"- **{model.get('label') or method}** ({method}, {model.get('steps')} steps): "
-                         f"{model.get('trained_with')}; {_discriminator(model.get('discriminator'))}"
-                         f"run on {_inline(model.get('execution') or {})}")
+        lines += [f"- **{head}**{rest}" for head, rest in provenance_items(info)]
         lines.append("")
     lines += ["## Figures", ""]
     lines += [f"### {title}\n\n![{title}]({path})\n" for title, path in figures.items()]
     return "\n".join(lines) + "\n"
+
+
+def provenance_items(info: dict) -> list[tuple[str, str]]:
+    """(what, how) of an evaluation's provenance: the metrics' availability, inference, and what each model was
+    trained as (FALLBACK included)."""
+    items = [("LPIPS", f": {info.get('lpips')}"), ("NIQE", f": {info.get('niqe')}"),
+             ("inference", f": {_inline(info.get('inference', {}))}")]
+    for method, model in info.get("models", {}).items():
+        items.append((model.get("label") or method, f" ({method}, {model.get('steps')} steps): "
+                      f"{model.get('trained_with')}; {_discriminator(model.get('discriminator'))}"
+                      f"run on {_inline(model.get('execution') or {})}"))
+    return items
 
 
 def _inline(values: dict) -> str:

@@ -3,23 +3,29 @@
     srgan-compare main HEAD workspace      # commits, branches, tags; 'workspace' is the working tree
     srgan-compare --exp                    # every experiment of `dvc exp show`
     srgan-compare main exp-1a2b3 -o reports/compare
+    srgan-compare --exp --html             # also index.html: the same image and method from every run
 
 Each run is named by the params that differ between the runs (for example gan.adv_weight=0.01).
 Writes comparison.csv, comparison.md (a Markdown table), comparison.png (PSNR-Y bars from 0 dB) and
 tradeoff.png (PSNR-Y against LPIPS or NIQE for every method of every run) to -o. A revision without
-metrics is reported and left out; the others are compared.
+metrics is reported and left out; the others are compared. With --html, also index.html, a page to compare
+the runs' sample images pixel by pixel (their PNGs are read through DVC, so they must be in the cache:
+`dvc pull`, `dvc exp pull`), each distinct file stored once under -o/images/.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
+import pandas as pd
 import yaml
 
-from srgan.compare import differing_params, write_comparison
+from srgan.atomic import atomic_path
+from srgan.compare import differing_params, write_comparison, write_comparison_page
 from srgan.errors import SrganError
 
 PARAMS_FILE = "params.yaml"
@@ -53,6 +59,31 @@ def read_run(rev: str | None, repo: str = ".") -> tuple[dict, dict]:
     return params, metrics
 
 
+def read_samples(rev: str | None, sets: list[str], store: Path, repo: str = ".") -> dict:
+    """{set: {image: {key: PNG}}} of the samples a revision kept, each file written once into `store`, named
+    by its content (runs that made the same bytes share one file)."""
+    from dvc.api import DVCFileSystem
+
+    found: dict = {}
+    for name in sets:
+        root = f"reports/evaluate/{name}/samples"
+        try:
+            fs = DVCFileSystem(repo, rev=rev)
+            paths = sorted(path for path in fs.find(root) if path.endswith(".png")) if fs.isdir(root) else []
+            for path in paths:
+                image, file = PurePosixPath(path).parts[-2:]
+                data = fs.read_bytes(path)
+                target = store / f"{hashlib.sha256(data).hexdigest()[:24]}.png"
+                if not target.exists():
+                    with atomic_path(target) as tmp:
+                        tmp.write_bytes(data)
+                found.setdefault(name, {}).setdefault(image, {})[PurePosixPath(file).stem] = target
+        except Exception as err:  # noqa: BLE001 - DVC raises many kinds; all mean "not in the cache"
+            raise SrganError(f"{root} at {rev or 'the workspace'}: cannot be read ({type(err).__name__}); "
+                             "fetch it with `dvc pull` (or `dvc exp pull` for an experiment)") from None
+    return found
+
+
 def experiment_revs(repo: str = ".") -> dict[str, str]:
     """{experiment name: its commit} from `dvc exp show` (dvc.api.exp_show)."""
     import dvc.api
@@ -69,6 +100,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("-o", "--out", type=Path, default=Path("reports/compare"))
     parser.add_argument("--repo", default=".")
     parser.add_argument("--dpi", type=int, default=150)
+    parser.add_argument("--html", action="store_true", help="also write index.html, the runs' samples side by side")
     return parser.parse_args(argv)
 
 
@@ -85,6 +117,24 @@ def collect(labels: dict[str, str | None], repo: str) -> tuple[dict, dict]:
     return params, runs
 
 
+def write_html(labels: dict[str, str | None], params: dict, named: dict[str, str], table: pd.DataFrame, out: Path,
+               repo: str) -> None:
+    """index.html over the samples of every run that has them in the cache; the others are reported and left out."""
+    samples = {}
+    for label in params:
+        sets = list((params[label].get("data") or {}).get("eval") or {})
+        try:
+            found = read_samples(labels[label], sets, out / "images", repo)
+        except SrganError as err:
+            print(f"warning: no images of {label} in index.html: {err}", file=sys.stderr)
+            continue
+        if found:
+            samples[named[label]] = found
+    first = next(iter(params.values()))
+    write_comparison_page(out, table, samples, int((first.get("data") or {}).get("scale", 4)))
+    print(f"wrote {out}/index.html ({len(samples)} of {len(params)} runs with images)")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -95,8 +145,10 @@ def main(argv: list[str] | None = None) -> int:
             labels = {"HEAD": "HEAD", "workspace": None}
         params, runs = collect(labels, args.repo)
         names = differing_params(params)
-        named = {(f"{label}: {names[label]}" if names[label] else label): metrics for label, metrics in runs.items()}
-        table = write_comparison(named, args.out, args.dpi)
+        named = {label: f"{label}: {names[label]}" if names[label] else label for label in runs}
+        table = write_comparison({named[label]: metrics for label, metrics in runs.items()}, args.out, args.dpi)
+        if args.html:
+            write_html(labels, params, named, table, args.out, args.repo)
     except SrganError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

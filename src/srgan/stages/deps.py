@@ -21,7 +21,8 @@ import yaml
 DVC_YAML = Path("dvc.yaml")
 SRC = Path("src")
 # Data files a module reads, which are deps of every stage that imports the module.
-DATA_FILES = {"src/srgan/niqe.py": ["src/srgan/niqe_pris_params.npz"]}
+DATA_FILES = {"src/srgan/niqe.py": ["src/srgan/niqe_pris_params.npz"],
+              "src/srgan/html_report.py": ["src/srgan/report_page.html"]}
 CODE_DEP = re.compile(r"^(\s*)- src/\S+\s*$")
 
 

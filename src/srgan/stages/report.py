@@ -1,4 +1,5 @@
-"""Stage report: comparison figures, training curves and reports/report.md over the evaluation sets of data.eval."""
+"""Stage report: comparison figures, training curves, reports/report.md and the comparison page reports/index.html
+over the evaluation sets of data.eval."""
 
 import json
 from pathlib import Path
@@ -7,9 +8,11 @@ import pandas as pd
 
 from srgan.atomic import write_text
 from srgan.errors import SrganError
+from srgan.html_report import report_viewer, table_spec, write_page
 from srgan.report import (
     BASELINES,
     REFERENCE,
+    caption,
     comparison_figure,
     curves_figure,
     display_name,
@@ -19,10 +22,14 @@ from srgan.report import (
     model_grid_columns,
     model_labels,
     perception_distortion_figure,
+    provenance_items,
     read_curves,
+    shown_metrics,
 )
 from srgan.stages._stage import log, params, run
 from srgan.stages.paths import FIGURES, REPORTS, evaluation, training_log
+
+PAGE_FIGURES = ("figures/perception_distortion.png", "figures/training_curves.png")
 
 
 def sample_names(samples: Path, wanted: list[str], dataset: str) -> list[str]:
@@ -35,6 +42,18 @@ def sample_names(samples: Path, wanted: list[str], dataset: str) -> list[str]:
     return wanted or have
 
 
+def write_index(viewers: list[dict], table: pd.DataFrame, scale: int, provenance: dict[str, dict],
+                figures: dict[str, str]) -> None:
+    """reports/index.html: the viewers, the metrics table per set, the provenance and the two summary figures."""
+    metrics = shown_metrics(table)
+    write_page(REPORTS / "index.html", "srgan-dvc report", scale, viewers,
+               tables=[table_spec(name, table[table["dataset"] == name].to_dict("records"), metrics,
+                                  caption(metrics, scale)) for name in provenance],
+               notes=[{"title": f"{name} ({info.get('source', name)})", "items": provenance_items(info)}
+                      for name, info in provenance.items()],
+               figures=[{"title": title, "src": path} for title, path in figures.items() if path in PAGE_FIGURES])
+
+
 def main() -> None:
     p = params("data", "report")
     settings, scale = p["report"], p["data"].scale
@@ -42,7 +61,7 @@ def main() -> None:
     metrics = {name: json.loads((evaluation(name) / "metrics.json").read_text()) for name in sets}
     provenance = {name: json.loads((evaluation(name) / "provenance.json").read_text()) for name in sets}
     labels = {name: model_labels(provenance[name]) for name in sets}
-    figures = {}
+    figures, viewers = {}, []
     for name in sets:
         table = pd.read_csv(evaluation(name) / "per_image.csv")
         samples = evaluation(name) / "samples"
@@ -50,6 +69,8 @@ def main() -> None:
         if not names:
             log.info("%s: no samples kept (evaluate.samples: 0), so no comparison figures", name)
             continue
+        viewers.append(report_viewer(name, samples, names, list(dict.fromkeys(table["method"])), scale, labels[name],
+                                     REPORTS))
         out = FIGURES / f"comparison_{name}.png"
         comparison_figure(samples, names, table, scale, settings.zoom, out, settings.dpi, labels=labels[name])
         figures[f"Comparison on {name}"] = out.relative_to(REPORTS).as_posix()
@@ -68,7 +89,7 @@ def main() -> None:
     figures["Training curves"] = "figures/training_curves.png"
     write_text(REPORTS / "metrics_table.tex", latex_table(table, scale))
     write_text(REPORTS / "report.md", markdown_report(table, scale, provenance, figures))
-
+    write_index(viewers, table, scale, provenance, figures)
 
 if __name__ == "__main__":
     run(main)
