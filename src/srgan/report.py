@@ -311,6 +311,9 @@ def markdown_report(table: pd.DataFrame, scale: int, provenance: dict[str, dict]
         lines.append(f"- **LPIPS**: {info.get('lpips')}")
         lines.append(f"- **NIQE**: {info.get('niqe')}")
         lines.append(f"- **inference**: {_inline(info.get('inference', {}))}")
+        if "images" in info:
+            lines.append(f"- **images**: {info['images']}; "
+                         + ("; ".join(info.get("left_out") or []) or "every mean covers every image"))
         for method, model in info.get("models", {}).items():
             lines.append(f"- **{model.get('label') or method}** ({method}, {model.get('steps')} steps): "
                          f"{model.get('trained_with')}; run on {_inline(model.get('execution') or {})}")

@@ -8,7 +8,7 @@ from srgan.atomic import atomic_path, write_json
 from srgan.data.crops import load_eval_images
 from srgan.devices import pick_device
 from srgan.errors import SrganError
-from srgan.evaluate import Samples, baselines, evaluate_images, model_method, summarise
+from srgan.evaluate import Samples, baselines, coverage, evaluate_images, left_out, model_method, summarise
 from srgan.metrics import LPIPS
 from srgan.models.io import load_generator
 from srgan.stages._stage import log, params, run
@@ -46,11 +46,15 @@ def main() -> None:
     with atomic_path(out / "per_image.csv") as tmp:
         table.to_csv(tmp, index=False, float_format="%.4f")
     summary = summarise(table)
+    gaps = left_out(table)
+    for gap in gaps:
+        log.warning("%s: %s", name, gap)
     write_json(out / "metrics.json", summary)
     write_json(out / "provenance.json", {
         "set": name, "source": data.eval[name], "scale": data.scale, "lpips": lpips_status,
         "niqe": NIQE if settings.niqe else "off (evaluate.niqe: false)",
         "inference": {"precision": settings.precision, "tile": settings.tile, "device": device.type},
+        "images": int(table["image"].nunique()), "means_cover": coverage(table), "left_out": gaps,
         "models": {method: {key: meta.get(key) for key in ("label", "trained_with", "steps", "execution")}
                    for method, (_, meta) in models.items()}})
     for method, values in summary.items():
