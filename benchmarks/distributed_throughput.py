@@ -16,9 +16,10 @@ import sys
 import time
 
 import torch
+from machine import add_precision_flag, default_precision, describe_cpu
 
 
-def worker(steps: int, batch: int) -> None:
+def worker(steps: int, batch: int, precision: str) -> None:
     from srgan.config import ExecutionParams, parse_section
     from srgan.models.generator import Generator
     from srgan.stages._training import start_training
@@ -28,7 +29,7 @@ def worker(steps: int, batch: int) -> None:
     world, rank = session.dist.world, session.dist.rank
     hr = torch.rand(batch // world, 3, 96, 96, device=session.device).contiguous(memory_format=torch.channels_last)
     lr = torch.nn.functional.avg_pool2d(hr, 4).contiguous(memory_format=torch.channels_last)
-    params = parse_section("pretrain", {"steps": steps, "batch_size": batch, "precision": "bf16"})
+    params = parse_section("pretrain", {"steps": steps, "batch_size": batch, "precision": precision})
     trainer = MSETrainer(Generator(4, 8, 32, bicubic_skip=True, upsample="nearest"), lambda step: (lr, hr), params,
                          session.device, session.dist)
     for index in range(3):
@@ -51,14 +52,17 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    add_precision_flag(parser, default_precision(), "the MSE step")
     args = parser.parse_args()
     if args.worker:
-        worker(args.steps, args.batch)
+        worker(args.steps, args.batch, args.precision)
         return
-    print("default generator (8 blocks x 32 ch), bf16 MSE step, 96-px crops")
+    print(describe_cpu(), flush=True)
+    print(f"default generator (8 blocks x 32 ch), {args.precision} MSE step, 96-px crops", flush=True)
     for processes in args.processes:
         subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
-                        str(processes), __file__, "--worker", "--steps", str(args.steps), "--batch", str(args.batch)],
+                        str(processes), __file__, "--worker", "--steps", str(args.steps), "--batch", str(args.batch),
+                        "--precision", args.precision],
                        check=True)
 
 

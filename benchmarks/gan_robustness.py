@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
+from machine import describe_cpu
 
 from srgan.config import load_params
 from srgan.data.crops import load_eval_images
@@ -32,7 +33,6 @@ from srgan.metrics import psnr_y
 from srgan.models.discriminator import Discriminator
 from srgan.models.io import load_generator
 from srgan.niqe import niqe_or_none
-from srgan.precision import describe_cpu
 from srgan.stages.paths import MODEL_FILES, WEIGHTS_RECORD, prepared_eval
 from srgan.stages.train_gan import content_loss
 from srgan.train.batches import PairBatches

@@ -2,6 +2,9 @@
 
     python benchmarks/gpu_check.py                 # everything below, a few minutes on one GPU
     python benchmarks/gpu_check.py --quick         # fewer steps
+    python benchmarks/gpu_check.py --precision fp32 bf16   # only these precisions in sections 1, 4 and 6
+
+Without a CUDA GPU it says so in one line and exits with status 1.
 
 1. The MSE step and the GAN step (G + D + VGG19 to conv5_4, random VGG weights) of the paper's networks
    (G 16 blocks x 64 ch, D 64 ch, batch 16, 96-px HR) through the project's trainers, in fp32, bf16 and fp16,
@@ -28,6 +31,7 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
+from machine import PRECISIONS, describe_cpu
 
 from srgan.config import parse_section
 from srgan.losses import ContentLoss, VGGFeatures
@@ -83,11 +87,11 @@ def images_per_s(trainer, steps: int, warmup: int = 3) -> float:
     return BATCH * steps / (time.perf_counter() - start)
 
 
-def step_speeds(device, steps: int, compile: bool) -> None:
+def step_speeds(device, steps: int, compile: bool, precisions: list[str]) -> None:
     print(f"1. steps of the paper's networks, batch {BATCH}, {SIZE}-px HR (images/s)"
           + (", with torch.compile (time includes compiling)" if compile else ""))
     for name, make in (("MSE step", mse_trainer), ("GAN step (G+D+VGG54)", gan_trainer)):
-        for precision in ("fp32", "bf16", "fp16"):
+        for precision in precisions:
             start = time.perf_counter()
             try:
                 speed = images_per_s(make(device, precision, compile), steps if name == "MSE step" else steps // 2)
@@ -120,21 +124,21 @@ def stalls(device, steps: int) -> None:
           f"batches already on the GPU: {resident:.1f} img/s ({fed / resident:.0%})", flush=True)
 
 
-def inference(device) -> None:
+def inference(device, precisions: list[str]) -> None:
     from srgan.inference import upscale_tensor
 
     torch.manual_seed(0)
     generator = Generator(4, 16, 64, bicubic_skip=True).to(device).eval()
     lr = torch.rand(1, 3, 1024, 1024)
     outputs = {}
-    for precision in ("fp32", "bf16", "fp16"):
+    for precision in dict.fromkeys(["fp32", *precisions]):
         upscale_tensor(generator, lr[:, :, :256, :256], precision=precision)  # warm-up
         sync()
         start = time.perf_counter()
         outputs[precision] = (upscale_tensor(generator, lr, tile=256, precision=precision, batch=8) * 255).round()
         sync()
         print(f"4. 1024x1024 LR x4, 256-px tiles, {precision}: {time.perf_counter() - start:6.2f} s", flush=True)
-    for precision in ("bf16", "fp16"):
+    for precision in [p for p in precisions if p != "fp32"]:
         mse = float(((outputs[precision] - outputs["fp32"]) ** 2).mean())
         print(f"   PSNR {precision} against fp32: {10 * math.log10(255**2 / max(mse, 1e-12)):.1f} dB")
 
@@ -159,7 +163,7 @@ def worker(steps: int) -> None:
           f"img/s (run_loop, start-up included)", flush=True)
 
 
-def default_gan(device, steps: int) -> None:
+def default_gan(device, steps: int, precisions: list[str]) -> None:
     """The offline default's GAN section and networks, as train_gan builds them, on the GPU."""
     import yaml
 
@@ -169,7 +173,7 @@ def default_gan(device, steps: int) -> None:
     size, model = raw["data"]["hr_size"], raw["model"]
     hr = np.random.default_rng(0).integers(0, 256, (256, size, size, 3), dtype=np.uint8)
     lr = hr.reshape(256, size // 4, 4, size // 4, 4, 3).mean(axis=(2, 4)).astype(np.uint8)
-    for precision in ("fp32", "bf16"):
+    for precision in precisions:
         torch.manual_seed(0)
         params = parse_section("gan", {**raw["gan"], "precision": precision})
         weights, _ = content_weights_for(params.content.model_dump(), False, "gpu_check: no VGG19")
@@ -195,24 +199,32 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--default-gan", action="store_true", help="only section 6")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--precision", nargs="+", choices=PRECISIONS, default=list(PRECISIONS),
+                        help="precisions of sections 1, 4 and 6 (default: all three)")
     args = parser.parse_args()
     steps = 10 if args.quick else 30
     if args.worker:
         worker(steps)
         return
+    print(describe_cpu(), flush=True)
+    if not torch.cuda.is_available():
+        print("gpu_check: no CUDA GPU visible to torch (torch.cuda.is_available() is False); run it on a machine "
+              "with one. The CPU numbers come from benchmarks/train_throughput.py.", file=sys.stderr)
+        sys.exit(1)
     device = torch.device("cuda")
     torch.backends.cudnn.benchmark = True
-    print(f"torch {torch.__version__}, {torch.cuda.get_device_name(0)}, CUDA {torch.version.cuda}", flush=True)
-    default_gan(device, steps)
+    print(f"torch {torch.__version__}, {torch.cuda.get_device_name(0)}, CUDA {torch.version.cuda}, native bf16: "
+          f"{torch.cuda.is_bf16_supported()}", flush=True)
+    default_gan(device, steps, [p for p in args.precision if p != "fp16"])
     if args.default_gan:
         return
-    step_speeds(device, steps, compile=False)
+    step_speeds(device, steps, False, args.precision)
     fp16_training(device)
     stalls(device, steps)
-    inference(device)
+    inference(device, args.precision)
     subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "1",
                     __file__, "--worker"] + (["--quick"] if args.quick else []), check=True)
-    step_speeds(device, steps, compile=True)
+    step_speeds(device, steps, True, args.precision)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from machine import describe_cpu
 
 from srgan.config import parse_section
 from srgan.data.crops import load_eval_images, write_eval_images, write_training_crops
@@ -58,18 +59,21 @@ def train(lr, hr, steps: int, precision: str, folder: Path) -> tuple[Generator, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--precision", choices=("bf16", "fp16"), default="bf16",
+                        help="the reduced precision trained beside fp32 (default: bf16)")
     args = parser.parse_args()
+    print(describe_cpu(), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         lr, hr, images = prepare(Path(tmp))
         print(f"default generator, {args.steps} MSE steps, batch 16, 96-px crops; held-out photos, x4, Y, border 4")
         scores = {}
-        for precision in ("fp32", "bf16"):
+        for precision in ("fp32", args.precision):
             generator, seconds = train(lr, hr, args.steps, precision, Path(tmp))
             outputs = [(upscale_image(generator, lr_image), hr_image) for lr_image, hr_image in images.values()]
             scores[precision] = np.mean([psnr_y(sr, hr_image, SCALE) for sr, hr_image in outputs])
             ssim = np.mean([ssim_y(sr, hr_image, SCALE) for sr, hr_image in outputs])
             print(f"  trained in {precision}: PSNR-Y {scores[precision]:.3f} dB, SSIM-Y {ssim:.4f}, {seconds:.1f} s")
-        print(f"  bf16 - fp32: {scores['bf16'] - scores['fp32']:+.3f} dB")
+        print(f"  {args.precision} - fp32: {scores[args.precision] - scores['fp32']:+.3f} dB")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import describe_cpu
+
 
 def measure(folder: Path, hr_size: int, scale: int, crops: int) -> dict:
     from srgan.data.crops import write_training_crops
@@ -55,6 +57,7 @@ def main() -> None:
     if args.folder:
         print(json.dumps(measure(args.folder, args.hr_size, args.scale, args.crops)))
         return
+    print(describe_cpu(), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         make_images(Path(tmp), args.images, args.side)
         out = subprocess.run([sys.executable, __file__, "--folder", tmp, "--hr-size", str(args.hr_size),

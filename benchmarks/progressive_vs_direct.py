@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from machine import add_precision_flag, default_precision, describe_cpu
 
 from srgan.config import parse_section
 from srgan.data.crops import load_eval_images, write_eval_images, write_training_crops
@@ -49,10 +50,10 @@ def score(method, images: dict) -> tuple[float, float]:
             float(np.mean([ssim_y(sr, hr, SCALE) for sr, hr in outputs])))
 
 
-def train(lr, hr, steps: int, phases: list[int], fade: int, folder: Path) -> Generator:
+def train(lr, hr, steps: int, phases: list[int], fade: int, folder: Path, precision: str) -> Generator:
     torch.manual_seed(0)
     generator = Generator(SCALE, blocks=8, channels=32, bicubic_skip=True, progressive=bool(phases))
-    params = parse_section("pretrain", {"steps": steps, "lr": 5e-4, "precision": "bf16", "log_every": steps,
+    params = parse_section("pretrain", {"steps": steps, "lr": 5e-4, "precision": precision, "log_every": steps,
                                         "checkpoint_every": 10**9,
                                         "progressive": {"phase_steps": phases, "fade_steps": fade}})
     trainer = MSETrainer(generator, PairBatches(lr, hr, 16, 0, torch.device("cpu")), params, torch.device("cpu"))
@@ -64,17 +65,19 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--fade", type=int, default=50)
     parser.add_argument("--crops", type=int, default=48, help="training crops per image")
+    add_precision_flag(parser, default_precision(), "both trainings")
     args = parser.parse_args()
+    print(describe_cpu(), flush=True)
     third = args.steps // 3
     with tempfile.TemporaryDirectory() as tmp:
         lr, hr, images = prepare(Path(tmp), args.crops)
         rows = {"bicubic": (score(lambda x: bicubic_upscale(x, SCALE), images), 0.0)}
         for name, phases in (("direct", []), ("progressive", [third, third])):
             start = time.perf_counter()
-            generator = train(lr, hr, args.steps, phases, args.fade, Path(tmp))
+            generator = train(lr, hr, args.steps, phases, args.fade, Path(tmp), args.precision)
             seconds = time.perf_counter() - start
             rows[name] = (score(lambda x, g=generator: upscale_image(g, x), images), seconds)
-    print(f"x8 (16 -> 128), {args.steps} steps each, batch 16, held-out skimage photos")
+    print(f"x8 (16 -> 128), {args.steps} steps each in {args.precision}, batch 16, held-out skimage photos")
     for name, ((psnr, ssim), seconds) in rows.items():
         print(f"{name:12s} PSNR-Y {psnr:6.2f} dB  SSIM-Y {ssim:.4f}  training {seconds:6.1f} s")
 

@@ -5,8 +5,9 @@
 Sides, each in a fresh process so that its peak resident memory is its own:
   - reference: fp32, eager, contiguous, one 128-px tile at a time without overlap (what a plain loop does);
   - project fp32: srgan.inference.upscale_tensor in fp32 (overlapping tiles, batched, channels-last);
-  - project (default): the same in bf16 autocast, as `upscale` and the evaluate stage run it.
-Reports seconds, the speed-up over the reference, peak memory, and the PSNR of the default output against the
+  - project <precision>: the same under --precision autocast (default bf16 where this CPU computes it
+    natively, else fp32, when this side is left out), as `upscale` and the evaluate stage run it.
+Reports seconds, the speed-up over the reference, peak memory, and the PSNR of that output against the
 project's own fp32 output (bf16 must not visibly change an image). Timings are noisy: compare within one run.
 """
 
@@ -23,6 +24,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from machine import add_precision_flag, default_precision, describe_cpu
 
 
 def run_side(side: str, size: int, scale: int, tile: int, out: Path) -> dict:
@@ -45,7 +47,7 @@ def run_side(side: str, size: int, scale: int, tile: int, out: Path) -> dict:
                     sr[:, :, top * scale:(top + tile) * scale, left * scale:(left + tile) * scale] = patch
         sr = sr.clamp(0, 1)
     else:
-        precision = "fp32" if side == "project fp32" else "bf16"
+        precision = side.removeprefix("project ")
         sr = upscale_tensor(generator, lr, tile=tile, overlap=16, precision=precision)
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -63,16 +65,20 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=1024, help="LR side in pixels")
     parser.add_argument("--scale", type=int, default=4)
     parser.add_argument("--tile", type=int, default=128)
+    add_precision_flag(parser, default_precision(), "the project's side compared with fp32")
     parser.add_argument("--side", help=argparse.SUPPRESS)  # internal: measure one side
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.side:
         print(json.dumps(run_side(args.side, args.size, args.scale, args.tile, args.out)))
         return
-    print(f"{args.size}x{args.size} LR at x{args.scale}, SRResNet 16 blocks x 64 ch, {args.tile}-px tiles, CPU")
+    print(describe_cpu(), flush=True)
+    print(f"{args.size}x{args.size} LR at x{args.scale}, SRResNet 16 blocks x 64 ch, {args.tile}-px tiles, CPU",
+          flush=True)
     results = {}
+    chosen = f"project {args.precision}"
     with tempfile.TemporaryDirectory() as folder:
-        for side in ("reference", "project fp32", "project"):
+        for side in dict.fromkeys(("reference", "project fp32", chosen)):
             out = Path(folder) / f"{side.replace(' ', '_')}.npy"
             done = subprocess.run([sys.executable, __file__, "--size", str(args.size), "--scale", str(args.scale),
                                    "--tile", str(args.tile), "--side", side, "--out", str(out)],
@@ -80,10 +86,11 @@ def main() -> None:
             results[side] = {**json.loads(done.stdout.strip().splitlines()[-1]), "image": np.load(out)}
     reference = results["reference"]["seconds"]
     for side, result in results.items():
-        print(f"{side:14s} {result['seconds']:7.1f} s  x{reference / result['seconds']:4.2f}  "
+        print(f"{side:14s} {result['seconds']:7.2f} s  x{reference / result['seconds']:4.2f}  "
               f"peak {result['peak_mb']:6.0f} MB (inference {result['inference_mb']:5.0f} MB)")
-    print(f"PSNR of the default (bf16) output against the fp32 output: "
-          f"{psnr(results['project']['image'], results['project fp32']['image']):.1f} dB")
+    if chosen != "project fp32":
+        print(f"PSNR of the {args.precision} output against the fp32 output: "
+              f"{psnr(results[chosen]['image'], results['project fp32']['image']):.1f} dB")
 
 
 if __name__ == "__main__":

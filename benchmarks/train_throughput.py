@@ -7,11 +7,13 @@ For the MSE step (SRResNet pretraining) and the GAN step (G + D + VGG19 content 
 weights cost the same as ImageNet ones), it reports images/s of
   - reference: the same networks in fp32, eager, contiguous memory, torch.optim.Adam (foreach), the loop a
     typical reimplementation writes;
-  - project: the project's own trainer (srgan.train.pretrain.MSETrainer, srgan.train.gan.GanTrainer) with its
-    default settings (bf16 autocast, channels-last, fused Adam) and, with --compile, torch.compile;
-with the ratio, and the fraction of this machine's GEMM peak (2048x2048 matmul, fp32 and bf16, measured in the
-same run) that each reaches, counting the step's FLOPs with torch.utils.flop_counter. Sides alternate, and each
-number is the median of --repeats timings. Timings are noisy: compare within one run, never across machines.
+  - project: the project's own trainer (srgan.train.pretrain.MSETrainer, srgan.train.gan.GanTrainer) in
+    --precision (autocast; default bf16 where this CPU computes it natively, else fp32), channels-last, fused
+    Adam and, with --compile, torch.compile;
+with the ratio, and the fraction of this machine's GEMM peak (2048x2048 matmul in the side's precision, measured
+in the same run) that each reaches, counting the step's FLOPs with torch.utils.flop_counter. A precision the CPU
+only emulates has no peak ("no native bf16"). Sides alternate, and each number is the median of --repeats
+timings. Timings are noisy: compare within one run, never across machines.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import time
 
 import torch
 import torch.nn.functional as F
+from machine import add_precision_flag, default_precision, describe_cpu, native_on_cpu, share_of_peak
 from torch.utils.flop_counter import FlopCounterMode
 
 from srgan.config import parse_section
@@ -34,8 +37,15 @@ from srgan.train.pretrain import MSETrainer
 CPU = torch.device("cpu")
 
 
-def gemm_peak(dtype: torch.dtype, size: int = 2048, repeats: int = 5) -> float:
-    """GFLOP/s of a size x size matmul in dtype: the machine's practical ceiling."""
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def gemm_peak(precision: str, size: int = 2048, repeats: int = 5) -> float | None:
+    """GFLOP/s of a size x size matmul: the machine's practical ceiling; None where the CPU has no native unit
+    for the precision (an emulated matmul is no ceiling, and takes minutes)."""
+    if not native_on_cpu(precision):
+        return None
+    dtype = DTYPES[precision]
     a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
     a @ b
     times = []
@@ -100,17 +110,17 @@ class ReferenceGAN:
 # ------------------------------------------------------------------ the project's trainers
 
 
-def project_mse(size: int, batch_size: int, compile: bool) -> MSETrainer:
+def project_mse(size: int, batch_size: int, compile: bool, precision: str) -> MSETrainer:
     torch.manual_seed(0)
-    params = parse_section("pretrain", {"steps": 1000, "batch_size": batch_size, "precision": "bf16"})
+    params = parse_section("pretrain", {"steps": 1000, "batch_size": batch_size, "precision": precision})
     lr, hr = batch(size, batch_size)
     fixed = (lr.contiguous(memory_format=torch.channels_last), hr.contiguous(memory_format=torch.channels_last))
     return MSETrainer(Generator(4, 16, 64), lambda step: fixed, params, CPU, compile=compile)
 
 
-def project_gan(size: int, batch_size: int, compile: bool) -> GanTrainer:
+def project_gan(size: int, batch_size: int, compile: bool, precision: str) -> GanTrainer:
     torch.manual_seed(0)
-    params = parse_section("gan", {"steps": 1000, "batch_size": batch_size, "precision": "bf16",
+    params = parse_section("gan", {"steps": 1000, "batch_size": batch_size, "precision": precision,
                                    "adv_ramp": {"schedule": "constant"}})
     lr, hr = batch(size, batch_size)
     fixed = (lr.contiguous(memory_format=torch.channels_last), hr.contiguous(memory_format=torch.channels_last))
@@ -134,7 +144,7 @@ def timed(trainer, steps: int) -> float:
     return (time.perf_counter() - start) / steps
 
 
-def compare(name: str, sides: dict, batch_size: int, steps: int, repeats: int, peaks: dict) -> None:
+def compare(name: str, sides: dict, batch_size: int, steps: int, repeats: int, peaks: dict, precision: str) -> None:
     for trainer in sides.values():  # warm-up (and compilation)
         timed(trainer, 2)
     per_step = {side: [] for side in sides}
@@ -145,11 +155,10 @@ def compare(name: str, sides: dict, batch_size: int, steps: int, repeats: int, p
     reference = statistics.median(per_step["reference"])
     for side, times in per_step.items():
         seconds = statistics.median(times)
-        peak = peaks["fp32" if side == "reference" else "bf16"]
+        side_precision = "fp32" if side == "reference" else precision
         achieved = work / seconds / 1e9
         print(f"  {name:22s} {side:20s} {batch_size / seconds:7.1f} img/s  x{reference / seconds:4.2f}  "
-              f"{achieved:6.0f} GFLOP/s = {achieved / peak:5.1%} of the {'fp32' if side == 'reference' else 'bf16'} "
-              f"GEMM peak")
+              f"{achieved:6.1f} GFLOP/s, {share_of_peak(achieved, peaks[side_precision], side_precision)}")
 
 
 def main() -> None:
@@ -160,22 +169,28 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timings per side (median reported)")
     parser.add_argument("--compile", action="store_true", help="also time the project with torch.compile")
     parser.add_argument("--skip-gan", action="store_true")
+    add_precision_flag(parser, default_precision(), "the project's side")
     args = parser.parse_args()
-    peaks = {"fp32": gemm_peak(torch.float32), "bf16": gemm_peak(torch.bfloat16)}
-    print(f"GEMM peak (2048^2 matmul): fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s; "
-          f"{torch.get_num_threads()} threads; paper networks: G 16 blocks x 64 ch, D 64 ch, batch {args.batch}")
+    print(describe_cpu(), flush=True)
+    peaks = {precision: gemm_peak(precision) for precision in dict.fromkeys(["fp32", args.precision])}
+    shown = ", ".join(f"{p} {peak:.0f} GFLOP/s" if peak else f"{p}: no native {p}" for p, peak in peaks.items())
+    print(f"GEMM peak (2048^2 matmul): {shown}; {torch.get_num_threads()} threads; project in {args.precision}; "
+          f"paper networks: G 16 blocks x 64 ch, D 64 ch, batch {args.batch}", flush=True)
     for size in args.sizes:
         print(f"{size}-px HR crops")
-        sides = {"reference": ReferenceMSE(size, args.batch), "project": project_mse(size, args.batch, False)}
+        sides = {"reference": ReferenceMSE(size, args.batch),
+                 "project": project_mse(size, args.batch, False, args.precision)}
         if args.compile:
-            sides["project + compile"] = project_mse(size, args.batch, True)
-        compare("MSE step", sides, args.batch, args.steps, args.repeats, peaks)
+            sides["project + compile"] = project_mse(size, args.batch, True, args.precision)
+        compare("MSE step", sides, args.batch, args.steps, args.repeats, peaks, args.precision)
         if args.skip_gan:
             continue
-        sides = {"reference": ReferenceGAN(size, args.batch), "project": project_gan(size, args.batch, False)}
+        sides = {"reference": ReferenceGAN(size, args.batch),
+                 "project": project_gan(size, args.batch, False, args.precision)}
         if args.compile:
-            sides["project + compile"] = project_gan(size, args.batch, True)
-        compare("GAN step (G+D+VGG54)", sides, args.batch, max(1, args.steps // 2), args.repeats, peaks)
+            sides["project + compile"] = project_gan(size, args.batch, True, args.precision)
+        compare("GAN step (G+D+VGG54)", sides, args.batch, max(1, args.steps // 2), args.repeats, peaks,
+                args.precision)
 
 
 if __name__ == "__main__":

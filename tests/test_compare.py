@@ -103,33 +103,94 @@ def test_runs_are_named_by_the_params_that_differ():
     assert differing_params(params) == {"a": "gan.adv_weight=0.001", "b": "gan.adv_weight=0.01"}
 
 
-def test_compare_commits_and_workspace(repo, tmp_path):
+def test_compare_commits_and_workspace(repo, tmp_path, capsys):
     (repo / "reports/evaluate/set5/metrics.json").write_text(json.dumps({"srgan": {"psnr_y": 31.0, "ssim_y": 0.9}}))
     assert main(["HEAD~1", "HEAD", "workspace", "--repo", str(repo), "-o", str(tmp_path)]) == 0
     table = pd.read_csv(tmp_path / "comparison.csv")
     srgan = table[table["method"] == "SRGAN"]
-    assert dict(zip(srgan["run"], srgan["psnr_y"])) == {"HEAD~1: gan.adv_weight=0.01": 29.0,
-                                                        "HEAD: gan.adv_weight=0.02": 28.0,
-                                                        "workspace: gan.adv_weight=0.02": 31.0}
+    assert dict(zip(srgan["run"], srgan["psnr_y"])) == {"r1": 29.0, "r2": 28.0, "r3": 31.0}
+    key = pd.read_csv(tmp_path / "runs.csv", keep_default_na=False)
+    assert key[["run", "revision", "params"]].values.tolist() == [["r1", "HEAD~1", "gan.adv_weight=0.01"],
+                                                                  ["r2", "HEAD", "gan.adv_weight=0.02"],
+                                                                  ["r3", "workspace", "gan.adv_weight=0.02"]]
+    assert "| r3    | workspace  | gan.adv_weight=0.02 |" in capsys.readouterr().out, "the key is printed"
     assert (tmp_path / "comparison.png").stat().st_size > 1000
     assert (tmp_path / "tradeoff.png").stat().st_size > 1000
-    assert "| set5" in (tmp_path / "comparison.md").read_text()
+    markdown = (tmp_path / "comparison.md").read_text()
+    assert "| set5" in markdown and "| r1    | HEAD~1" in markdown
+
+
+def test_figures_stay_slide_sized_with_many_runs_differing_in_many_params(tmp_path):
+    from PIL import Image
+
+    from srgan.compare import run_key, write_comparison
+
+    labels = [f"exp-{index}" for index in range(14)]
+    params = {label: {"gan": {"adv_weight": index * 1e-3, "lr_d": 1e-4 * (index % 3), "steps": 100 + index,
+                              "content": {"feature_matching": index % 4, "low_pass": index % 2}},
+                      "seed": index % 5} for index, label in enumerate(labels)}
+    runs = {label: {"skimage": {"bicubic": {"psnr_y": 28.5, "ssim_y": 0.8, "niqe": 7.6},
+                                "srgan": {"psnr_y": 28.0 - (index % 4) * 0.1, "ssim_y": 0.78,
+                                          "niqe": 4.5 + (index % 4) * 0.1}}}  # runs whose points coincide
+            for index, label in enumerate(labels)}
+    key = run_key(labels, differing_params(params))
+    assert list(key["run"]) == [f"r{index}" for index in range(1, 15)]
+    assert key["params"][3].count("=") == 6  # every differing param is in the key, not in the figures
+    write_comparison(dict(zip(key["run"], runs.values())), tmp_path, 150, key)
+    for figure in ("comparison.png", "tradeoff.png"):
+        width, height = Image.open(tmp_path / figure).size
+        assert width <= 2100 and height <= 1200, (figure, width, height)  # 13.3 x 7.5 inches at 150 dpi or less
+
+
+def test_tradeoff_gives_each_run_its_own_marker_shape(tmp_path, monkeypatch):
+    from srgan import report
+
+    shapes = []
+    original = report.plt.Axes.scatter
+
+    def scatter(ax, *args, marker=None, **kwargs):
+        shapes.append(marker)
+        return original(ax, *args, marker=marker, **kwargs)
+
+    monkeypatch.setattr(report.plt.Axes, "scatter", scatter)
+    runs = {f"r{index}": {"set5": {"srgan": {"psnr_y": 28.0, "ssim_y": 0.8, "niqe": 5.0 + (index > 2)}}}
+            for index in range(1, 6)}
+    report.perception_distortion_figure(runs_table(runs), tmp_path / "t.png", 100, series="run")
+    assert len(shapes) == 5 and len(set(shapes)) == 5
+
+
+def test_a_workspace_is_named_by_the_params_its_outputs_came_from(repo, tmp_path, capsys):
+    """`dvc exp run` in the workspace, then params.yaml reset to HEAD's (as the README's reset line does): the
+    workspace's metrics are the experiment's, and so is its name."""
+    try:
+        run(repo, sys.executable, "-m", "dvc", "exp", "run", "-S", "gan.adv_weight=0.04", "-q")
+        run(repo, "git", "checkout", "params.yaml")
+        assert main(["HEAD", "workspace", "--repo", str(repo), "-o", str(tmp_path)]) == 0
+        key = pd.read_csv(tmp_path / "runs.csv", keep_default_na=False).set_index("revision")
+        assert key.loc["workspace", "params"] == "gan.adv_weight=0.04"
+        assert key.loc["HEAD", "params"] == "gan.adv_weight=0.02" and key.loc["HEAD", "note"] == ""
+        assert "other params than its params.yaml (gan.adv_weight)" in key.loc["workspace", "note"]
+        table = pd.read_csv(tmp_path / "comparison.csv")
+        assert table[(table["run"] == "r2") & (table["method"] == "SRGAN")]["psnr_y"].item() == pytest.approx(26.0)
+    finally:
+        run(repo, "git", "checkout", ".")
 
 
 def test_compare_dvc_experiments(repo, tmp_path):
     run(repo, sys.executable, "-m", "dvc", "exp", "run", "-S", "gan.adv_weight=0.05", "-n", "bigger-x", "-q")
     assert main(["HEAD", "--exp", "--repo", str(repo), "-o", str(tmp_path)]) == 0
+    key = pd.read_csv(tmp_path / "runs.csv").set_index("revision")
+    assert key.loc["bigger-x", "params"] == "gan.adv_weight=0.05"
     table = pd.read_csv(tmp_path / "comparison.csv").set_index(["run", "method"])
-    runs = set(table.index.get_level_values("run"))
-    assert any(run.startswith("bigger-x: ") and "gan.adv_weight=0.05" in run for run in runs)
-    assert table.loc[[r for r in runs if r.startswith("bigger-x")][0], "SRGAN"]["psnr_y"] == pytest.approx(25.0)
+    assert table.loc[(key.loc["bigger-x", "run"], "SRGAN"), "psnr_y"] == pytest.approx(25.0)
 
 
 def test_a_revision_without_metrics_is_skipped_and_named(repo, tmp_path, capsys):
     assert main(["no-such-branch", "HEAD", "--repo", str(repo), "-o", str(tmp_path)]) == 0
     err = capsys.readouterr().err
     assert "skipped no-such-branch" in err and "Traceback" not in err
-    assert set(pd.read_csv(tmp_path / "comparison.csv")["run"]) == {"HEAD"}
+    assert set(pd.read_csv(tmp_path / "comparison.csv")["run"]) == {"r1"}
+    assert list(pd.read_csv(tmp_path / "runs.csv")["revision"]) == ["HEAD"]
 
 
 def test_nothing_to_compare_is_one_clear_error(repo, tmp_path, capsys):

@@ -72,3 +72,20 @@ def test_niqe_is_not_given_for_images_too_small_for_two_blocks():
     hr = np.kron(np.random.default_rng(0).integers(0, 256, (16, 16, 3)), np.ones((8, 8, 1))).astype(np.uint8)
     table = evaluate_images("set", {"one_block": (degrade(hr, 4), hr)}, baselines(4), 4, None, niqe=True)
     assert table["niqe"].isna().all()
+
+
+def test_means_say_how_many_images_they_cover_and_name_those_left_out():
+    from skimage import data
+
+    from srgan.evaluate import coverage, left_out
+
+    big = data.astronaut()[:256, :256]
+    small = data.astronaut()[200:360, 200:360]  # 160x160: one 96x96 block after the border crop, so no NIQE
+    images = {"big": (degrade(big, 4), big), "small": (degrade(small, 4), small)}
+    table = evaluate_images("set", images, {"bicubic": baselines(4)["bicubic"]}, 4, None, niqe=True)
+    assert coverage(table) == {"bicubic": {"psnr_y": 2, "ssim_y": 2, "psnr_rgb": 2, "niqe": 1}, "hr": {"niqe": 1}}
+    gaps = left_out(table)
+    assert len(gaps) == 2 and all("covers 1 of 2 images; left out: small" in gap for gap in gaps)
+    assert gaps[0].startswith("niqe of bicubic") and "96x96" in gaps[0]
+    assert summarise(table)["bicubic"]["niqe"] == pytest.approx(table.loc[0, "niqe"], abs=1e-4)
+    assert left_out(table[table["image"] == "big"]) == []

@@ -120,7 +120,8 @@ LABELS = {"set5": {"srgan": "SRGAN-MSE"}}
 
 def test_markdown_report_has_table_labels_and_provenance():
     provenance = {"set5": {"source": "set5", "lpips": "unavailable: not in the torch cache", "niqe": "NIQE ...",
-                           "inference": {"precision": "bf16"},
+                           "inference": {"precision": "bf16"}, "images": 3,
+                           "left_out": ["niqe of srgan: the mean covers 2 of 3 images; left out: small"],
                            "models": {"srgan": {"label": "SRGAN-MSE", "trained_with": "FALLBACK: ...", "steps": 3,
                                                 "execution": {"device": "cpu"}}}}}
     text = markdown_report(metrics_table(sets_fixture(None), LABELS), 4, provenance, {"Curves": "figures/c.png"})
@@ -130,6 +131,7 @@ def test_markdown_report_has_table_labels_and_provenance():
     assert "LPIPS (AlexNet" not in text.split("## Provenance")[0], "no claim of a metric that is n/a"
     assert "NIQE (no reference, lower is better)" in text
     assert "![Curves](figures/c.png)" in text
+    assert "- **images**: 3; niqe of srgan: the mean covers 2 of 3 images; left out: small" in text
 
 
 def test_perception_distortion_uses_lpips_else_niqe_never_ssim(tmp_path):

@@ -1,7 +1,8 @@
 """Comparing runs (commits, experiments): one table and two figures from several runs' evaluation metrics.
 
-A run is {set: the content of reports/evaluate/<set>/metrics.json}; runs are named by the params that
-differ between them, so a sweep of gan.adv_weight reads as one.
+A run is {set: the content of reports/evaluate/<set>/metrics.json}. Figures and tables name runs r1, r2, ...
+so that they stay slide-sized however many params differ; a key table beside them says which revision each is
+and the params that differ between the runs, so a sweep of gan.adv_weight reads as one.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from srgan.html_report import runs_viewer, table_spec, write_page
 from srgan.report import STYLE, display_name, perception_distortion_figure, plt, save_figure
 
 IGNORED_PARAMS = ("execution.",)  # how a run was executed never names it
+SLIDE_WIDTH = 13.3  # inches: a 16:9 slide
 
 
 def check_metrics(run: str, dataset: str, metrics: object) -> dict:
@@ -58,6 +60,19 @@ def differing_params(params: dict[str, dict]) -> dict[str, str]:
     return {run: ", ".join(f"{key}={values.get(key)}" for key in differ) for run, values in flat.items()}
 
 
+def run_key(labels: list[str], differing: dict[str, str], notes: dict[str, str] | None = None) -> pd.DataFrame:
+    """The key of the short run names: run (r1, r2, ...), revision, the params that differ, and a note."""
+    notes = notes or {}
+    return pd.DataFrame([{"run": f"r{index}", "revision": label, "params": differing.get(label) or "(the same)",
+                          "note": notes.get(label, "")} for index, label in enumerate(labels, 1)],
+                        columns=["run", "revision", "params", "note"])
+
+
+def key_markdown(key: pd.DataFrame) -> str:
+    shown = key if key["note"].astype(bool).any() else key.drop(columns="note")
+    return shown.to_markdown(index=False, disable_numparse=True) + "\n"
+
+
 def comparison_markdown(table: pd.DataFrame) -> str:
     """PSNR-Y / SSIM-Y (and NIQE, LPIPS when known) per dataset and method, one column per run."""
     extra = [metric for metric in ("niqe", "lpips") if table[metric].notna().any()]
@@ -81,8 +96,8 @@ def bars_figure(table: pd.DataFrame, out: Path, dpi: int = 150) -> None:
     datasets = list(dict.fromkeys(table["dataset"]))
     runs = list(dict.fromkeys(table["run"]))
     with plt.rc_context(STYLE):
-        width_per_panel = max(6.0, 1.1 * table["method"].nunique() * len(runs))
-        fig, axes = plt.subplots(1, len(datasets), figsize=(width_per_panel * len(datasets), 4.8), squeeze=False)
+        width = min(SLIDE_WIDTH, max(6.0, 1.1 * table["method"].nunique() * len(runs)) * len(datasets))
+        fig, axes = plt.subplots(1, len(datasets), figsize=(width, 4.8), squeeze=False)
         for ax, dataset in zip(axes[0], datasets):
             part = table[table["dataset"] == dataset]
             methods = list(dict.fromkeys(part["method"]))
@@ -90,24 +105,31 @@ def bars_figure(table: pd.DataFrame, out: Path, dpi: int = 150) -> None:
             for index, run in enumerate(runs):
                 values = [part[(part["method"] == m) & (part["run"] == run)]["psnr_y"].mean() for m in methods]
                 bars = ax.bar([i + index * width for i in range(len(methods))], values, width, label=run)
-                ax.bar_label(bars, fmt="%.2f", fontsize=7, rotation=90, padding=2)
+                if len(runs) <= 4:  # more bars than that leave no room for their values: the table has them
+                    ax.bar_label(bars, fmt="%.2f", fontsize=7, rotation=90, padding=2)
             ax.set_xticks([i + 0.4 - width / 2 for i in range(len(methods))], methods)
             ax.set_ylim(0, part["psnr_y"].max() * 1.15)
             ax.set_title(dataset)
             ax.set_ylabel("PSNR-Y (dB), axis from 0")
             ax.grid(axis="y", alpha=0.3)
-        axes[0][0].legend(fontsize=8, loc="lower right")
+        axes[0][0].legend(fontsize=8, loc="lower right", ncol=1 + len(runs) // 8)
         fig.tight_layout()
         save_figure(fig, out, dpi)
 
 
-def write_comparison(runs: dict[str, dict[str, dict]], out_dir: Path, dpi: int = 150) -> pd.DataFrame:
+def write_comparison(runs: dict[str, dict[str, dict]], out_dir: Path, dpi: int = 150,
+                     key: pd.DataFrame | None = None) -> pd.DataFrame:
     """comparison.csv, comparison.md, comparison.png (PSNR-Y bars) and tradeoff.png (perception-distortion,
-    one point per method and run: a sweep traces the tradeoff) in out_dir."""
+    one point per method and run: a sweep traces the tradeoff) in out_dir, and with a key, runs.csv (the key
+    of the run names) and the key at the top of comparison.md."""
     table = runs_table(runs)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_text(out_dir / "comparison.csv", table.to_csv(index=False))
-    write_text(out_dir / "comparison.md", comparison_markdown(table))
+    markdown = comparison_markdown(table)
+    if key is not None:
+        write_text(out_dir / "runs.csv", key.to_csv(index=False))
+        markdown = "Runs\n\n" + key_markdown(key) + "\n" + markdown
+    write_text(out_dir / "comparison.md", markdown)
     bars_figure(table, out_dir / "comparison.png", dpi)
     perception_distortion_figure(table, out_dir / "tradeoff.png", dpi, series="run",
                                  title="Perception-distortion across runs")

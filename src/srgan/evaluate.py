@@ -70,6 +70,27 @@ class Samples:
             write_png(folder / f"ur_{method}.png", upscale(hr[top:top + side, left:left + side]))
 
 
+def coverage(table: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """{method: {metric: how many images its mean covers}}, for the metrics a method has at all."""
+    return {method: {metric: int(group[metric].notna().sum()) for metric in METRICS if group[metric].notna().any()}
+            for method, group in table.groupby("method", sort=False)}
+
+
+def left_out(table: pd.DataFrame) -> list[str]:
+    """One line per (method, metric) whose mean leaves images out (NIQE of an image too small for two blocks,
+    for example), naming them; empty when every mean covers every image."""
+    images = list(dict.fromkeys(table["image"]))
+    lines = []
+    for method, group in table.groupby("method", sort=False):
+        for metric in METRICS:
+            missing = list(group.loc[group[metric].isna(), "image"])
+            if missing and len(missing) < len(images):
+                why = " (NIQE needs two 96x96 blocks after the border crop)" if metric == "niqe" else ""
+                lines.append(f"{metric} of {method}: the mean covers {len(images) - len(missing)} of {len(images)} "
+                             f"images; left out: {', '.join(missing)}{why}")
+    return lines
+
+
 def summarise(table: pd.DataFrame) -> dict:
     """{method: {metric: mean}} in table order; metrics a method has no value for are left out (numbers only)."""
     summary: dict = {}

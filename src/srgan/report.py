@@ -31,6 +31,7 @@ INSET_COLOUR = "#e8175d"
 METRIC_NAMES = {"psnr_y": "PSNR-Y (dB)", "ssim_y": "SSIM-Y", "psnr_rgb": "PSNR-RGB (dB)", "niqe": "NIQE",
                 "lpips": "LPIPS"}
 DIGITS = {"psnr_y": 2, "ssim_y": 4, "psnr_rgb": 2, "niqe": 2, "lpips": 4}
+MARKERS = "osD^vP*Xh<>p"  # one shape per series, so that runs whose points coincide stay visible
 
 
 def display_name(method: str, labels: dict[str, str] | None = None) -> str:
@@ -181,8 +182,9 @@ def perception_distortion_figure(table: pd.DataFrame, out: Path, dpi: int, serie
             common = points[shared].drop_duplicates(["dataset", "method"])
             ax.scatter(common["psnr_y"], common[metric], s=60, color="black", label=f"every {series}", zorder=3)
             _label_points(ax, common, metric)
-        for group_name, group in varying.groupby(series, sort=False):
-            ax.scatter(group["psnr_y"], group[metric], s=60, label=str(group_name), zorder=3)
+        for index, (group_name, group) in enumerate(varying.groupby(series, sort=False)):
+            ax.scatter(group["psnr_y"], group[metric], s=70, marker=MARKERS[index % len(MARKERS)], alpha=0.8,
+                       label=str(group_name), zorder=3)
         for _, method in varying.groupby(["dataset", "method"], sort=False):
             if series == "run" and len(method) > 1:
                 ordered = method.sort_values("psnr_y")
@@ -199,7 +201,7 @@ def perception_distortion_figure(table: pd.DataFrame, out: Path, dpi: int, serie
         ax.invert_yaxis()
         ax.set_title(title)
         ax.grid(alpha=0.3)
-        ax.legend(title=series, fontsize=9)
+        ax.legend(title=series, fontsize=9, ncol=1 + varying[series].nunique() // 12)
         fig.tight_layout()
         save_figure(fig, out, dpi)
     return metric
@@ -327,6 +329,9 @@ def provenance_items(info: dict) -> list[tuple[str, str]]:
     trained as (FALLBACK included)."""
     items = [("LPIPS", f": {info.get('lpips')}"), ("NIQE", f": {info.get('niqe')}"),
              ("inference", f": {_inline(info.get('inference', {}))}")]
+    if "images" in info:
+        items.append(("images", f": {info['images']}; "
+                      + ("; ".join(info.get("left_out") or []) or "every mean covers every image")))
     for method, model in info.get("models", {}).items():
         items.append((model.get("label") or method, f" ({method}, {model.get('steps')} steps): "
                       f"{model.get('trained_with')}; {_discriminator(model.get('discriminator'))}"

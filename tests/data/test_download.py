@@ -565,7 +565,10 @@ def test_concurrent_fetches_wait_for_each_other(server, tmp_path: Path) -> None:
                 stdout=log, stderr=subprocess.STDOUT))
     try:
         # one child is held by the server; the other must be waiting on the lock, not downloading
-        waiting = wait_for(lambda: any("Waiting for another process" in log.read_text() for log in logs))
+        # (the holder may not have sent its request yet when the other starts waiting: wait for both)
+        waiting = wait_for(lambda: any("Waiting for another process" in log.read_text() for log in logs)
+                           and len(server.requests) > 0)
+        time.sleep(0.2)  # a second download, if the lock let one through, would show in the requests by now
         requests_before_release = len(server.requests)
     finally:
         server.release.set()
@@ -574,7 +577,42 @@ def test_concurrent_fetches_wait_for_each_other(server, tmp_path: Path) -> None:
     assert waiting and requests_before_release == 1
     assert len(server.requests) == 1  # the second found the first one's verified file
     assert sha256_of(dest) == digest
-    assert sorted(p.name for p in dest.parent.iterdir()) == ["a.bin", "a.bin.lock"]
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["a.bin"], "no lock file is left behind"
+
+
+def test_a_failed_fetch_leaves_no_lock_file(server, tmp_path: Path) -> None:
+    dest = tmp_path / "downloads" / "missing.tgz"
+    with pytest.raises(SrganError):
+        fetch(server.url("missing.tgz"), dest, progress=False)
+    assert list(dest.parent.iterdir()) == []
+
+
+def test_a_waiter_on_a_removed_lock_file_locks_the_new_one(tmp_path: Path) -> None:
+    """The holder removes its lock file on release; a process still waiting on that file must then wait on the
+    file a third process created at the same path, never run beside it."""
+    from srgan.data.download import _locked
+
+    path = tmp_path / "a.bin.lock"
+    entered = threading.Event()
+
+    def wait_and_enter() -> None:
+        with _locked(path):
+            entered.set()
+
+    first = open(path, "w")
+    fcntl.flock(first, fcntl.LOCK_EX)  # the holder
+    thread = threading.Thread(target=wait_and_enter)
+    thread.start()
+    time.sleep(0.3)
+    path.unlink()  # the holder finishes: removes its file, then releases it
+    third = open(path, "w")
+    fcntl.flock(third, fcntl.LOCK_EX)  # a third process locks a new file at the path
+    first.close()
+    time.sleep(0.3)
+    assert not entered.is_set(), "the waiter got the removed file's lock and ran beside the third process"
+    third.close()
+    thread.join(10)
+    assert entered.is_set() and not path.exists()
 
 
 def test_extract_waits_for_the_target_lock(tmp_path: Path) -> None:

@@ -5,11 +5,15 @@
     srgan-compare main exp-1a2b3 -o reports/compare
     srgan-compare --exp --html             # also index.html: the same image and method from every run
 
-Each run is named by the params that differ between the runs (for example gan.adv_weight=0.01).
-Writes comparison.csv, comparison.md (a Markdown table), comparison.png (PSNR-Y bars from 0 dB) and
-tradeoff.png (PSNR-Y against LPIPS or NIQE for every method of every run) to -o. A revision without
-metrics is reported and left out; the others are compared. With --html, also index.html, a page to compare
-the runs' sample images pixel by pixel (their PNGs are read through DVC, so they must be in the cache:
+Runs are named r1, r2, ... in the figures and tables; the key (printed, and written as runs.csv and at the top
+of comparison.md) gives each one's revision and the params that differ between the runs (for example
+gan.adv_weight=0.01). A run's params are those its dvc.lock records, i.e. those that made its metrics: a
+workspace whose outputs came from an experiment and whose params.yaml was then reset is named by the
+experiment's params, with a note. Writes comparison.csv, comparison.md (Markdown tables), comparison.png
+(PSNR-Y bars from 0 dB) and tradeoff.png (PSNR-Y against LPIPS or NIQE for every method of every run) to -o.
+A revision without metrics is reported and left out; the others are compared.
+With --html, also index.html, a page to compare the runs' sample images pixel by pixel, each run named by its
+short name and the params that differ (their PNGs are read through DVC, so they must be in the cache:
 `dvc pull`, `dvc exp pull`), each distinct file stored once under -o/images/.
 """
 
@@ -25,10 +29,11 @@ import pandas as pd
 import yaml
 
 from srgan.atomic import atomic_path
-from srgan.compare import differing_params, write_comparison, write_comparison_page
+from srgan.compare import differing_params, flatten, key_markdown, run_key, write_comparison, write_comparison_page
 from srgan.errors import SrganError
 
 PARAMS_FILE = "params.yaml"
+LOCK_FILE = "dvc.lock"
 
 
 def read_file(path: str, rev: str | None, repo: str) -> str:
@@ -42,8 +47,33 @@ def read_file(path: str, rev: str | None, repo: str) -> str:
                          "was the pipeline run and its results committed there?") from None
 
 
-def read_run(rev: str | None, repo: str = ".") -> tuple[dict, dict]:
-    """(params, {set: metrics}) of one revision: every evaluation set its params.yaml names."""
+def ran_params(lock_text: str) -> dict[str, object]:
+    """{dotted key: value} of the params dvc.lock records for its stages: the params that made the outputs."""
+    lock = yaml.safe_load(lock_text) or {}
+    recorded = {}
+    for stage in (lock.get("stages") or {}).values():
+        recorded.update(flatten((stage.get("params") or {}).get(PARAMS_FILE) or {}))
+    return recorded
+
+
+def params_that_ran(params: dict, rev: str | None, repo: str) -> tuple[dict[str, object], str]:
+    """(the run's params as dvc.lock records them, a note when params.yaml says otherwise); params.yaml's own
+    params where there is no dvc.lock."""
+    declared = flatten(params)
+    try:
+        recorded = ran_params(read_file(LOCK_FILE, rev, repo))
+    except SrganError:
+        return declared, ""
+    if not recorded:
+        return declared, ""
+    changed = sorted(key for key, value in recorded.items() if repr(declared.get(key)) != repr(value))
+    note = (f"outputs made with other params than its params.yaml ({', '.join(changed)}); named by dvc.lock's"
+            if changed else "")
+    return {**declared, **recorded}, note
+
+
+def read_run(rev: str | None, repo: str = ".") -> tuple[dict, dict, str]:
+    """(params that ran, {set: metrics}, note) of one revision: every evaluation set its params.yaml names."""
     params = yaml.safe_load(read_file(PARAMS_FILE, rev, repo))
     sets = (params.get("data") or {}).get("eval") if isinstance(params, dict) else None
     if not isinstance(sets, dict) or not sets:
@@ -56,7 +86,8 @@ def read_run(rev: str | None, repo: str = ".") -> tuple[dict, dict]:
             metrics[name] = json.loads(read_file(path, rev, repo))
         except json.JSONDecodeError as err:
             raise SrganError(f"{path} at {rev or 'the workspace'}: not valid JSON ({err})") from None
-    return params, metrics
+    ran, note = params_that_ran(params, rev, repo)
+    return ran, metrics, note
 
 
 def read_samples(rev: str | None, sets: list[str], store: Path, repo: str = ".") -> dict:
@@ -104,17 +135,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def collect(labels: dict[str, str | None], repo: str) -> tuple[dict, dict]:
-    """Params and metrics of every revision that has them; the others are reported on stderr and skipped."""
-    params, runs = {}, {}
+def collect(labels: dict[str, str | None], repo: str) -> tuple[dict, dict, dict]:
+    """Params, metrics and notes of every revision that has metrics; the others are reported on stderr and
+    skipped."""
+    params, runs, notes = {}, {}, {}
     for label, rev in labels.items():
         try:
-            params[label], runs[label] = read_run(rev, repo)
+            params[label], runs[label], notes[label] = read_run(rev, repo)
         except SrganError as err:
             print(f"warning: skipped {label}: {err}", file=sys.stderr)
     if not runs:
         raise SrganError(f"none of {', '.join(labels)} has evaluation metrics to compare")
-    return params, runs
+    return params, runs, notes
 
 
 def write_html(labels: dict[str, str | None], params: dict, named: dict[str, str], table: pd.DataFrame, out: Path,
@@ -143,16 +175,18 @@ def main(argv: list[str] | None = None) -> int:
             labels.update(experiment_revs(args.repo))
         if not labels:
             labels = {"HEAD": "HEAD", "workspace": None}
-        params, runs = collect(labels, args.repo)
-        names = differing_params(params)
-        named = {label: f"{label}: {names[label]}" if names[label] else label for label in runs}
-        table = write_comparison({named[label]: metrics for label, metrics in runs.items()}, args.out, args.dpi)
+        params, runs, notes = collect(labels, args.repo)
+        key = run_key(list(runs), differing_params(params), notes)
+        table = write_comparison(dict(zip(key["run"], runs.values())), args.out, args.dpi, key)
         if args.html:
-            write_html(labels, params, named, table, args.out, args.repo)
+            shown = {row.revision: f"{row.run}: {row.params}" for row in key.itertuples()}
+            write_html(labels, params, shown, table, args.out, args.repo)
     except SrganError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    print(f"compared {len(runs)} runs, {len(table)} rows -> {args.out}/comparison.{{csv,md,png}}, tradeoff.png")
+    print(key_markdown(key))
+    print(f"compared {len(runs)} runs, {len(table)} rows -> {args.out}/comparison.{{csv,md,png}}, tradeoff.png, "
+          "runs.csv (the key above)")
     return 0
 
 

@@ -107,21 +107,36 @@ def _size(path: Path) -> int:
 
 @contextmanager
 def _locked(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on the file path (created if needed) until the block ends.
+    """Hold an exclusive lock on the file path (created if needed) until the block ends, then remove it.
 
-    The lock file is left in place: removing it could let a third process lock a new file while
-    a second one still waits on the old one.
+    The file is removed while the lock is still held, so that no empty lock file stays behind (to be tracked by
+    `dvc add data/downloads`). A process that was waiting on the removed file finds, once it gets the lock, that
+    the path no longer names the file it locked, and starts over on a new one: two processes never both hold
+    the lock of one path.
     """
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-    try:
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             print(f"Waiting for another process that holds {path} ...", file=sys.stderr, flush=True)
             fcntl.flock(fd, fcntl.LOCK_EX)
+        if _names(path, fd):
+            break
+        os.close(fd)
+    try:
         yield
     finally:
+        path.unlink(missing_ok=True)
         os.close(fd)  # releases the lock
+
+
+def _names(path: Path, fd: int) -> bool:
+    """Whether path still names the open file fd (not removed, nor replaced by another process)."""
+    try:
+        return os.path.samestat(os.stat(path), os.fstat(fd))
+    except FileNotFoundError:
+        return False
 
 
 def pin_first_hash(dest: Path, sha256: str | None = None) -> None:

@@ -1,11 +1,12 @@
 """Stage download_eval@<set>: the images of one evaluation set (data.eval.<set>) -> data/raw/eval/<set>/."""
 
 import sys
+from pathlib import Path
 
 from srgan.data import sources
 from srgan.errors import SrganError
 from srgan.stages._stage import log, params, run
-from srgan.stages.paths import downloads, raw_eval
+from srgan.stages.paths import downloads, evaluation, prepared_eval, raw_eval
 
 
 def main() -> None:
@@ -15,8 +16,25 @@ def main() -> None:
         raise SrganError(f"params.yaml: data.eval has no set named {name!r}; run `dvc repro` to follow params.yaml")
     source = data.eval[name]
     sources.check_source(source, f"data.eval.{name}", "eval")
-    count = sources.materialise(source, "eval", raw_eval(name), downloads(), data.archives, data.max_images)
+    try:
+        count = sources.materialise(source, "eval", raw_eval(name), downloads(), data.archives, data.max_images)
+    except BaseException:
+        # DVC makes the set's output folders before its stages run; a failed download leaves none of them empty.
+        for folder in (raw_eval(name), prepared_eval(name), evaluation(name)):
+            remove_empty_folders(folder)
+        raise
     log.info("evaluation set %s (%s): %d images", name, source, count)
+
+
+def remove_empty_folders(folder: Path) -> None:
+    """Remove folder and the folders under it, if they hold no file."""
+    if not folder.is_dir():
+        return
+    for path in sorted(folder.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        if path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+    if not any(folder.iterdir()):
+        folder.rmdir()
 
 
 if __name__ == "__main__":

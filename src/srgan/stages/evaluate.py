@@ -8,7 +8,7 @@ from srgan.atomic import atomic_path, write_json
 from srgan.data.crops import load_eval_images
 from srgan.devices import pick_device
 from srgan.errors import SrganError
-from srgan.evaluate import Samples, baselines, evaluate_images, model_method, summarise
+from srgan.evaluate import Samples, baselines, coverage, evaluate_images, left_out, model_method, summarise
 from srgan.metrics import LPIPS
 from srgan.models.io import load_generator
 from srgan.precision import resolve_precision
@@ -48,12 +48,16 @@ def main() -> None:
     with atomic_path(out / "per_image.csv") as tmp:
         table.to_csv(tmp, index=False, float_format="%.4f")
     summary = summarise(table)
+    gaps = left_out(table)
+    for gap in gaps:
+        log.warning("%s: %s", name, gap)
     write_json(out / "metrics.json", summary)
     write_json(out / "provenance.json", {
         "set": name, "source": data.eval[name], "scale": data.scale, "lpips": lpips_status,
         "niqe": NIQE if settings.niqe else "off (evaluate.niqe: false)",
         "inference": {"precision": resolve_precision(settings.precision, device).record(), "tile": settings.tile,
                       "device": device.type},
+        "images": int(table["image"].nunique()), "means_cover": coverage(table), "left_out": gaps,
         "models": {method: {key: meta.get(key) for key in MODEL_FACTS} for method, (_, meta) in models.items()}})
     for method, values in summary.items():
         log.info("%s %-12s %s", name, method, "  ".join(f"{key} {value:.4g}" for key, value in values.items()))

@@ -1,0 +1,73 @@
+"""What this machine computes natively, printed at the top of every benchmark, and the precision flag they share.
+
+Numbers from a benchmark only mean something next to the machine that made them: bf16 is several times faster
+than fp32 on a CPU with AVX512-BF16 or AMX, and ~14x slower where it is emulated (AVX2).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from srgan import precision
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+# /proc/cpuinfo flag of each feature that decides how fast a precision runs.
+FEATURES = {"AVX2": "avx2", "AVX-512F": "avx512f", "AVX512-BF16": "avx512_bf16", "AMX": "amx_bf16",
+            "AVX512-FP16": "avx512_fp16"}
+
+
+def cpu_flags(cpuinfo: str | None = None) -> set[str]:
+    """The flags of the first CPU in `cpuinfo` (/proc/cpuinfo's text), or this machine's as srgan reads them."""
+    if cpuinfo is None:
+        return set(precision.cpu_flags())
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def cpu_features(flags: set[str] | None = None) -> dict[str, bool]:
+    flags = cpu_flags() if flags is None else flags
+    return {name: flag in flags for name, flag in FEATURES.items()}
+
+
+def native_on_cpu(precision: str, features: dict[str, bool] | None = None) -> bool:
+    """Whether the CPU computes `precision` in hardware (fp32 always; bf16 with AVX512-BF16 or AMX)."""
+    features = cpu_features() if features is None else features
+    if precision == "bf16":
+        return features["AVX512-BF16"] or features["AMX"]
+    if precision == "fp16":
+        return features["AVX512-FP16"]
+    return True
+
+
+def describe_cpu(features: dict[str, bool] | None = None) -> str:
+    """One line: the CPU features, torch's own capability, and which reduced precisions run natively."""
+    features = cpu_features() if features is None else features
+    listed = ", ".join(f"{name} {'yes' if present else 'no'}" for name, present in features.items())
+    emulated = [p for p in ("bf16", "fp16") if not native_on_cpu(p, features)]
+    note = "; ".join(f"no native {p} (emulated: slower than fp32)" for p in emulated) or "native bf16 and fp16"
+    return (f"CPU: {listed} (torch: {torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads); "
+            f"{note}; precision auto resolves to {default_precision()}")
+
+
+def default_precision() -> str:
+    """What the project's `auto` resolves to on this CPU (bf16 where native, else fp32): what a run here uses."""
+    return precision.resolve_precision("auto", torch.device("cpu")).name
+
+
+def add_precision_flag(parser: argparse.ArgumentParser, default: str, what: str) -> None:
+    parser.add_argument("--precision", choices=PRECISIONS, default=default,
+                        help=f"precision of {what} (default: {default})")
+
+
+def share_of_peak(gflops: float, peak: float | None, precision: str) -> str:
+    """'N% of the <precision> GEMM peak', or why no share is printed: no native unit, or a peak the step beats
+    (a matmul is then not the ceiling of this work, and a share above 100% would mislead)."""
+    if peak is None:
+        return f"no native {precision}"
+    if gflops > peak:
+        return f"above the {precision} GEMM peak of {peak:.0f} GFLOP/s (not a ceiling for this step)"
+    return f"{gflops / peak:5.1%} of the {precision} GEMM peak"

@@ -1,0 +1,66 @@
+"""The benchmarks' shared machine report and precision flag, and that their output never misleads: no peak of
+0, no share above 100%, and a GPU check without a GPU says so in one line. Timings are never asserted."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+
+from machine import cpu_features, cpu_flags, describe_cpu, native_on_cpu, share_of_peak  # noqa: E402
+
+AVX2_CPUINFO = "processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma\n\nprocessor\t: 1\nflags\t\t: fpu sse2 avx avx2 fma\n"
+AMX_FLAGS = {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}
+
+
+def test_an_avx2_cpu_has_no_native_bf16_and_says_so():
+    features = cpu_features(cpu_flags(AVX2_CPUINFO))
+    assert features == {"AVX2": True, "AVX-512F": False, "AVX512-BF16": False, "AMX": False, "AVX512-FP16": False}
+    assert not native_on_cpu("bf16", features) and native_on_cpu("fp32", features)
+    line = describe_cpu(features)
+    assert line.startswith("CPU: AVX2 yes, AVX-512F no, AVX512-BF16 no, AMX no") and "no native bf16" in line
+
+
+def test_a_cpu_with_amx_computes_bf16_natively():
+    features = cpu_features(AMX_FLAGS)
+    assert native_on_cpu("bf16", features) and not native_on_cpu("fp16", features)
+    assert "no native bf16" not in describe_cpu(features)
+
+
+def test_share_of_peak_is_never_above_100_percent_nor_of_a_missing_peak():
+    assert share_of_peak(50.0, 200.0, "bf16") == "25.0% of the bf16 GEMM peak"
+    assert share_of_peak(400.0, None, "bf16") == "no native bf16"
+    above = share_of_peak(400.0, 30.7, "bf16")
+    assert "%" not in above and "above the bf16 GEMM peak of 31 GFLOP/s" in above
+
+
+def run(script: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    environment = {**os.environ, **(env or {}),
+                   "PYTHONPATH": os.pathsep.join(filter(None, [str(BENCHMARKS.parent / "src"),
+                                                               os.environ.get("PYTHONPATH")]))}
+    return subprocess.run([sys.executable, str(BENCHMARKS / script), *args], capture_output=True, text=True,
+                          env=environment, timeout=600)
+
+
+def test_gpu_check_without_a_gpu_is_one_clear_line():
+    result = run("gpu_check.py", "--quick", env={"CUDA_VISIBLE_DEVICES": ""})
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and result.stderr.strip().count("\n") == 0
+    assert result.stderr.startswith("gpu_check: no CUDA GPU")
+    assert result.stdout.startswith("CPU: AVX2 ")
+
+
+def test_train_throughput_reports_the_machine_and_honest_shares():
+    precision = "bf16"  # native or not, what is printed must hold
+    result = run("train_throughput.py", "--sizes", "16", "--batch", "2", "--steps", "1", "--repeats", "1",
+                 "--skip-gan", "--precision", precision, env={"CUDA_VISIBLE_DEVICES": ""})
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("CPU: AVX2 ") and "(torch: " in lines[0]
+    assert f"project in {precision}" in lines[1] and " 0 GFLOP/s" not in result.stdout
+    project = next(line for line in lines if "project" in line and "img/s" in line)
+    assert "of the bf16 GEMM peak" in project or "no native bf16" in project or "above the bf16" in project
+    assert all(float(share) <= 100 for share in re.findall(r"([\d.]+)% of the", result.stdout))
