@@ -170,3 +170,36 @@ def test_not_a_mapping(tmp_path):
     path.write_text("- just\n- a list\n")
     with pytest.raises(SrganError, match="expected a mapping"):
         load_params(path, "data")
+
+
+def test_degradation_defaults_to_bicubic_and_realistic_ranges_are_real_esrgans():
+    data = load_params(PROJECT / "params.yaml", "data")["data"]
+    assert data.degradation == "bicubic"
+    assert data.realistic.first.blur_sigma == (0.2, 3.0) and data.realistic.second.blur_sigma == (0.2, 1.5)
+    assert data.realistic.first.resize_range == (0.15, 1.5) and data.realistic.second.jpeg_range == (30, 95)
+    assert data.realistic.final_sinc_prob == 0.8
+
+
+def test_an_evaluation_set_can_name_its_degradation(tmp_path):
+    path = write_params(tmp_path, lambda p: p["data"].update(
+        eval={"plain": "skimage", "real": {"source": "skimage", "degradation": "realistic", "seed": 3}}))
+    data = load_params(path, "data")["data"]
+    assert (data.eval["plain"].source, data.eval["plain"].degradation) == ("skimage", "bicubic")
+    real = data.eval["real"]
+    assert (real.source, real.degradation, real.seed) == ("skimage", "realistic", 3)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda p: p["data"].update(degradation="jpeg"), "data.degradation"),
+    (lambda p: p["data"].update(eval={"real": {"source": "skimage", "degradation": "blurry"}}), "data.eval.real"),
+    (lambda p: p["data"].update(eval={"real": {"degradation": "realistic"}}), "data.eval.real"),
+    (lambda p: p["data"]["realistic"]["first"].update(blur_sigma=[3.0, 0.2]), "data.realistic.first.blur_sigma"),
+    (lambda p: p["data"]["realistic"]["second"].update(gaussian_noise_prob=1.5),
+     "data.realistic.second.gaussian_noise_prob"),
+    (lambda p: p["data"]["realistic"]["first"].update(resize_probs={"up": 0, "down": 0, "keep": 0}),
+     "data.realistic.first.resize_probs"),
+    (lambda p: p["data"]["realistic"]["first"].update(jpeg_range=[30, 101]), "data.realistic.first.jpeg_range"),
+    (lambda p: p["data"]["realistic"].update(thrid={}), "data.realistic.thrid"),
+])
+def test_degradation_mistakes_name_their_key(tmp_path, edit, message):
+    assert message in error_for(tmp_path, edit, "data")

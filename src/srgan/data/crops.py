@@ -27,6 +27,12 @@ class CropReport:
 
 FACE_SIZE = 128
 Transform = Callable[[np.ndarray], np.ndarray]
+MakeLr = Callable[[np.ndarray, int, np.random.Generator], np.ndarray]  # (hr, scale, rng) -> lr
+
+
+def bicubic_lr(hr: np.ndarray, scale: int, rng: np.random.Generator) -> np.ndarray:
+    """The default degradation, which draws nothing from `rng`."""
+    return degrade(hr, scale)
 
 
 def augment(crop: np.ndarray, rng: np.random.Generator, mode: str = "dihedral") -> np.ndarray:
@@ -70,11 +76,12 @@ def _usable_size(path: Path, transform: Transform | None, max_pixels: int) -> tu
 
 def write_training_crops(paths: list[Path], out_dir: Path, *, hr_size: int, scale: int, crops_per_image: int,
                          seed: int, augment: str = "dihedral", transform: Transform | None = None,
-                         max_pixels: int = DEFAULT_MAX_PIXELS) -> CropReport:
+                         max_pixels: int = DEFAULT_MAX_PIXELS, make_lr: MakeLr = bicubic_lr) -> CropReport:
     """Write train_hr.npy (N, hr, hr, 3) and train_lr.npy (N, hr/s, hr/s, 3), one image in memory at a time,
     and train_ids.npy (N,): the index of the image each crop comes from (for unpaired sampling).
 
-    `transform` (e.g. face_crop) is applied to each image before cropping.
+    `transform` (e.g. face_crop) is applied to each image before cropping. `make_lr` draws from its own
+    stream of the seed, so a random degradation leaves the crops where the bicubic one puts them.
     """
     if not paths:
         raise SrganError("no training images found; check data.train and run the download stage")
@@ -108,10 +115,10 @@ def write_training_crops(paths: list[Path], out_dir: Path, *, hr_size: int, scal
                 continue
             if transform is not None:
                 image = transform(image)
-            rng = np.random.default_rng([seed, index])
+            rng, lr_rng = np.random.default_rng([seed, index]), np.random.default_rng([seed, index, 1])
             for crop in random_crops(image, hr_size, crops_per_image, rng, augment):
                 hr_out[written] = crop
-                lr_out[written] = degrade(crop, scale)
+                lr_out[written] = make_lr(crop, scale, lr_rng)
                 ids.append(report.images)
                 written += 1
             report.images += 1
@@ -139,8 +146,11 @@ def crop_to_scale(image: np.ndarray, scale: int) -> np.ndarray:
 
 
 def write_eval_images(paths: list[Path], out_file: Path, *, scale: int, transform: Transform | None = None,
-                      max_pixels: int = DEFAULT_MAX_PIXELS) -> CropReport:
+                      max_pixels: int = DEFAULT_MAX_PIXELS, make_lr: MakeLr = bicubic_lr,
+                      seed: int = 0) -> CropReport:
     """One .npz with '<name>/hr' and '<name>/lr' per image: whole images cropped to a multiple of the scale.
+
+    LR is `make_lr` of HR, drawn for each image from (seed, its position in `paths`).
 
     An image is named by its file's stem (by its whole file name where two stems are equal). Arrays are
     streamed into the archive one image at a time, so memory stays bounded by one image.
@@ -148,7 +158,7 @@ def write_eval_images(paths: list[Path], out_file: Path, *, scale: int, transfor
     report = CropReport()
     stems = [path.stem for path in paths]
     with atomic_path(out_file) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
-        for path in paths:
+        for index, path in enumerate(paths):
             name = path.stem if stems.count(path.stem) == 1 else path.name.replace(".", "_")
             try:
                 image = read_image(path, max_pixels)
@@ -159,7 +169,8 @@ def write_eval_images(paths: list[Path], out_file: Path, *, scale: int, transfor
             if min(hr.shape[:2]) < 4 * scale:
                 report.skipped[str(path)] = f"too small for x{scale} ({hr.shape[1]}x{hr.shape[0]})"
                 continue
-            for key, array in (("hr", hr), ("lr", degrade(hr, scale))):
+            lr = make_lr(hr, scale, np.random.default_rng([seed, index]))
+            for key, array in (("hr", hr), ("lr", lr)):
                 with archive.open(f"{name}/{key}.npy", "w", force_zip64=True) as member:
                     np.lib.format.write_array(member, array, allow_pickle=False)
             report.images += 1

@@ -48,7 +48,7 @@ def main() -> None:
     summary = summarise(table)
     write_json(out / "metrics.json", summary)
     write_json(out / "provenance.json", {
-        "set": name, "source": data.eval[name], "scale": data.scale, "lpips": lpips_status,
+        "set": name, "source": data.eval[name].source, "degradation": data.eval[name].degradation, "scale": data.scale, "lpips": lpips_status,
         "niqe": NIQE if settings.niqe else "off (evaluate.niqe: false)",
         "inference": {"precision": settings.precision, "tile": settings.tile, "device": device.type},
         "models": {method: {key: meta.get(key) for key in ("label", "trained_with", "steps", "execution")}

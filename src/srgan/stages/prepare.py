@@ -1,8 +1,12 @@
-"""Stage prepare: seeded LR/HR training crops -> data/prepared/train/, validation images -> validation.npz."""
+"""Stage prepare: seeded LR/HR training crops -> data/prepared/train/, validation images -> validation.npz.
+
+Validation LR is degraded like the training LR (data.degradation), so validation PSNR tracks the task trained for.
+"""
 
 from srgan.atomic import write_json
 from srgan.data import sources
 from srgan.data.crops import face_crop, write_eval_images, write_training_crops
+from srgan.data.degradations import make_lr
 from srgan.imageio import list_images
 from srgan.stages._stage import log, params, run
 from srgan.stages.paths import RAW_TRAIN, RAW_VALIDATION, TRAIN, VALIDATION
@@ -15,10 +19,12 @@ def main() -> None:
         "train": write_training_crops(
             list_images(RAW_TRAIN), TRAIN, hr_size=data.hr_size, scale=data.scale,
             crops_per_image=data.crops_per_image, seed=p["seed"], augment=data.augment,
-            transform=face_crop if sources.is_faces(data.train) else None, max_pixels=data.max_pixels),
+            transform=face_crop if sources.is_faces(data.train) else None, max_pixels=data.max_pixels,
+            make_lr=make_lr(data.degradation, data.realistic)),
         "validation": write_eval_images(
             list_images(RAW_VALIDATION), VALIDATION, scale=data.scale, max_pixels=data.max_pixels,
-            transform=face_crop if sources.is_faces(data.validation.source) else None),
+            transform=face_crop if sources.is_faces(data.validation.source) else None,
+            make_lr=make_lr(data.degradation, data.realistic), seed=p["seed"]),
     }
     for name, part in parts.items():
         for path, why in part.skipped.items():
