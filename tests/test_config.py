@@ -203,3 +203,10 @@ def test_an_evaluation_set_can_name_its_degradation(tmp_path):
 ])
 def test_degradation_mistakes_name_their_key(tmp_path, edit, message):
     assert message in error_for(tmp_path, edit, "data")
+
+
+@pytest.mark.parametrize("alphas, message", [([0.5, 1.0], "less than 1"), ([0.0], "greater than 0"),
+                                             ([0.5, 0.5], "list each alpha once")])
+def test_interpolation_alphas_lie_strictly_between_the_end_models(tmp_path, alphas, message):
+    error = error_for(tmp_path, lambda p: p["evaluate"].update(interpolation=alphas), "evaluate")
+    assert "evaluate.interpolation" in error and message in error

@@ -1,4 +1,5 @@
-"""`dvc repro` training on realistically degraded LR and evaluating a clean and a degraded set side by side."""
+"""`dvc repro` training on realistically degraded LR, evaluating a clean and a degraded set side by side, with
+an SRResNet-to-SRGAN blend (evaluate.interpolation)."""
 
 import json
 
@@ -9,9 +10,12 @@ from srgan.data.resize import degrade
 
 
 def test_realistic_training_and_a_degraded_evaluation_set(make_project):
-    project = make_project(lambda p: p["data"].update(
-        degradation="realistic",
-        eval={"skimage": "skimage", "skimage_real": {"source": "skimage", "degradation": "realistic", "seed": 1}}))
+    def edit(params):
+        params["data"].update(degradation="realistic", eval={
+            "skimage": "skimage", "skimage_real": {"source": "skimage", "degradation": "realistic", "seed": 1}})
+        params["evaluate"]["interpolation"] = [0.5]
+
+    project = make_project(edit)
     project.dvc("repro")
     root = project.root
     hr = np.load(root / "data/prepared/train/train_hr.npy")
@@ -27,10 +31,13 @@ def test_realistic_training_and_a_degraded_evaluation_set(make_project):
         provenance = json.loads((root / f"reports/evaluate/{name}/provenance.json").read_text())
         assert provenance["degradation"] == degradation
         metrics = json.loads((root / f"reports/evaluate/{name}/metrics.json").read_text())
-        assert {"bicubic", "srresnet", "srgan"} <= set(metrics)
+        assert {"bicubic", "srresnet", "srgan", "blend_0.5"} <= set(metrics)
     degraded = json.loads((root / "reports/evaluate/skimage_real/metrics.json").read_text())["bicubic"]
     clean_metrics = json.loads((root / "reports/evaluate/skimage/metrics.json").read_text())["bicubic"]
     assert degraded["psnr_y"] < clean_metrics["psnr_y"] - 0.5, "bicubic upscaling of degraded LR is further from HR"
+
+    assert "Blend α=0.5" in (root / "reports/report.md").read_text()
+    assert (root / "reports/figures/perception_distortion.png").exists()
 
     project.edit_params(lambda p: p["data"]["realistic"]["second"].update(jpeg_range=[10, 20]))
     changed = set(json.loads(project.dvc("status", "--json").stdout))

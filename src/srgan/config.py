@@ -354,6 +354,14 @@ class EvaluateParams(Section):
     samples: Int = Field(3, ge=0, le=1000)
     tile: Int = Field(128, ge=16, le=4096)
     precision: Precision = "bf16"
+    interpolation: list[Annotated[Float, Field(gt=0, lt=1)]] = []
+
+    @field_validator("interpolation")
+    @classmethod
+    def _distinct(cls, alphas: list[float]) -> list[float]:
+        if len(set(alphas)) != len(alphas):
+            raise ValueError("list each alpha once")
+        return alphas
 
 
 class ReportParams(Section):

@@ -9,8 +9,18 @@ import pytest
 import torch
 
 from srgan.config import DegradationOrder, KernelProbs, RealisticDegradation
-from srgan.data.degradations import (anisotropic_kernel, blur, gaussian_noise, jpeg, make_lr, poisson_noise,
-                                     random_kernel, realistic_degrade, resize, sinc_kernel)
+from srgan.data.degradations import (
+    anisotropic_kernel,
+    blur,
+    gaussian_noise,
+    jpeg,
+    make_lr,
+    poisson_noise,
+    random_kernel,
+    realistic_degrade,
+    resize,
+    sinc_kernel,
+)
 from srgan.data.resize import degrade
 
 

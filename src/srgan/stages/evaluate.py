@@ -9,11 +9,14 @@ from srgan.data.crops import load_eval_images
 from srgan.devices import pick_device
 from srgan.errors import SrganError
 from srgan.evaluate import Samples, baselines, evaluate_images, model_method, summarise
+from srgan.interpolation import blend_name
 from srgan.metrics import LPIPS
+from srgan.models.blend import blend
 from srgan.models.io import load_generator
 from srgan.stages._stage import log, params, run
 from srgan.stages.paths import BACKBONES, MODEL_FILES, WEIGHTS_RECORD, evaluation, prepared_eval
 
+BLEND_ENDS = ("models/srresnet.pt", "models/srgan.pt")
 NIQE = "NIQE (Mittal et al. 2013, pristine model of the MATLAB release), Y channel, border cropped; lower is better"
 
 
@@ -38,18 +41,24 @@ def main() -> None:
     models = {method: load_generator(path, device) for method, path in MODEL_FILES.items()}
     model_methods = {method: model_method(generator, settings.tile, settings.precision)
                      for method, (generator, _) in models.items()}
+    blends = {blend_name(alpha): model_method(blend(models["srresnet"][0], models["srgan"][0], alpha, BLEND_ENDS),
+                                              settings.tile, settings.precision)
+              for alpha in settings.interpolation}
     out = evaluation(name)
     (out / "samples").mkdir(parents=True, exist_ok=True)  # a DVC output even when evaluate.samples is 0
     table = evaluate_images(name, load_eval_images(prepared_eval(name) / "images.npz"),
-                            {**baselines(data.scale), **model_methods}, data.scale, metric, settings.niqe,
+                            {**baselines(data.scale), **model_methods, **blends}, data.scale, metric, settings.niqe,
                             Samples(out / "samples", settings.samples, model_methods))
     with atomic_path(out / "per_image.csv") as tmp:
         table.to_csv(tmp, index=False, float_format="%.4f")
     summary = summarise(table)
     write_json(out / "metrics.json", summary)
     write_json(out / "provenance.json", {
-        "set": name, "source": data.eval[name].source, "degradation": data.eval[name].degradation, "scale": data.scale, "lpips": lpips_status,
+        "set": name, "source": data.eval[name].source, "degradation": data.eval[name].degradation,
+        "scale": data.scale, "lpips": lpips_status,
         "niqe": NIQE if settings.niqe else "off (evaluate.niqe: false)",
+        "interpolation": {blend_name(alpha): f"(1 - {alpha}) * SRResNet + {alpha} * SRGAN, weight by weight"
+                          for alpha in settings.interpolation},
         "inference": {"precision": settings.precision, "tile": settings.tile, "device": device.type},
         "models": {method: {key: meta.get(key) for key in ("label", "trained_with", "steps", "execution")}
                    for method, (_, meta) in models.items()}})

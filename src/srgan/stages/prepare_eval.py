@@ -1,4 +1,5 @@
-"""Stage prepare_eval@<set>: whole held-out images of one evaluation set, degraded as the set says, -> data/prepared/eval/<set>/."""
+"""Stage prepare_eval@<set>: whole held-out images of one evaluation set, LR degraded as the set says
+-> data/prepared/eval/<set>/."""
 
 import sys
 
