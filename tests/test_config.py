@@ -210,3 +210,11 @@ def test_degradation_mistakes_name_their_key(tmp_path, edit, message):
 def test_interpolation_alphas_lie_strictly_between_the_end_models(tmp_path, alphas, message):
     error = error_for(tmp_path, lambda p: p["evaluate"].update(interpolation=alphas), "evaluate")
     assert "evaluate.interpolation" in error and message in error
+
+
+def test_real_pairs_bring_their_own_lr_so_a_degradation_is_refused(tmp_path):
+    message = error_for(tmp_path, lambda p: p["data"].update(train="pairs:/a,/b", degradation="realistic"))
+    assert "data.degradation" in message and "pairs" in message
+    message = error_for(tmp_path, lambda p: p["data"].update(
+        eval={"plates": {"source": "pairs:/a,/b", "degradation": "realistic"}}))
+    assert "data.eval.plates.degradation" in message

@@ -423,6 +423,13 @@ def combination_problem(p: dict) -> str | None:
             and not p["pretrain"].progressive.phase_steps:
         return ("gan.progressive.phase_steps: the pretrained generator cannot grow; pretrain it progressively "
                 "too (pretrain.progressive) or use gan.init_generator: scratch")
+    if data.degradation != "bicubic" and data.train.startswith("pairs:"):
+        return (f"data.degradation: {data.degradation} degrades HR into LR, but data.train (pairs:) brings its own "
+                "LR images; use data.degradation: bicubic with real pairs")
+    for name, evaluation_set in data.eval.items():
+        if evaluation_set.degradation != "bicubic" and evaluation_set.source.startswith("pairs:"):
+            return (f"data.eval.{name}.degradation: a pairs: set brings its own LR images; "
+                    "leave its degradation out")
     lr_side = data.hr_size // data.scale
     if p["unsupervised"].mode == "measurement" and lr_side % 16:
         return (f"unsupervised.mode: measurement compares LR crops of {lr_side}px, which must be a multiple of "
