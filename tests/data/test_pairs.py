@@ -87,6 +87,9 @@ def test_the_pairs_source_copies_both_folders_and_names_bad_params(tmp_path):
     assert read_image(tmp_path / "raw" / "lr" / "a.png").shape == (8, 8, 3)
     assert sources.materialise(source, "eval", tmp_path / "raw1", tmp_path / "dl", {}, max_images=1) == 1
     assert [p.name for p in (tmp_path / "raw1" / "lr").iterdir()] == ["a.png"]
+    write_png(user / "lr" / "stray.png", np.zeros((8, 8, 3), np.uint8))
+    assert sources.materialise(source, "eval", tmp_path / "raw3", tmp_path / "dl", {}, max_images=1) == 1
+    assert sorted(p.name for p in (tmp_path / "raw3" / "lr").iterdir()) == ["a.png", "stray.png"]
     with pytest.raises(SrganError, match="data.train: give two folders"):
         sources.check_source(f"pairs:{user / 'lr'}", "data.train", "train")
     (tmp_path / "empty").mkdir()

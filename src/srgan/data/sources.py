@@ -128,17 +128,17 @@ def materialise(source: str, split: str, target: Path, downloads: Path, archives
 
 def _copy_pairs(lr_dir: Path, hr_dir: Path, target: Path, max_images: int) -> int:
     """Copy the images of both folders, keeping their paths, into target/lr and target/hr; return the HR count.
-    With max_images, only the first max_images HR images and their LR partners are copied."""
+    With max_images, HR images past the first max_images and their LR partners are left out."""
     found = {}
     for side, folder in ((pairs.LR, lr_dir), (pairs.HR, hr_dir)):
         images = list_images(folder)
         if not images:
             raise SrganError(f"{folder}: no images in this folder (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
         found[side] = {path: path.relative_to(folder) for path in images}
-    if max_images:
-        found[pairs.HR] = dict(list(found[pairs.HR].items())[:max_images])
-        kept = {relative.with_suffix("") for relative in found[pairs.HR].values()}
-        found[pairs.LR] = {path: rel for path, rel in found[pairs.LR].items() if rel.with_suffix("") in kept}
+    if max_images:  # drop the HR images past the limit and their LR partners; strays stay, to be reported
+        dropped = {relative.with_suffix("") for relative in list(found[pairs.HR].values())[max_images:]}
+        found = {side: {path: rel for path, rel in files.items() if rel.with_suffix("") not in dropped}
+                 for side, files in found.items()}
     for side, files in found.items():
         for path, relative in files.items():
             (target / side / relative).parent.mkdir(parents=True, exist_ok=True)
