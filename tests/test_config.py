@@ -170,3 +170,51 @@ def test_not_a_mapping(tmp_path):
     path.write_text("- just\n- a list\n")
     with pytest.raises(SrganError, match="expected a mapping"):
         load_params(path, "data")
+
+
+def test_degradation_defaults_to_bicubic_and_realistic_ranges_are_real_esrgans():
+    data = load_params(PROJECT / "params.yaml", "data")["data"]
+    assert data.degradation == "bicubic"
+    assert data.realistic.first.blur_sigma == (0.2, 3.0) and data.realistic.second.blur_sigma == (0.2, 1.5)
+    assert data.realistic.first.resize_range == (0.15, 1.5) and data.realistic.second.jpeg_range == (30, 95)
+    assert data.realistic.final_sinc_prob == 0.8
+
+
+def test_an_evaluation_set_can_name_its_degradation(tmp_path):
+    path = write_params(tmp_path, lambda p: p["data"].update(
+        eval={"plain": "skimage", "real": {"source": "skimage", "degradation": "realistic", "seed": 3}}))
+    data = load_params(path, "data")["data"]
+    assert (data.eval["plain"].source, data.eval["plain"].degradation) == ("skimage", "bicubic")
+    real = data.eval["real"]
+    assert (real.source, real.degradation, real.seed) == ("skimage", "realistic", 3)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda p: p["data"].update(degradation="jpeg"), "data.degradation"),
+    (lambda p: p["data"].update(eval={"real": {"source": "skimage", "degradation": "blurry"}}), "data.eval.real"),
+    (lambda p: p["data"].update(eval={"real": {"degradation": "realistic"}}), "data.eval.real"),
+    (lambda p: p["data"]["realistic"]["first"].update(blur_sigma=[3.0, 0.2]), "data.realistic.first.blur_sigma"),
+    (lambda p: p["data"]["realistic"]["second"].update(gaussian_noise_prob=1.5),
+     "data.realistic.second.gaussian_noise_prob"),
+    (lambda p: p["data"]["realistic"]["first"].update(resize_probs={"up": 0, "down": 0, "keep": 0}),
+     "data.realistic.first.resize_probs"),
+    (lambda p: p["data"]["realistic"]["first"].update(jpeg_range=[30, 101]), "data.realistic.first.jpeg_range"),
+    (lambda p: p["data"]["realistic"].update(thrid={}), "data.realistic.thrid"),
+])
+def test_degradation_mistakes_name_their_key(tmp_path, edit, message):
+    assert message in error_for(tmp_path, edit, "data")
+
+
+@pytest.mark.parametrize("alphas, message", [([0.5, 1.0], "less than 1"), ([0.0], "greater than 0"),
+                                             ([0.5, 0.5], "list each alpha once")])
+def test_interpolation_alphas_lie_strictly_between_the_end_models(tmp_path, alphas, message):
+    error = error_for(tmp_path, lambda p: p["evaluate"].update(interpolation=alphas), "evaluate")
+    assert "evaluate.interpolation" in error and message in error
+
+
+def test_real_pairs_bring_their_own_lr_so_a_degradation_is_refused(tmp_path):
+    message = error_for(tmp_path, lambda p: p["data"].update(train="pairs:/a,/b", degradation="realistic"))
+    assert "data.degradation" in message and "pairs" in message
+    message = error_for(tmp_path, lambda p: p["data"].update(
+        eval={"plates": {"source": "pairs:/a,/b", "degradation": "realistic"}}))
+    assert "data.eval.plates.degradation" in message

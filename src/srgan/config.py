@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -90,10 +91,96 @@ class ValidationSet(Section):
     images: Int = Field(2, gt=0, le=100)
 
 
+Probability = Annotated[Float, Field(ge=0, le=1)]
+
+
+def _range(low: float, high: float, kind=Float):
+    """A [min, max] pair inside [low, high]."""
+    def check(pair: tuple[float, float]) -> tuple[float, float]:
+        if not low <= pair[0] <= pair[1] <= high:
+            raise ValueError(f"expected [min, max] with {low} <= min <= max <= {high}")
+        return pair
+    return Annotated[tuple[kind, kind], AfterValidator(check)]
+
+
+class Probabilities(Section):
+    """Weights of exclusive choices; they are normalised, so only their ratios matter."""
+
+    @model_validator(mode="after")
+    def _some_weight(self) -> Probabilities:
+        if not any(self.model_dump().values()):
+            raise ValueError("every weight is 0; give at least one a positive weight")
+        return self
+
+
+class KernelProbs(Probabilities):
+    """How often each blur kernel is drawn (Real-ESRGAN: plateau kernels too)."""
+    iso: Probability = 0.45
+    aniso: Probability = 0.25
+    generalized_iso: Probability = 0.12
+    generalized_aniso: Probability = 0.03
+    plateau_iso: Probability = 0.12
+    plateau_aniso: Probability = 0.03
+
+
+class ResizeProbs(Probabilities):
+    up: Probability = 0.2
+    down: Probability = 0.7
+    keep: Probability = 0.1
+
+
+class DegradationOrder(Section):
+    """One order of Real-ESRGAN's degradation: blur, random resize, noise, JPEG.
+
+    Defaults are the first order's published values (BasicSR train_realesrnet_x4plus.yml)."""
+    blur_prob: Probability = 1.0
+    kernel_size: _range(3, 41, Int) = (7, 21)   # odd sides drawn from this range
+    kernel_probs: KernelProbs = KernelProbs()
+    sinc_prob: Probability = 0.1
+    blur_sigma: _range(0.01, 20) = (0.2, 3.0)
+    betag_range: _range(0.1, 10) = (0.5, 4.0)
+    betap_range: _range(0.1, 10) = (1.0, 2.0)
+    resize_probs: ResizeProbs = ResizeProbs()
+    resize_range: _range(0.05, 4) = (0.15, 1.5)
+    gaussian_noise_prob: Probability = 0.5
+    noise_range: _range(0, 255) = (1.0, 30.0)
+    poisson_scale_range: _range(0, 20) = (0.05, 3.0)
+    gray_noise_prob: Probability = 0.4
+    jpeg_range: _range(1, 100, Int) = (30, 95)
+
+
+SECOND_ORDER = DegradationOrder(
+    blur_prob=0.8, blur_sigma=(0.2, 1.5), resize_probs=ResizeProbs(up=0.3, down=0.4, keep=0.3),
+    resize_range=(0.3, 1.2), noise_range=(1.0, 25.0), poisson_scale_range=(0.05, 2.5))
+
+
+class RealisticDegradation(Section):
+    """Real-ESRGAN's two-order degradation (Wang et al. 2021) with its published ranges."""
+    first: DegradationOrder = DegradationOrder()
+    second: DegradationOrder = SECOND_ORDER
+    final_sinc_prob: Probability = 0.8
+
+
+Degradation = Literal["bicubic", "realistic"]
+
+
+class EvalSet(Section):
+    """An evaluation set with its own degradation; LR is made once, from `seed`. A plain string is its source."""
+    source: str
+    degradation: Degradation = "bicubic"
+    seed: Int = Field(0, ge=0, lt=2**32)
+
+
+def _source_alone(value):
+    return {"source": value} if isinstance(value, str) else value
+
+
 class DataParams(Section):
     train: str = "skimage"
     validation: ValidationSet = ValidationSet()
-    eval: dict[str, str] = {"skimage": "skimage"}
+    eval: dict[str, Annotated[EvalSet, BeforeValidator(_source_alone)]] = {"skimage": EvalSet(source="skimage")}
+    degradation: Degradation = "bicubic"
+    realistic: RealisticDegradation = RealisticDegradation()
     scale: Int = 4
     hr_size: Int = Field(128, gt=0, le=4096)
     crops_per_image: Int = Field(64, gt=0, le=100_000)
@@ -124,7 +211,7 @@ class DataParams(Section):
 
     @field_validator("eval")
     @classmethod
-    def _named_sets(cls, sets: dict[str, str]) -> dict[str, str]:
+    def _named_sets(cls, sets: dict[str, EvalSet]) -> dict[str, EvalSet]:
         if not sets:
             raise ValueError("name at least one evaluation set, e.g. {skimage: skimage}")
         for name in sets:
@@ -268,6 +355,14 @@ class EvaluateParams(Section):
     samples: Int = Field(3, ge=0, le=1000)
     tile: Int = Field(128, ge=16, le=4096)
     precision: Precision = "auto"
+    interpolation: list[Annotated[Float, Field(gt=0, lt=1)]] = []
+
+    @field_validator("interpolation")
+    @classmethod
+    def _distinct(cls, alphas: list[float]) -> list[float]:
+        if len(set(alphas)) != len(alphas):
+            raise ValueError("list each alpha once")
+        return alphas
 
 
 class ReportParams(Section):
@@ -329,6 +424,13 @@ def combination_problem(p: dict) -> str | None:
             and not p["pretrain"].progressive.phase_steps:
         return ("gan.progressive.phase_steps: the pretrained generator cannot grow; pretrain it progressively "
                 "too (pretrain.progressive) or use gan.init_generator: scratch")
+    if data.degradation != "bicubic" and data.train.startswith("pairs:"):
+        return (f"data.degradation: {data.degradation} degrades HR into LR, but data.train (pairs:) brings its own "
+                "LR images; use data.degradation: bicubic with real pairs")
+    for name, evaluation_set in data.eval.items():
+        if evaluation_set.degradation != "bicubic" and evaluation_set.source.startswith("pairs:"):
+            return (f"data.eval.{name}.degradation: a pairs: set brings its own LR images; "
+                    "leave its degradation out")
     lr_side = data.hr_size // data.scale
     if p["unsupervised"].mode == "measurement" and lr_side % 16:
         return (f"unsupervised.mode: measurement compares LR crops of {lr_side}px, which must be a multiple of "
@@ -366,7 +468,8 @@ def _explain(err: ValidationError, section: str, kind: type[BaseModel], path) ->
     key = ".".join([section, *loc])
     if first["type"] == "extra_forbidden":
         known = _known_keys(kind, loc[:-1])
-        return f"{path}: unknown key '{key}'{_did_you_mean(loc[-1], known)} (known: {', '.join(known)})"
+        listed = f" (known: {', '.join(known)})" if known else ""
+        return f"{path}: unknown key '{key}'{_did_you_mean(loc[-1], known)}{listed}"
     if first["type"] == "missing":
         return f"{path}: missing key '{key}'"
     message = first["msg"].removeprefix("Value error, ")

@@ -19,6 +19,8 @@ import pandas as pd  # noqa: E402
 from srgan.atomic import atomic_path  # noqa: E402
 from srgan.errors import SrganError  # noqa: E402
 from srgan.imageio import read_image  # noqa: E402
+from srgan.interpolation import alpha_of, is_blend  # noqa: E402
+from srgan.interpolation import display as blend_display  # noqa: E402
 from srgan.metrics import psnr_y, ssim_y  # noqa: E402
 from srgan.samples import centre_box, ur_box  # noqa: E402
 
@@ -39,6 +41,8 @@ def display_name(method: str, labels: dict[str, str] | None = None) -> str:
     labels = labels or {}
     if method.startswith("ur_"):
         return f"UR ({display_name(method[3:], labels)} on HR's centre)"
+    if is_blend(method):
+        return blend_display(method)
     return labels.get(method) or METHOD_NAMES.get(method, method)
 
 
@@ -60,7 +64,7 @@ def crop(image: np.ndarray, box: tuple[int, int, int], factor: float,
 
 def comparison_columns(table: pd.DataFrame) -> list[str]:
     """LR, every evaluated method in evaluation order, HR, and the UR of SRGAN (else of the last model)."""
-    methods = [m for m in dict.fromkeys(table["method"]) if m != REFERENCE]
+    methods = [m for m in dict.fromkeys(table["method"]) if m != REFERENCE and not is_blend(m)]
     models = [m for m in methods if m not in BASELINES]
     ur = ["ur_srgan"] if "srgan" in models else [f"ur_{models[-1]}"] if models else []
     return ["lr", *methods, "hr", *ur]
@@ -189,6 +193,7 @@ def perception_distortion_figure(table: pd.DataFrame, out: Path, dpi: int, serie
             if series == "run" and len(method) > 1:
                 ordered = method.sort_values("psnr_y")
                 ax.plot(ordered["psnr_y"], ordered[metric], color="grey", lw=1, zorder=2)
+        _interpolation_curves(ax, points, series, metric)
         _label_points(ax, varying.sort_values("psnr_y").drop_duplicates(["dataset", "method"], keep="last"), metric)
         reference = table[(table["method"] == display_name(REFERENCE)) & table[metric].notna()]
         lines = reference.drop_duplicates(metric)
@@ -205,6 +210,17 @@ def perception_distortion_figure(table: pd.DataFrame, out: Path, dpi: int, serie
         fig.tight_layout()
         save_figure(fig, out, dpi)
     return metric
+
+
+def _interpolation_curves(ax, points: pd.DataFrame, series: str, metric: str) -> None:
+    """SRResNet, its blends with SRGAN and SRGAN, joined in order of alpha: the dial's tradeoff curve."""
+    if "alpha" not in points:
+        return
+    dial = points[points["alpha"].notna()]
+    for _, curve in dial.groupby(list(dict.fromkeys([series, "dataset"])), sort=False):
+        if len(curve) > 2:  # the ends alone are no curve
+            ordered = curve.sort_values("alpha")
+            ax.plot(ordered["psnr_y"], ordered[metric], color="tab:purple", lw=1.2, ls=":", marker=".", zorder=2)
 
 
 def shared_points(points: pd.DataFrame, series: str, metric: str) -> pd.Series:
@@ -271,7 +287,8 @@ def curves_figure(runs: dict[str, dict[str, pd.DataFrame]], out: Path, dpi: int)
 def metrics_table(sets: dict[str, dict], labels: dict[str, dict[str, str]] | None = None) -> pd.DataFrame:
     """One row per (dataset, method) from {set: its metrics.json}, methods by display name."""
     labels = labels or {}
-    rows = [{"dataset": dataset, "method": display_name(method, labels.get(dataset)), **values}
+    rows = [{"dataset": dataset, "method": display_name(method, labels.get(dataset)), **values,
+             "alpha": alpha_of(method)}
             for dataset, methods in sets.items() for method, values in methods.items()]
     table = pd.DataFrame(rows)
     for metric in METRIC_NAMES:

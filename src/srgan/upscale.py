@@ -1,6 +1,7 @@
 """`upscale`: apply a trained generator to your own images, tiled so any size fits in memory.
 
     upscale models/srgan.pt photo.jpg plates/ -o upscaled/
+    upscale models/srgan.pt --blend models/srresnet.pt --alpha 0.5 photo.jpg -o upscaled/
 
 The scale comes from the model file. Model files are read as weights only: no code in them runs.
 Each input becomes <stem>_x<scale>.png; inputs that share a stem (photo.png, photo.jpg) become
@@ -24,6 +25,7 @@ from srgan.devices import pick_device
 from srgan.errors import SrganError
 from srgan.imageio import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, list_images, read_image, write_png
 from srgan.inference import upscale_image
+from srgan.models.blend import load_blend
 from srgan.models.io import load_generator
 from srgan.precision import PRECISIONS
 
@@ -156,17 +158,22 @@ def save_output(target: Path, image: np.ndarray) -> None:
 
 def upscale_files(model: Path, inputs: list[Path], out_dir: Path, *, device: str = "auto", tile: int = 128,
                   overlap: int = 16, max_pixels: int = DEFAULT_MAX_PIXELS, precision: str = "auto",
-                  batch: int = 4) -> tuple[list[Path], dict[Path, str]]:
+                  batch: int = 4, blend: Path | None = None,
+                  alpha: float | None = None) -> tuple[list[Path], dict[Path, str]]:
     """Upscale every input image; returns (written files, {input: error}) so one bad image stops nothing else.
 
     Bad arguments, a bad device, missing inputs, a bad model and an unusable output folder all fail before
     the first image is read; the output folder is created only once everything else is known to be fine.
+    With `blend`, the model is (1 - alpha) * blend + alpha * model (network interpolation; alpha 1: the model).
     """
+    if alpha is not None and blend is None:
+        raise SrganError("--alpha needs --blend: the model to blend with, e.g. --blend models/srresnet.pt")
     check_tiling(tile, overlap)
     check_max_pixels(max_pixels)
     torch_device = pick_device(device, key="--device")
     sources = collect_inputs(inputs)
-    generator, _ = load_generator(model, torch_device)
+    generator = load_blend(model, blend, 0.5 if alpha is None else alpha, torch_device) if blend \
+        else load_generator(model, torch_device)[0]
     targets = plan_outputs(sources, out_dir, generator.scale)
     prepare_out_dir(out_dir)
     written, failed = [], {}
@@ -197,6 +204,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="inference precision (default auto: bf16 where the CPU or GPU computes it natively, "
                              "several times faster there; fp32 elsewhere, where bf16 is emulated and slow)")
     parser.add_argument("--batch", type=int, default=4, help="tiles per forward pass (more: faster, more memory)")
+    parser.add_argument("--blend", type=Path, help="a second model of the same architecture (e.g. models/srresnet.pt) "
+                        "to interpolate with: a dial from faithful (--alpha 0) to the model itself (--alpha 1)")
+    parser.add_argument("--alpha", type=float, help="with --blend, the weight of the model (default 0.5)")
     parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                         help=f"skip inputs larger than this many pixels (default {DEFAULT_MAX_PIXELS}; 0: no limit)")
     return parser.parse_args(argv)
@@ -207,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         written, failed = upscale_files(args.model, args.inputs, args.out, device=args.device, tile=args.tile,
                                         overlap=args.overlap, max_pixels=args.max_pixels, precision=args.precision,
-                                        batch=max(1, args.batch))
+                                        batch=max(1, args.batch), blend=args.blend, alpha=args.alpha)
     except SrganError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

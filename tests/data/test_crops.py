@@ -234,3 +234,35 @@ def test_same_stems_get_distinct_names_in_the_evaluation_archive(tmp_path):
     loaded = load_eval_images(tmp_path / "eval.npz")
     assert sorted(loaded) == ["photo_bmp", "photo_png"]
     assert loaded["photo_png"][1].max() == 10 and loaded["photo_bmp"][1].max() == 200
+
+
+def test_a_random_degradation_keeps_the_crops_and_is_seeded(images, tmp_path):
+    from srgan.config import RealisticDegradation
+    from srgan.data.degradations import make_lr
+    paths, _ = images
+    realistic = make_lr("realistic", RealisticDegradation())
+    runs = {}
+    for name, maker in (("bicubic", None), ("real_a", realistic), ("real_b", realistic)):
+        out = tmp_path / name
+        kwargs = {"make_lr": maker} if maker else {}
+        write_training_crops(paths, out, hr_size=HR, scale=SCALE, crops_per_image=PER_IMAGE, seed=5, **kwargs)
+        runs[name] = (np.load(out / "train_hr.npy"), np.load(out / "train_lr.npy"))
+    assert np.array_equal(runs["bicubic"][0], runs["real_a"][0]), "the degradation never moves a crop"
+    assert np.array_equal(runs["real_a"][1], runs["real_b"][1]), "same seed, same LR"
+    assert not np.array_equal(runs["bicubic"][1], runs["real_a"][1])
+    assert runs["real_a"][1].shape == runs["bicubic"][1].shape
+
+
+def test_evaluation_images_can_be_degraded_realistically_from_a_seed(images, tmp_path):
+    from srgan.config import RealisticDegradation
+    from srgan.data.degradations import make_lr
+    paths, _ = images
+    realistic = make_lr("realistic", RealisticDegradation())
+    for name, seed in (("a", 1), ("b", 1), ("c", 2)):
+        write_eval_images(paths, tmp_path / f"{name}.npz", scale=SCALE, make_lr=realistic, seed=seed)
+    write_eval_images(paths, tmp_path / "clean.npz", scale=SCALE)
+    a, b, c, clean = (load_eval_images(tmp_path / f"{name}.npz") for name in ("a", "b", "c", "clean"))
+    for name, (lr, hr) in a.items():
+        assert np.array_equal(hr, clean[name][1]) and lr.shape == clean[name][0].shape
+        assert np.array_equal(lr, b[name][0])
+        assert not np.array_equal(lr, clean[name][0]) and not np.array_equal(lr, c[name][0])

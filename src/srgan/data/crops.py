@@ -12,6 +12,7 @@ import torch
 from tqdm import tqdm
 
 from srgan.atomic import atomic_path
+from srgan.data.pairs import fit
 from srgan.data.resize import degrade, imresize
 from srgan.errors import SrganError
 from srgan.imageio import DEFAULT_MAX_PIXELS, image_size, read_image
@@ -27,16 +28,40 @@ class CropReport:
 
 FACE_SIZE = 128
 Transform = Callable[[np.ndarray], np.ndarray]
+MakeLr = Callable[[np.ndarray, int, np.random.Generator], np.ndarray]  # (hr, scale, rng) -> lr
+
+
+def bicubic_lr(hr: np.ndarray, scale: int, rng: np.random.Generator) -> np.ndarray:
+    """The default degradation, which draws nothing from `rng`."""
+    return degrade(hr, scale)
 
 
 def augment(crop: np.ndarray, rng: np.random.Generator, mode: str = "dihedral") -> np.ndarray:
     """A random one of the eight flips/rotations of a square crop ('dihedral'), a random
     left-right flip ('flips': for upright subjects such as faces), or the crop itself ('none')."""
-    if mode == "dihedral":
-        crop = np.rot90(crop, k=int(rng.integers(4)))
-    if mode in ("dihedral", "flips") and rng.integers(2):
-        crop = crop[:, ::-1]
-    return np.ascontiguousarray(crop)
+    return augment_all([crop], rng, mode)[0]
+
+
+def augment_all(crops: list[np.ndarray], rng: np.random.Generator, mode: str = "dihedral") -> list[np.ndarray]:
+    """The same random transform (see augment) of every crop: aligned LR and HR crops stay aligned."""
+    turns = int(rng.integers(4)) if mode == "dihedral" else 0
+    flip = bool(rng.integers(2)) if mode in ("dihedral", "flips") else False
+    return [np.ascontiguousarray(np.rot90(crop, k=turns)[:, ::-1] if flip else np.rot90(crop, k=turns))
+            for crop in crops]
+
+
+def aligned_crops(lr: np.ndarray, hr: np.ndarray, size: int, scale: int, count: int, rng: np.random.Generator,
+                  mode: str = "dihedral") -> list[tuple[np.ndarray, np.ndarray]]:
+    """`count` random (HR size x size, LR size/scale a side) crop pairs of the same region, HR = scale x LR."""
+    side = size // scale
+    pairs = []
+    for _ in range(count):
+        top = int(rng.integers(lr.shape[0] - side + 1))
+        left = int(rng.integers(lr.shape[1] - side + 1))
+        hr_crop = hr[top * scale:(top + side) * scale, left * scale:(left + side) * scale]
+        lr_crop, hr_crop = augment_all([lr[top:top + side, left:left + side], hr_crop], rng, mode)
+        pairs.append((hr_crop, lr_crop))
+    return pairs
 
 
 def random_crops(image: np.ndarray, size: int, count: int, rng: np.random.Generator,
@@ -70,11 +95,14 @@ def _usable_size(path: Path, transform: Transform | None, max_pixels: int) -> tu
 
 def write_training_crops(paths: list[Path], out_dir: Path, *, hr_size: int, scale: int, crops_per_image: int,
                          seed: int, augment: str = "dihedral", transform: Transform | None = None,
-                         max_pixels: int = DEFAULT_MAX_PIXELS) -> CropReport:
+                         max_pixels: int = DEFAULT_MAX_PIXELS, make_lr: MakeLr = bicubic_lr,
+                         lr_paths: list[Path] | None = None) -> CropReport:
     """Write train_hr.npy (N, hr, hr, 3) and train_lr.npy (N, hr/s, hr/s, 3), one image in memory at a time,
     and train_ids.npy (N,): the index of the image each crop comes from (for unpaired sampling).
 
-    `transform` (e.g. face_crop) is applied to each image before cropping.
+    `transform` (e.g. face_crop) is applied to each image before cropping. `make_lr` draws from its own
+    stream of the seed, so a random degradation leaves the crops where the bicubic one puts them. With `lr_paths`
+    (real pairs: lr_paths[i] is the LR image of paths[i]) the crops are aligned crops of both, and nothing is degraded.
     """
     if not paths:
         raise SrganError("no training images found; check data.train and run the download stage")
@@ -100,6 +128,7 @@ def write_training_crops(paths: list[Path], out_dir: Path, *, hr_size: int, scal
         hr_out = np.lib.format.open_memmap(hr_tmp, mode="w+", dtype=np.uint8, shape=(total, hr_size, hr_size, 3))
         lr_out = np.lib.format.open_memmap(lr_tmp, mode="w+", dtype=np.uint8, shape=(total, lr_size, lr_size, 3))
         written, ids = 0, []
+        partner = dict(zip(paths, lr_paths or [], strict=False))
         for index, path in enumerate(tqdm(usable, desc="training crops", unit="image")):
             try:
                 image = read_image(path, max_pixels)
@@ -108,10 +137,23 @@ def write_training_crops(paths: list[Path], out_dir: Path, *, hr_size: int, scal
                 continue
             if transform is not None:
                 image = transform(image)
-            rng = np.random.default_rng([seed, index])
-            for crop in random_crops(image, hr_size, crops_per_image, rng, augment):
-                hr_out[written] = crop
-                lr_out[written] = degrade(crop, scale)
+            rng, lr_rng = np.random.default_rng([seed, index]), np.random.default_rng([seed, index, 1])
+            if lr_paths is None:
+                crops = ((crop, make_lr(crop, scale, lr_rng))
+                         for crop in random_crops(image, hr_size, crops_per_image, rng, augment))
+            else:
+                try:
+                    lr, image = fit(read_image(partner[path], max_pixels), image, scale, str(path))
+                except SrganError as err:
+                    report.skipped[str(path)] = str(err)
+                    continue
+                if min(lr.shape[:2]) < lr_size:
+                    report.skipped[str(path)] = f"smaller than the {hr_size}px crop once fitted to its LR image"
+                    continue
+                crops = aligned_crops(lr, image, hr_size, scale, crops_per_image, rng, augment)
+            for hr_crop, lr_crop in crops:
+                hr_out[written] = hr_crop
+                lr_out[written] = lr_crop
                 ids.append(report.images)
                 written += 1
             report.images += 1
@@ -139,8 +181,12 @@ def crop_to_scale(image: np.ndarray, scale: int) -> np.ndarray:
 
 
 def write_eval_images(paths: list[Path], out_file: Path, *, scale: int, transform: Transform | None = None,
-                      max_pixels: int = DEFAULT_MAX_PIXELS) -> CropReport:
+                      max_pixels: int = DEFAULT_MAX_PIXELS, make_lr: MakeLr = bicubic_lr,
+                      seed: int = 0, lr_paths: list[Path] | None = None) -> CropReport:
     """One .npz with '<name>/hr' and '<name>/lr' per image: whole images cropped to a multiple of the scale.
+
+    LR is `make_lr` of HR, drawn for each image from (seed, its position in `paths`), or with `lr_paths` (real
+    pairs) the given LR image, HR cropped to fit it.
 
     An image is named by its file's stem (by its whole file name where two stems are equal). Arrays are
     streamed into the archive one image at a time, so memory stays bounded by one image.
@@ -148,18 +194,27 @@ def write_eval_images(paths: list[Path], out_file: Path, *, scale: int, transfor
     report = CropReport()
     stems = [path.stem for path in paths]
     with atomic_path(out_file) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
-        for path in paths:
+        for index, path in enumerate(paths):
             name = path.stem if stems.count(path.stem) == 1 else path.name.replace(".", "_")
             try:
                 image = read_image(path, max_pixels)
             except SrganError as err:
                 report.skipped[str(path)] = str(err)
                 continue
-            hr = crop_to_scale(transform(image) if transform else image, scale)
+            if lr_paths is None:
+                hr = crop_to_scale(transform(image) if transform else image, scale)
+            else:
+                try:
+                    lr, hr = fit(read_image(lr_paths[index], max_pixels), image, scale, str(path))
+                except SrganError as err:
+                    report.skipped[str(path)] = str(err)
+                    continue
             if min(hr.shape[:2]) < 4 * scale:
                 report.skipped[str(path)] = f"too small for x{scale} ({hr.shape[1]}x{hr.shape[0]})"
                 continue
-            for key, array in (("hr", hr), ("lr", degrade(hr, scale))):
+            if lr_paths is None:
+                lr = make_lr(hr, scale, np.random.default_rng([seed, index]))
+            for key, array in (("hr", hr), ("lr", lr)):
                 with archive.open(f"{name}/{key}.npy", "w", force_zip64=True) as member:
                     np.lib.format.write_array(member, array, allow_pickle=False)
             report.images += 1

@@ -2,8 +2,9 @@
 
 Archives are downloaded (verified, resumable) into a persistent downloads folder outside DVC's
 outputs, extracted once, and their split's images are hard-linked (or copied) into the target.
-A source is named in params: one of SOURCES, or `folder:PATH` for any local folder of images,
-whose files are always copied: the pipeline never writes to, or links to, a user's own files.
+A source is named in params: one of SOURCES, `folder:PATH` for any local folder of images, or
+`pairs:LR_DIR,HR_DIR` for real LR-HR pairs (copied to lr/ and hr/; see srgan.data.pairs). A user's files
+are always copied: the pipeline never writes to, or links to, them.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from srgan.data import pairs
 from srgan.data.download import extract_verified, fetch
 from srgan.data.embedded import skimage_photos
 from srgan.errors import SrganError
@@ -79,15 +81,22 @@ CELEBA_PARTITION = {"train": "0", "eval": "2"}
 
 def check_source(name: str, key: str, split: str) -> None:
     """Raise a params error naming `key` when `name` is not a source that has `split`."""
+    if name.startswith(pairs.PREFIX):
+        pairs.parse(name, key)
+        return
     if name == "skimage" or name.startswith(FOLDER_PREFIX):
         if name.startswith(FOLDER_PREFIX) and not name[len(FOLDER_PREFIX):]:
             raise SrganError(f"params.yaml: {key}: give the folder, e.g. folder:/path/to/images")
         return
     if name not in SOURCES:
-        known = ", ".join(["skimage", *SOURCES, "folder:PATH"])
+        known = ", ".join(["skimage", *SOURCES, "folder:PATH", "pairs:LR_DIR,HR_DIR"])
         raise SrganError(f"params.yaml: {key}: unknown source '{name}'; use one of {known}")
     if split not in SOURCES[name].splits:
         raise SrganError(f"params.yaml: {key}: {name} has no {split} split (it is an evaluation set only)")
+
+
+def is_pairs(source: str) -> bool:
+    return source.startswith(pairs.PREFIX)
 
 
 def is_faces(source: str) -> bool:
@@ -102,6 +111,8 @@ def materialise(source: str, split: str, target: Path, downloads: Path, archives
     target.mkdir(parents=True)
     if source == "skimage":
         return _write_skimage(target, split, max_images)
+    if is_pairs(source):
+        return _copy_pairs(*pairs.parse(source, "source"), target, max_images)
     if source.startswith(FOLDER_PREFIX):
         folder = Path(source[len(FOLDER_PREFIX):]).expanduser()
         images = _limit(list_images(folder), max_images)
@@ -113,6 +124,26 @@ def materialise(source: str, split: str, target: Path, downloads: Path, archives
     first = spec.archives[0]
     root = downloads / first.file.split(".")[0] if first.extractable else roots[first.file]
     return _place_all(_limit(_split_images(spec, split, roots, downloads), max_images), root, target, link=True)
+
+
+def _copy_pairs(lr_dir: Path, hr_dir: Path, target: Path, max_images: int) -> int:
+    """Copy the images of both folders, keeping their paths, into target/lr and target/hr; return the HR count.
+    With max_images, HR images past the first max_images and their LR partners are left out."""
+    found = {}
+    for side, folder in ((pairs.LR, lr_dir), (pairs.HR, hr_dir)):
+        images = list_images(folder)
+        if not images:
+            raise SrganError(f"{folder}: no images in this folder (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+        found[side] = {path: path.relative_to(folder) for path in images}
+    if max_images:  # drop the HR images past the limit and their LR partners; strays stay, to be reported
+        dropped = {relative.with_suffix("") for relative in list(found[pairs.HR].values())[max_images:]}
+        found = {side: {path: rel for path, rel in files.items() if rel.with_suffix("") not in dropped}
+                 for side, files in found.items()}
+    for side, files in found.items():
+        for path, relative in files.items():
+            (target / side / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target / side / relative)
+    return len(found[pairs.HR])
 
 
 def _write_skimage(folder: Path, split: str, max_images: int) -> int:

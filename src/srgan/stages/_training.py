@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import random
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 import torch
 
-from srgan.config import ExecutionParams
+from srgan.config import DataParams, ExecutionParams
 from srgan.data.crops import load_eval_images
 from srgan.devices import pick_device
+from srgan.models.card import model_card, write_card
+from srgan.models.generator import Generator
+from srgan.models.io import save_generator
 from srgan.precision import resolve_precision
 from srgan.stages.paths import TRAIN_HR, TRAIN_IDS, TRAIN_LR, VALIDATION, checkpoints, training_log
 from srgan.train.checkpoint import RunStore, fingerprint
@@ -99,3 +104,15 @@ def run_store(stage: str, settings: dict, extra_inputs: tuple = ()) -> RunStore:
     """Where this run's checkpoints live, keyed by its settings and the content of its inputs."""
     inputs = [path for path in (*TRAINING_DATA, *extra_inputs) if path.exists()]
     return RunStore(checkpoints(), stage, fingerprint(settings, inputs))
+
+
+def save_model(stage: str, path: Path, generator: Generator, meta: dict, data: DataParams) -> None:
+    """The model file, and its card beside it (models/<name>.card.json and .card.md) with the final validation
+    metrics DVCLive summarised in reports/<stage>/metrics.json."""
+    save_generator(path, generator, meta)
+    summary = training_log(stage) / "metrics.json"
+    validation = json.loads(summary.read_text()).get("val") if summary.exists() else None
+    metrics = {f"validation ({data.validation.source}, {data.validation.images} images)": validation} \
+        if validation else {}
+    degradation = "the pairs' own LR" if data.train.startswith("pairs:") else data.degradation
+    write_card(path, model_card(path, generator, meta, {"data": data.train, "degradation": degradation}, metrics))

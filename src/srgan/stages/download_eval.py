@@ -14,7 +14,7 @@ def main() -> None:
     data = params("data")["data"]
     if name not in data.eval:
         raise SrganError(f"params.yaml: data.eval has no set named {name!r}; run `dvc repro` to follow params.yaml")
-    source = data.eval[name]
+    source = data.eval[name].source
     sources.check_source(source, f"data.eval.{name}", "eval")
     try:
         count = sources.materialise(source, "eval", raw_eval(name), downloads(), data.archives, data.max_images)

@@ -9,13 +9,16 @@ from srgan.data.crops import load_eval_images
 from srgan.devices import pick_device
 from srgan.errors import SrganError
 from srgan.evaluate import Samples, baselines, coverage, evaluate_images, left_out, model_method, summarise
+from srgan.interpolation import blend_name
 from srgan.metrics import LPIPS
+from srgan.models.blend import blend
 from srgan.models.io import load_generator
 from srgan.precision import resolve_precision
 from srgan.stages._stage import log, params, run
 from srgan.stages.paths import BACKBONES, MODEL_FILES, WEIGHTS_RECORD, evaluation, prepared_eval
 
 MODEL_FACTS = ("label", "trained_with", "steps", "discriminator", "execution")  # copied from each model's metadata
+BLEND_ENDS = ("models/srresnet.pt", "models/srgan.pt")
 NIQE = "NIQE (Mittal et al. 2013, pristine model of the MATLAB release), Y channel, border cropped; lower is better"
 
 
@@ -40,10 +43,13 @@ def main() -> None:
     models = {method: load_generator(path, device) for method, path in MODEL_FILES.items()}
     model_methods = {method: model_method(generator, settings.tile, settings.precision)
                      for method, (generator, _) in models.items()}
+    blends = {blend_name(alpha): model_method(blend(models["srresnet"][0], models["srgan"][0], alpha, BLEND_ENDS),
+                                              settings.tile, settings.precision)
+              for alpha in settings.interpolation}
     out = evaluation(name)
     (out / "samples").mkdir(parents=True, exist_ok=True)  # a DVC output even when evaluate.samples is 0
     table = evaluate_images(name, load_eval_images(prepared_eval(name) / "images.npz"),
-                            {**baselines(data.scale), **model_methods}, data.scale, metric, settings.niqe,
+                            {**baselines(data.scale), **model_methods, **blends}, data.scale, metric, settings.niqe,
                             Samples(out / "samples", settings.samples, model_methods))
     with atomic_path(out / "per_image.csv") as tmp:
         table.to_csv(tmp, index=False, float_format="%.4f")
@@ -53,8 +59,11 @@ def main() -> None:
         log.warning("%s: %s", name, gap)
     write_json(out / "metrics.json", summary)
     write_json(out / "provenance.json", {
-        "set": name, "source": data.eval[name], "scale": data.scale, "lpips": lpips_status,
+        "set": name, "source": data.eval[name].source, "degradation": data.eval[name].degradation,
+        "scale": data.scale, "lpips": lpips_status,
         "niqe": NIQE if settings.niqe else "off (evaluate.niqe: false)",
+        "interpolation": {blend_name(alpha): f"(1 - {alpha}) * SRResNet + {alpha} * SRGAN, weight by weight"
+                          for alpha in settings.interpolation},
         "inference": {"precision": resolve_precision(settings.precision, device).record(), "tile": settings.tile,
                       "device": device.type},
         "images": int(table["image"].nunique()), "means_cover": coverage(table), "left_out": gaps,

@@ -1,9 +1,13 @@
-"""Stage prepare: seeded LR/HR training crops -> data/prepared/train/, validation images -> validation.npz."""
+"""Stage prepare: seeded LR/HR training crops -> data/prepared/train/, validation images -> validation.npz.
+
+Validation LR is degraded like the training LR (data.degradation), so validation PSNR tracks the task trained for.
+Real pairs (pairs:LR_DIR,HR_DIR) bring their own LR.
+"""
 
 from srgan.atomic import write_json
-from srgan.data import sources
+from srgan.data import pairs, sources
 from srgan.data.crops import face_crop, write_eval_images, write_training_crops
-from srgan.imageio import list_images
+from srgan.data.degradations import make_lr
 from srgan.stages._stage import log, params, run
 from srgan.stages.paths import RAW_TRAIN, RAW_VALIDATION, TRAIN, VALIDATION
 
@@ -11,15 +15,23 @@ from srgan.stages.paths import RAW_TRAIN, RAW_VALIDATION, TRAIN, VALIDATION
 def main() -> None:
     p = params("seed", "data")
     data = p["data"]
+    lr_maker = make_lr(data.degradation, data.realistic)
+    train, train_lr, train_unmatched = pairs.raw_images(RAW_TRAIN, sources.is_pairs(data.train))
+    validation, validation_lr, validation_unmatched = pairs.raw_images(
+        RAW_VALIDATION, sources.is_pairs(data.validation.source))
     parts = {
         "train": write_training_crops(
-            list_images(RAW_TRAIN), TRAIN, hr_size=data.hr_size, scale=data.scale,
+            train, TRAIN, hr_size=data.hr_size, scale=data.scale,
             crops_per_image=data.crops_per_image, seed=p["seed"], augment=data.augment,
-            transform=face_crop if sources.is_faces(data.train) else None, max_pixels=data.max_pixels),
+            transform=face_crop if sources.is_faces(data.train) else None, max_pixels=data.max_pixels,
+            make_lr=lr_maker, lr_paths=train_lr),
         "validation": write_eval_images(
-            list_images(RAW_VALIDATION), VALIDATION, scale=data.scale, max_pixels=data.max_pixels,
-            transform=face_crop if sources.is_faces(data.validation.source) else None),
+            validation, VALIDATION, scale=data.scale, max_pixels=data.max_pixels,
+            transform=face_crop if sources.is_faces(data.validation.source) else None,
+            make_lr=lr_maker, seed=p["seed"], lr_paths=validation_lr),
     }
+    parts["train"].skipped.update(train_unmatched)
+    parts["validation"].skipped.update(validation_unmatched)
     for name, part in parts.items():
         for path, why in part.skipped.items():
             log.warning("%s: skipped %s: %s", name, path, why)

@@ -1,12 +1,13 @@
-"""Stage prepare_eval@<set>: whole held-out images of one evaluation set -> data/prepared/eval/<set>/."""
+"""Stage prepare_eval@<set>: whole held-out images of one evaluation set, LR degraded as the set says
+-> data/prepared/eval/<set>/."""
 
 import sys
 
 from srgan.atomic import write_json
-from srgan.data import sources
+from srgan.data import pairs, sources
 from srgan.data.crops import face_crop, write_eval_images
+from srgan.data.degradations import make_lr
 from srgan.errors import SrganError
-from srgan.imageio import list_images
 from srgan.stages._stage import log, params, run
 from srgan.stages.paths import prepared_eval, raw_eval
 
@@ -17,9 +18,13 @@ def main() -> None:
     if name not in data.eval:
         raise SrganError(f"params.yaml: data.eval has no set named {name!r}; run `dvc repro` to follow params.yaml")
     folder = prepared_eval(name)
-    report = write_eval_images(list_images(raw_eval(name)), folder / "images.npz", scale=data.scale,
-                               max_pixels=data.max_pixels,
-                               transform=face_crop if sources.is_faces(data.eval[name]) else None)
+    evaluation_set = data.eval[name]
+    hr, lr, unmatched = pairs.raw_images(raw_eval(name), sources.is_pairs(evaluation_set.source))
+    report = write_eval_images(hr, folder / "images.npz", scale=data.scale, max_pixels=data.max_pixels,
+                               transform=face_crop if sources.is_faces(evaluation_set.source) else None,
+                               make_lr=make_lr(evaluation_set.degradation, data.realistic), seed=evaluation_set.seed,
+                               lr_paths=lr)
+    report.skipped.update(unmatched)
     for path, why in report.skipped.items():
         log.warning("%s: skipped %s: %s", name, path, why)
     log.info("%s: %d images, %d skipped", name, report.images, len(report.skipped))

@@ -1,9 +1,15 @@
 """Stage pretrain: SRResNet trained with pixel MSE -> models/srresnet.pt, curves in reports/pretrain."""
 
 from srgan.models.generator import Generator
-from srgan.models.io import save_generator
 from srgan.stages._stage import params, run
-from srgan.stages._training import run_store, start_training, training_arrays, training_log_for, validation_set
+from srgan.stages._training import (
+    run_store,
+    save_model,
+    start_training,
+    training_arrays,
+    training_log_for,
+    validation_set,
+)
 from srgan.stages.paths import MODEL_FILES
 from srgan.train.batches import PairBatches, Prefetched
 from srgan.train.loop import run_loop
@@ -26,9 +32,9 @@ def main() -> None:
                           validation=validation_set(settings.validate_every, data.scale))
     batches.close()
     if session.dist.is_main:
-        save_generator(MODEL_FILES["srresnet"], result, meta={
+        save_model("pretrain", MODEL_FILES["srresnet"], result, {
             "name": "SRResNet", "label": "SRResNet", "steps": settings.steps, "trained_with": "pixel MSE",
-            "execution": session.describe(execution, settings.precision)})
+            "execution": session.describe(execution, settings.precision)}, data)
         store.discard()
 
 

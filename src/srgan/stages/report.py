@@ -9,6 +9,7 @@ import pandas as pd
 from srgan.atomic import write_text
 from srgan.errors import SrganError
 from srgan.html_report import report_viewer, table_spec, write_page
+from srgan.interpolation import is_blend
 from srgan.report import (
     BASELINES,
     REFERENCE,
@@ -74,7 +75,8 @@ def main() -> None:
         out = FIGURES / f"comparison_{name}.png"
         comparison_figure(samples, names, table, scale, settings.zoom, out, settings.dpi, labels=labels[name])
         figures[f"Comparison on {name}"] = out.relative_to(REPORTS).as_posix()
-        for model in (m for m in dict.fromkeys(table["method"]) if m not in (*BASELINES, REFERENCE)):
+        models = [m for m in dict.fromkeys(table["method"]) if m not in (*BASELINES, REFERENCE) and not is_blend(m)]
+        for model in models:
             out = FIGURES / f"grid_{name}_{model}.png"
             comparison_figure(samples, names, table, scale, settings.zoom, out, settings.dpi,
                               columns=model_grid_columns(model), labels=labels[name])

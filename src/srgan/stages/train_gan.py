@@ -7,9 +7,16 @@ from srgan.config import GanParams
 from srgan.losses import VGG_LAYERS, ContentLoss, VGGFeatures, content_weights_for
 from srgan.models.discriminator import Discriminator
 from srgan.models.generator import Generator
-from srgan.models.io import load_generator, save_generator
+from srgan.models.io import load_generator
 from srgan.stages._stage import log, params, run
-from srgan.stages._training import run_store, start_training, training_arrays, training_log_for, validation_set
+from srgan.stages._training import (
+    run_store,
+    save_model,
+    start_training,
+    training_arrays,
+    training_log_for,
+    validation_set,
+)
 from srgan.stages.paths import BACKBONES, MODEL_FILES, WEIGHTS_RECORD
 from srgan.train.batches import PairBatches, Prefetched
 from srgan.train.gan import GanTrainer
@@ -66,10 +73,10 @@ def main() -> None:
                           validation=validation_set(settings.validate_every, data.scale), watch=watch)
     batches.close()
     if session.dist.is_main:
-        save_generator(MODEL_FILES["srgan"], result, meta={
+        save_model("train_gan", MODEL_FILES["srgan"], result, {
             "name": "SRGAN", "label": label(weights, settings.adversarial), "steps": settings.steps,
             "init": settings.init_generator, "trained_with": description, "discriminator": watch.summary(),
-            "execution": session.describe(execution, settings.precision)})
+            "execution": session.describe(execution, settings.precision)}, data)
         store.discard()
 
 

@@ -2,9 +2,15 @@
 
 from srgan.models.discriminator import Discriminator
 from srgan.models.generator import Generator, start_at_bicubic
-from srgan.models.io import save_generator
 from srgan.stages._stage import params, run
-from srgan.stages._training import run_store, start_training, training_arrays, training_log_for, validation_set
+from srgan.stages._training import (
+    run_store,
+    save_model,
+    start_training,
+    training_arrays,
+    training_log_for,
+    validation_set,
+)
 from srgan.stages.paths import MODEL_FILES
 from srgan.train.batches import LRBatches, Prefetched, UnpairedBatches
 from srgan.train.health import DiscriminatorWatch
@@ -44,10 +50,10 @@ def main() -> None:
                           validation=validation_set(settings.validate_every, data.scale), watch=watch)
     batches.close()
     if session.dist.is_main:
-        save_generator(MODEL_FILES["unsupervised"], result, meta={
+        save_model("train_unsupervised", MODEL_FILES["unsupervised"], result, {
             "name": f"Unsupervised ({settings.mode})", "label": f"Unsupervised ({settings.mode})",
             "steps": settings.steps, "trained_with": TRAINED_WITH[settings.mode],
-            "discriminator": watch.summary(), "execution": session.describe(execution, settings.precision)})
+            "discriminator": watch.summary(), "execution": session.describe(execution, settings.precision)}, data)
         store.discard()
 
 

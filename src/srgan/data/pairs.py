@@ -1,0 +1,58 @@
+"""Real LR-HR pairs (RealSR, Cai et al. 2019; plates shot from two distances): matched by name, checked for scale.
+
+The download stage copies a `pairs:LR_DIR,HR_DIR` source into <raw>/lr and <raw>/hr; this module matches the two
+by file name (without the suffix) and fits each pair so that HR is exactly `scale` times LR.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from srgan.errors import SrganError
+from srgan.imageio import list_images
+
+PREFIX = "pairs:"
+TOLERANCE = 8  # HR pixels a side may exceed scale x LR by (sensor borders, rounding); the excess is cropped off
+LR, HR = "lr", "hr"
+
+
+def parse(source: str, key: str) -> tuple[Path, Path]:
+    """(LR folder, HR folder) of `pairs:LR_DIR,HR_DIR`; a params error naming `key` otherwise."""
+    folders = source[len(PREFIX):].split(",")
+    if len(folders) != 2 or not all(folder.strip() for folder in folders):
+        raise SrganError(f"params.yaml: {key}: give two folders, e.g. pairs:/data/lr,/data/hr (got {source!r})")
+    return Path(folders[0].strip()).expanduser(), Path(folders[1].strip()).expanduser()
+
+
+def match(raw: Path) -> tuple[list[Path], list[Path], dict[str, str]]:
+    """(HR files, their LR files, {unmatched file: why}) of <raw>/hr and <raw>/lr, matched by name; an error
+    when no file has a partner."""
+    found = {side: {_key(path, raw / side): path for path in list_images(raw / side)} for side in (LR, HR)}
+    names = sorted(found[LR].keys() & found[HR].keys())
+    skipped = {str(path): f"no {other.upper()} image named {name!r}"
+               for side, other in ((LR, HR), (HR, LR)) for name, path in found[side].items()
+               if name not in found[other]}
+    if not names:
+        raise SrganError(f"{raw}: no LR image has an HR image of the same name ({len(found[LR])} LR, "
+                         f"{len(found[HR])} HR files); pair them by file name, e.g. lr/plate1.png and hr/plate1.jpg")
+    return [found[HR][name] for name in names], [found[LR][name] for name in names], skipped
+
+
+def _key(path: Path, folder: Path) -> str:
+    return path.relative_to(folder).with_suffix("").as_posix()
+
+
+def fit(lr: np.ndarray, hr: np.ndarray, scale: int, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """(lr, hr) with hr exactly `scale` times lr a side, HR's excess of up to TOLERANCE pixels cropped off."""
+    (lr_h, lr_w), (hr_h, hr_w) = lr.shape[:2], hr.shape[:2]
+    if not (0 <= hr_h - scale * lr_h <= TOLERANCE and 0 <= hr_w - scale * lr_w <= TOLERANCE):
+        raise SrganError(f"{name}: HR {hr_w}x{hr_h} is not {scale} x LR {lr_w}x{lr_h} "
+                         f"(= {scale * lr_w}x{scale * lr_h}, up to {TOLERANCE} px more allowed)")
+    return lr, np.ascontiguousarray(hr[:scale * lr_h, :scale * lr_w])
+
+
+def raw_images(raw: Path, paired: bool) -> tuple[list[Path], list[Path] | None, dict[str, str]]:
+    """(HR files, their LR files or None, {unmatched file: why}) of a downloaded folder."""
+    return match(raw) if paired else (list_images(raw), None, {})

@@ -1,0 +1,67 @@
+"""`srgan-export`: ONNX with open height and width that onnxruntime runs as PyTorch does."""
+
+import numpy as np
+import onnxruntime
+import pytest
+import torch
+
+from srgan.data.resize import upscale
+from srgan.export import BicubicUpscale, main
+from srgan.models.blend import blend
+from srgan.models.generator import Generator
+from srgan.models.io import save_generator
+
+
+def _model(path, seed=0, **arch):
+    torch.manual_seed(seed)
+    generator = Generator(**{"scale": 4, "blocks": 1, "channels": 8, **arch}).eval()
+    save_generator(path, generator)
+    return generator
+
+
+def _run_onnx(path, lr: torch.Tensor) -> np.ndarray:
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {"lr": lr.numpy()})[0]
+
+
+@pytest.mark.parametrize("scale", [2, 4, 8])
+def test_the_exported_bicubic_skip_is_matlabs_bicubic(scale):
+    x = torch.rand(2, 3, 7, 11, dtype=torch.float64)
+    assert torch.allclose(BicubicUpscale(scale).double()(x), upscale(x, scale), atol=1e-12)
+
+
+@pytest.mark.parametrize("arch", [{"bicubic_skip": True, "upsample": "nearest"}, {"bicubic_skip": False},
+                                  {"scale": 2, "norm": "spectral", "bicubic_skip": True}],
+                         ids=["default-like", "paper", "x2-spectral"])
+def test_onnxruntime_matches_pytorch_on_odd_sized_images(tmp_path, arch):
+    generator = _model(tmp_path / "g.pt", **arch)
+    assert main([str(tmp_path / "g.pt"), "-o", str(tmp_path / "g.onnx")]) == 0
+    for shape in ((1, 3, 13, 17), (2, 3, 21, 9)):  # one file, any size and batch
+        lr = torch.rand(*shape, generator=torch.Generator().manual_seed(1))
+        with torch.no_grad():
+            expected = generator(lr).numpy()
+        got = _run_onnx(tmp_path / "g.onnx", lr)
+        assert got.shape == expected.shape == (shape[0], 3, shape[2] * generator.scale, shape[3] * generator.scale)
+        assert np.abs(got - expected).max() < 1e-4
+
+
+def test_a_blend_exports_as_the_blended_network(tmp_path):
+    sharp, faithful = _model(tmp_path / "sharp.pt", 0), _model(tmp_path / "faithful.pt", 1)
+    assert main([str(tmp_path / "sharp.pt"), "--blend", str(tmp_path / "faithful.pt"), "--alpha", "0.3",
+                 "-o", str(tmp_path / "b.onnx")]) == 0
+    lr = torch.rand(1, 3, 11, 15)
+    with torch.no_grad():
+        expected = blend(faithful, sharp, 0.3)(lr).numpy()
+    assert np.abs(_run_onnx(tmp_path / "b.onnx", lr) - expected).max() < 1e-4
+
+
+def test_errors_are_one_message(tmp_path, capsys):
+    assert main([str(tmp_path / "missing.pt"), "-o", str(tmp_path / "m.onnx")]) == 1
+    assert "missing.pt: model file not found" in capsys.readouterr().err
+    _model(tmp_path / "g.pt")
+    assert main([str(tmp_path / "g.pt"), "--alpha", "0.5", "-o", str(tmp_path / "m.onnx")]) == 1
+    assert "--alpha needs --blend" in capsys.readouterr().err
+    (tmp_path / "file").write_text("")
+    assert main([str(tmp_path / "g.pt"), "-o", str(tmp_path / "file" / "m.onnx")]) == 1
+    assert "cannot write" in capsys.readouterr().err
+    assert not (tmp_path / "m.onnx").exists()
