@@ -90,7 +90,7 @@ def stale_stages(root: Path = Path(".")) -> list[str]:
     stages = yaml.safe_load((root / DVC_YAML).read_text())["stages"]
     expected = expected_deps(root)
     return [name for name, stage in stages.items()
-            if sorted(dep for dep in stage.get("do", stage)["deps"] if dep.startswith("src/")) != expected[name]]
+            if [dep for dep in stage.get("do", stage)["deps"] if dep.startswith("src/")] != expected[name]]
 
 
 def main(argv: list[str] | None = None) -> int:
