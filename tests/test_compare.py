@@ -243,7 +243,7 @@ def test_compare_html_shows_each_runs_pixels_named_by_params(image_repo, tmp_pat
     assert labels[:2] == ["LR", "Bicubic"] and labels[-1] == "HR" and len(labels) == 6
     srgan = [label for label in labels if label.startswith("SRGAN")]
     assert len(srgan) == 3 and any("gan.adv_weight=0.05" in label for label in srgan)
-    assert any(label.startswith("SRGAN · HEAD~1: gan.adv_weight=0.01") for label in srgan)
+    assert any(label.startswith("SRGAN · r1: gan.adv_weight=0.01") for label in srgan)  # r1 is HEAD~1
     hr = np.asarray(Image.open(tmp_path / "images" / next(
         p.name for p in (tmp_path / "images").iterdir() if np.asarray(Image.open(p)).shape == (48, 40, 3)
         and np.asarray(Image.open(p)).max() < 200)))

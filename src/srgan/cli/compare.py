@@ -153,8 +153,8 @@ def write_html(labels: dict[str, str | None], params: dict, named: dict[str, str
                repo: str) -> None:
     """index.html over the samples of every run that has them in the cache; the others are reported and left out."""
     samples = {}
-    for label in params:
-        sets = list((params[label].get("data") or {}).get("eval") or {})
+    for label in params:  # params are flat: {"data.eval.set5": "set5", "data.scale": 4, ...}
+        sets = list(dict.fromkeys(key.split(".")[2] for key in params[label] if key.startswith("data.eval.")))
         try:
             found = read_samples(labels[label], sets, out / "images", repo)
         except SrganError as err:
@@ -163,7 +163,7 @@ def write_html(labels: dict[str, str | None], params: dict, named: dict[str, str
         if found:
             samples[named[label]] = found
     first = next(iter(params.values()))
-    write_comparison_page(out, table, samples, int((first.get("data") or {}).get("scale", 4)))
+    write_comparison_page(out, table, samples, int(first.get("data.scale", 4)))
     print(f"wrote {out}/index.html ({len(samples)} of {len(params)} runs with images)")
 
 
