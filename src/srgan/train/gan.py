@@ -150,11 +150,13 @@ class GanTrainer:
             self.discriminator.requires_grad_(False)
             with autocast(self.device, self.precision):
                 fake_logits, fake_features = self.discriminator(self.seen_by_d(sr, stages), skip, alpha, features=True)
-                with torch.no_grad():
-                    real_logits, real_features = self.discriminator(self.seen_by_d(hr, stages), skip, alpha,
-                                                                    features=True)
+                real_logits = real_features = None
+                if matching > 0 or self.params.adversarial == "relativistic":  # else D(HR) is not needed here
+                    with torch.no_grad():
+                        real_logits, real_features = self.discriminator(self.seen_by_d(hr, stages), skip, alpha,
+                                                                        features=True)
             self.discriminator.requires_grad_(True)
-            adversarial = self._adversarial(real_logits.float(), fake_logits.float())
+            adversarial = self._adversarial(real_logits, fake_logits.float())
             if matching > 0:
                 parts["feature_matching"] = feature_matching_loss(fake_features, real_features)
                 content = content + matching * parts["feature_matching"]
@@ -163,8 +165,9 @@ class GanTrainer:
         return {"g/total": total.detach(), "g/content": content.detach(), "g/adversarial": adversarial.detach(),
                 **{f"g/content_{name}": value.detach() for name, value in parts.items()}}
 
-    def _adversarial(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    def _adversarial(self, real_logits: torch.Tensor | None, fake_logits: torch.Tensor) -> torch.Tensor:
         if self.params.adversarial == "relativistic":
+            real_logits = real_logits.float()
             return relativistic_generator_loss(real_logits, fake_logits, self.dist.global_mean(real_logits),
                                                self.dist.global_mean(fake_logits))
         return generator_adversarial_loss(fake_logits)
