@@ -69,3 +69,11 @@ def test_niqe_is_not_given_for_images_too_small_for_two_blocks():
     hr = np.kron(np.random.default_rng(0).integers(0, 256, (16, 16, 3)), np.ones((8, 8, 1))).astype(np.uint8)
     table = evaluate_images("set", {"one_block": (degrade(hr, 4), hr)}, baselines(4), 4, None, niqe=True)
     assert table["niqe"].isna().all()
+
+
+@pytest.mark.parametrize("name", ["..", ".", "a/../../b"])
+def test_sample_names_never_leave_the_samples_folder(tmp_path, name):
+    image = np.zeros((8, 8, 3), np.uint8)
+    with pytest.raises(ValueError, match="would leave"):
+        Samples(tmp_path / "samples", count=1).save(name, image, image, {})
+    assert not list(tmp_path.rglob("*.png"))

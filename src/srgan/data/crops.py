@@ -15,6 +15,7 @@ from srgan.atomic import atomic_path
 from srgan.data.resize import degrade, imresize
 from srgan.errors import SrganError
 from srgan.imageio import DEFAULT_MAX_PIXELS, image_size, read_image
+from srgan.metrics import smallest_side
 
 
 @dataclass
@@ -138,6 +139,16 @@ def crop_to_scale(image: np.ndarray, scale: int) -> np.ndarray:
     return np.ascontiguousarray(image[: height - height % scale, : width - width % scale])
 
 
+def folder_name(stem: str, taken: set[str]) -> str:
+    """`stem` as the name of a folder inside another: leading dots ('.', '..', hidden names) and path separators
+    become '_', and a name already taken gets more '_' until it is unique."""
+    bare = stem.lstrip(".")
+    name = ("_" * (len(stem) - len(bare)) + bare).replace("/", "_").replace("\\", "_")
+    while name in taken:
+        name += "_"
+    return name
+
+
 def write_eval_images(paths: list[Path], out_file: Path, *, scale: int, transform: Transform | None = None,
                       max_pixels: int = DEFAULT_MAX_PIXELS) -> CropReport:
     """One .npz with '<name>/hr' and '<name>/lr' per image: whole images cropped to a multiple of the scale.
@@ -147,22 +158,25 @@ def write_eval_images(paths: list[Path], out_file: Path, *, scale: int, transfor
     """
     report = CropReport()
     stems = [path.stem for path in paths]
+    taken: set[str] = set()
     with atomic_path(out_file) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
         for path in paths:
-            name = path.stem if stems.count(path.stem) == 1 else path.name.replace(".", "_")
+            name = folder_name(path.stem if stems.count(path.stem) == 1 else path.name.replace(".", "_"), taken)
             try:
                 image = read_image(path, max_pixels)
             except SrganError as err:
                 report.skipped[str(path)] = str(err)
                 continue
             hr = crop_to_scale(transform(image) if transform else image, scale)
-            if min(hr.shape[:2]) < 4 * scale:
-                report.skipped[str(path)] = f"too small for x{scale} ({hr.shape[1]}x{hr.shape[0]})"
+            if min(hr.shape[:2]) < smallest_side(scale):
+                report.skipped[str(path)] = (f"too small for x{scale}: {hr.shape[1]}x{hr.shape[0]}, the metrics need "
+                                             f"at least {smallest_side(scale)}px a side")
                 continue
             for key, array in (("hr", hr), ("lr", degrade(hr, scale))):
                 with archive.open(f"{name}/{key}.npy", "w", force_zip64=True) as member:
                     np.lib.format.write_array(member, array, allow_pickle=False)
             report.images += 1
+            taken.add(name)
         if not report.images:
             raise SrganError(f"no usable evaluation image among {len(paths)} for {out_file.stem}"
                              + (f"; skipped: {next(iter(report.skipped.values()))}" if report.skipped else ""))
