@@ -70,6 +70,17 @@ def test_code_deps_are_the_exact_import_closure(name):
     assert listed == closure, f"{name}: missing {sorted(closure - listed)}, needless {sorted(listed - closure)}"
 
 
+@pytest.mark.parametrize("name", ["pretrain", "train_gan", "train_unsupervised"])
+def test_training_runs_are_keyed_by_the_code_dvc_yaml_lists(name):
+    """Checkpoints are keyed by srgan.code's import closure; it is the code deps dvc.yaml lists for the stage."""
+    from srgan.code import import_closure as keyed_by
+
+    listed = {dep for dep in stages()[name]["deps"] if dep.startswith("src/")}
+    keyed = {str(path.relative_to(SRC.parent)) for path in keyed_by(f"srgan.stages.{name}")
+             if path.name != "__init__.py"}
+    assert keyed == listed
+
+
 def test_pretrain_does_not_depend_on_the_gan_code():
     deps = set(stages()["pretrain"]["deps"])
     assert not deps & {"src/srgan/train/gan.py", "src/srgan/models/discriminator.py", "src/srgan/losses.py"}

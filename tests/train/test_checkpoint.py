@@ -169,3 +169,21 @@ def test_fingerprint_covers_settings_and_every_file_of_a_folder(inputs):
     assert fingerprint(settings, inputs) == before
     (inputs[1] / "b.png").rename(inputs[1] / "c.png")
     assert fingerprint(settings, inputs) != before
+
+
+def test_fingerprint_covers_the_code(inputs, tmp_path):
+    code = tmp_path / "pretrain.py"
+    code.write_text("loss = F.mse_loss\n")
+    before = fingerprint({"steps": 10}, inputs, {"train/pretrain.py": code})
+    assert before != fingerprint({"steps": 10}, inputs)
+    code.write_text("loss = F.l1_loss\n")
+    assert fingerprint({"steps": 10}, inputs, {"train/pretrain.py": code}) != before
+    code.write_text("loss = F.mse_loss\n")
+    assert fingerprint({"steps": 10}, inputs, {"train/pretrain.py": code}) == before
+
+
+def test_a_checkpoint_of_other_code_or_settings_is_named_when_not_resumed(tmp_path, caplog):
+    store(tmp_path, name="pretrain", fingerprint="1" * 64).save({"step": 4})
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        assert store(tmp_path, name="pretrain", fingerprint="2" * 64).load() is None
+    assert "pretrain-1111111111111111/state.pt: not resumed: made with other settings, data or code" in caplog.text

@@ -10,6 +10,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from srgan.code import PACKAGE, import_closure
 from srgan.config import ExecutionParams
 from srgan.data.crops import load_eval_images
 from srgan.devices import pick_device
@@ -93,6 +94,8 @@ def validation_set(validate_every: int, scale: int) -> Validation | None:
 
 
 def run_store(stage: str, settings: dict, extra_inputs: tuple = ()) -> RunStore:
-    """Where this run's checkpoints live, keyed by its settings and the content of its inputs."""
+    """Where this run's checkpoints live, keyed by its settings, the content of its inputs and its code (the
+    stage's import closure, which dvc.yaml lists as its code deps)."""
     inputs = [path for path in (*TRAINING_DATA, *extra_inputs) if path.exists()]
-    return RunStore(checkpoints(), stage, fingerprint(settings, inputs))
+    code = {str(path.relative_to(PACKAGE)): path for path in import_closure(f"srgan.stages.{stage}")}
+    return RunStore(checkpoints(), stage, fingerprint(settings, inputs, code))

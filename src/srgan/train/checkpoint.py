@@ -28,12 +28,15 @@ log = logging.getLogger(__name__)
 SAFE_TYPES = [collections.Counter]
 
 
-def fingerprint(settings: dict, inputs: list[Path]) -> str:
-    """Identifies one training run: its settings and the content of its input files (not their mtimes, so a
-    fresh checkout of the same data resumes)."""
+def fingerprint(settings: dict, inputs: list[Path], code: dict[str, Path] | None = None) -> str:
+    """Identifies one training run: its settings, the content of its input files and of its code ({name: file})
+    (content, not mtimes, so a fresh checkout of the same data and code resumes; an edit starts over)."""
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
     for path in inputs:
         digest.update(path.name.encode())
+        digest.update(_content_hash(path).encode())
+    for name, path in sorted((code or {}).items()):
+        digest.update(name.encode())
         digest.update(_content_hash(path).encode())
     return digest.hexdigest()
 
@@ -51,7 +54,7 @@ def _content_hash(path: Path) -> str:
 
 class RunStore:
     def __init__(self, root: Path, name: str, fingerprint: str):
-        self.fingerprint = fingerprint
+        self.fingerprint, self.name = fingerprint, name
         self.folder = Path(root) / f"{name}-{fingerprint[:16]}"
         self.state = self.folder / "state.pt"
 
@@ -64,6 +67,10 @@ class RunStore:
     def load(self) -> dict | None:
         """The saved state of this run, or None (with a warning when a file was there but unusable)."""
         if not self.state.exists():
+            others = [path for path in self.folder.parent.glob(f"{self.name}-*/state.pt") if path != self.state]
+            if others:
+                log.warning("%s: not resumed: made with other settings, data or code than this run (%s); "
+                            "training starts from step 0", ", ".join(sorted(map(str, others))), self.folder.name)
             return None
         try:
             with torch.serialization.safe_globals(SAFE_TYPES):

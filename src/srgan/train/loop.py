@@ -8,6 +8,7 @@ loop; rank 0 alone logs, validates and checkpoints.
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import time
@@ -174,11 +175,8 @@ def run_loop(trainer: Trainer, settings: LoopParams, *, store: RunStore, log_to:
 def _resume(trainer: Trainer, average: Averaged | None, store: RunStore, log_to: TrainingLog,
             dist: Dist) -> tuple[int, list]:
     saved = dist.broadcast(store.load() if dist.is_main else None)
-    if not saved:
+    if not saved or not _restore(trainer, average, saved, store, dist):
         return 0, []
-    trainer.load_state_dict(saved["trainer"])
-    if average:
-        average.model.load_state_dict(saved["average"])
     set_rng_state(saved["rng"])
     if dist.is_main:
         log.warning("%s: resuming from step %d of %d (%s)", trainer.name, saved["step"], trainer.total_steps,
@@ -188,6 +186,26 @@ def _resume(trainer: Trainer, average: Averaged | None, store: RunStore, log_to:
             for name in entry["images"]:
                 log_to.image(entry["step"], name, store.read_image(entry["step"], name))
     return saved["step"], saved["history"]
+
+
+def _restore(trainer: Trainer, average: Averaged | None, saved: dict, store: RunStore, dist: Dist) -> bool:
+    """Load a checkpoint into the trainer; when it does not fit (another architecture, another torch), put the
+    fresh state back and say why: the run starts over."""
+    fresh = copy.deepcopy((trainer.state_dict(), average.model.state_dict() if average else None))
+    try:
+        trainer.load_state_dict(saved["trainer"])
+        if average:
+            average.model.load_state_dict(saved["average"])
+    except (RuntimeError, KeyError, ValueError, TypeError) as err:
+        trainer.load_state_dict(fresh[0])
+        if average:
+            average.model.load_state_dict(fresh[1])
+        if dist.is_main:
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            log.warning("%s: does not fit this model (%s); training starts over from step 0", store.describe(),
+                        reason)
+        return False
+    return True
 
 
 def _log_images(store: RunStore, log_to: TrainingLog, step: int, samples: dict[str, np.ndarray]) -> list[str]:
