@@ -250,7 +250,7 @@ def test_every_param_a_stage_reads_is_one_of_its_params(project, first_run, tmp_
     for name in project.dvc("stage", "list", "--name-only").stdout.split():
         entry = lock[name]
         listed = list(entry.get("params", {}).get("params.yaml", {}))
-        module, *args = entry["cmd"].split()[2:]
+        module, *args = entry["cmd"].split(" -m ", 1)[1].split()
         out = tmp_path / f"{name}.json"
         result = subprocess.run([sys.executable, str(TRACER), str(out), module, *args], cwd=project.root,
                                 env=project.env(), capture_output=True, text=True)

@@ -52,6 +52,18 @@ def import_closure(module: str) -> set[str]:
     return files | {data for file in files for data in DATA_FILES.get(file, [])}
 
 
+def stage_command(cmd: str) -> list[str]:
+    """The module a dvc.yaml cmd runs and its arguments."""
+    return cmd.split(" -m ", 1)[1].split()
+
+
+def test_every_stage_imports_the_src_of_the_tree_it_runs_in():
+    """`pip install -e .` points `import srgan` at the main workspace: queued and --temp experiments run in copies
+    of the project, so each cmd puts its own tree's src first (tests/test_pipeline.py proves it with the queue)."""
+    for name, stage in stages().items():
+        assert stage.get("do", stage)["cmd"].startswith("PYTHONPATH=src python -m srgan.stages."), name
+
+
 def stages() -> dict:
     return yaml.safe_load((PROJECT / "dvc.yaml").read_text())["stages"]
 
@@ -64,7 +76,7 @@ def test_package_init_files_are_empty():
 def test_code_deps_are_the_exact_import_closure(name):
     stage = stages()[name]
     body = stage.get("do", stage)
-    module = body["cmd"].split()[2]
+    module = stage_command(body["cmd"])[0]
     listed = {dep for dep in body["deps"] if dep.startswith("src/")}
     closure = import_closure(module)
     assert listed == closure, f"{name}: missing {sorted(closure - listed)}, needless {sorted(listed - closure)}"

@@ -262,3 +262,25 @@ def test_a_checkpoint_that_does_not_fit_the_model_starts_over_with_one_line(pair
     fresh = run_loop(mse_trainer(pairs, steps=4, log_every=2, checkpoint_every=2), params,
                      store=store(tmp_path / "fresh"))
     assert_same(fresh.state_dict(), resumed.state_dict())
+
+
+class CtrlC(Recorder):
+    def metrics(self, step, values):
+        if step == self.stop_step:
+            raise KeyboardInterrupt
+        super().metrics(step, values)
+
+
+@pytest.mark.parametrize("stop_step,kept", [(2, None), (6, 4)])
+def test_an_interruption_says_which_checkpoint_is_kept(pairs, tmp_path, stop_step, kept):
+    trainer = mse_trainer(pairs, steps=8, log_every=2, checkpoint_every=4)
+    with pytest.raises(KeyboardInterrupt) as info:
+        run_loop(trainer, trainer.params, store=store(tmp_path), log_to=CtrlC(stop_step=stop_step))
+    message = str(info.value)
+    assert message.startswith(f"{trainer.name}: interrupted after step {stop_step} of 8")
+    if kept:
+        assert f"its checkpoint of step {kept} is kept ({store(tmp_path).state})" in message
+        assert store(tmp_path).load()["step"] == kept
+    else:
+        assert "before its first checkpoint (checkpoint_every: 4): nothing is kept" in message
+        assert not store(tmp_path).state.exists()

@@ -16,6 +16,8 @@ from srgan.stages.paths import PARAMS
 log = logging.getLogger("srgan")
 LAUNCHER = "SRGAN_LAUNCHER_PID"  # set for the torchrun workers a stage starts
 PR_SET_PDEATHSIG = 1
+RESTORE = ("`dvc repro` removes a stage's outputs before it runs; `git checkout -- reports && dvc checkout` brings "
+           "back the committed ones")
 
 
 def params(*sections: str) -> dict:
@@ -43,8 +45,10 @@ def run(main: Callable[[], None], training: bool = False) -> None:
     except FileNotFoundError as err:
         print(f"error: {err.filename}: missing; it is made by an earlier stage: run `dvc repro`", file=sys.stderr)
         sys.exit(1)
-    except KeyboardInterrupt:
-        print("interrupted: the last checkpoint is kept; `dvc repro` resumes from it", file=sys.stderr)
+    except KeyboardInterrupt as err:
+        # Training loops say what they kept (srgan.train.loop); this stage's outputs are only written at its end.
+        print(f"interrupted: {err or 'the stage did not finish; `dvc repro` runs it again'}. {RESTORE}",
+              file=sys.stderr)
         sys.exit(130)
 
 

@@ -143,31 +143,37 @@ def run_loop(trainer: Trainer, settings: LoopParams, *, store: RunStore, log_to:
     running, total = RunningMean(), trainer.total_steps
     clock, since = time.perf_counter(), start
     bar = tqdm(range(start, total), desc=trainer.name, initial=start, total=total, disable=not dist.is_main)
-    for index in bar:
-        running.add(trainer.step(index))
-        if average:
-            average.update(trainer.generator)
-        done = index + 1
-        entry: dict = {"step": done, "values": {}, "images": []}
-        if done % settings.log_every == 0 or done == total:
-            rate = trainer.images_per_step * (done - since) / (time.perf_counter() - clock)
-            entry["values"] = {**running.pop(dist, done, store.describe()), **trainer.schedule(index),
-                               "perf/images_per_s": rate}
-            bar.set_postfix_str(f"{rate:.1f} img/s")
-            clock, since = time.perf_counter(), done
-        elif done % settings.checkpoint_every == 0:
-            running.means(dist, done, store.describe())  # never checkpoint a diverged run
-        if validation and dist.is_main and settings.validate_every and (
-                done % settings.validate_every == 0 or done == total):
-            scores, samples = validation.run(average.generator if average else trainer.generator)
-            entry["values"].update(scores)
-            entry["images"] = _log_images(store, log_to, done, samples)
-        if entry["values"] and dist.is_main:
-            history.append(entry)
-            log_to.metrics(done, entry["values"])
-        if done % settings.checkpoint_every == 0 and done < total and dist.is_main:
-            store.save({"step": done, "trainer": trainer.state_dict(), "rng": rng_state(), "history": history,
-                        "average": average.model.state_dict() if average else None})
+    kept, done = start, start  # the step of the checkpoint on disk (0: none), the last step done
+    try:
+        for index in bar:
+            running.add(trainer.step(index))
+            if average:
+                average.update(trainer.generator)
+            done = index + 1
+            entry: dict = {"step": done, "values": {}, "images": []}
+            if done % settings.log_every == 0 or done == total:
+                rate = trainer.images_per_step * (done - since) / (time.perf_counter() - clock)
+                entry["values"] = {**running.pop(dist, done, store.describe()), **trainer.schedule(index),
+                                   "perf/images_per_s": rate}
+                bar.set_postfix_str(f"{rate:.1f} img/s")
+                clock, since = time.perf_counter(), done
+            elif done % settings.checkpoint_every == 0:
+                running.means(dist, done, store.describe())  # never checkpoint a diverged run
+            if validation and dist.is_main and settings.validate_every and (
+                    done % settings.validate_every == 0 or done == total):
+                scores, samples = validation.run(average.generator if average else trainer.generator)
+                entry["values"].update(scores)
+                entry["images"] = _log_images(store, log_to, done, samples)
+            if entry["values"] and dist.is_main:
+                history.append(entry)
+                log_to.metrics(done, entry["values"])
+            if done % settings.checkpoint_every == 0 and done < total:
+                if dist.is_main:
+                    store.save({"step": done, "trainer": trainer.state_dict(), "rng": rng_state(),
+                                "history": history, "average": average.model.state_dict() if average else None})
+                kept = done
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(_what_is_kept(trainer, settings, store, done, kept)) from None
     bar.close()
     return average.generator if average else trainer.generator
 
@@ -186,6 +192,14 @@ def _resume(trainer: Trainer, average: Averaged | None, store: RunStore, log_to:
             for name in entry["images"]:
                 log_to.image(entry["step"], name, store.read_image(entry["step"], name))
     return saved["step"], saved["history"]
+
+
+def _what_is_kept(trainer: Trainer, settings: LoopParams, store: RunStore, done: int, kept: int) -> str:
+    where = f"{trainer.name}: interrupted after step {done} of {trainer.total_steps}"
+    if kept:
+        return f"{where}; its checkpoint of step {kept} is kept ({store.describe()}) and `dvc repro` resumes from it"
+    return (f"{where}, before its first checkpoint (checkpoint_every: {settings.checkpoint_every}): nothing is kept, "
+            "and `dvc repro` starts over")
 
 
 def _restore(trainer: Trainer, average: Averaged | None, saved: dict, store: RunStore, dist: Dist) -> bool:
