@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -222,21 +223,25 @@ def test_no_samples_still_makes_a_report(project, first_run):
         project.edit_params(lambda p: p["evaluate"].update(samples=2))
 
 
-FAILURE_MODES = {  # the README's "known failure modes", each an experiment
-    "content only": ["gan.adv_weight=0", "gan.content.feature_matching=0"],
-    "adversarial only": ["gan.content.vgg54=0", "gan.content.feature_matching=0", "gan.content.low_pass=0"],
+FAILURE_MODES = {  # the README's "known failure modes", each an experiment: its overrides and a stage it reruns
+    "content only": (["gan.adv_weight=0", "gan.content.feature_matching=0"], "train_gan"),
+    "adversarial only": (["gan.content.vgg54=0", "gan.content.feature_matching=0", "gan.content.low_pass=0"],
+                         "train_gan"),
+    "no validation": (["pretrain.validate_every=0", "gan.validate_every=0", "unsupervised.validate_every=0"],
+                      "train_gan"),
+    "a zoomed region under the SSIM window": (["report.zoom=0.02"], "report"),
 }
 
 
 @pytest.mark.parametrize("mode", list(FAILURE_MODES))
 def test_the_readme_failure_modes_run(project, first_run, mode):
     readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
-    overrides = FAILURE_MODES[mode]
+    overrides, stage = FAILURE_MODES[mode]
     assert all(f"-S {override}" in readme for override in overrides), f"README no longer shows {mode}"
     arguments = [part for override in overrides for part in ("-S", override)]
     try:
         result = project.dvc("exp", "run", *arguments)
-        assert "train_gan" in project.ran(result)
+        assert stage in project.ran(result)
         assert "Traceback" not in result.stdout + result.stderr
     finally:
         subprocess.run(["git", "checkout", "params.yaml"], cwd=project.root, check=True, capture_output=True)
@@ -258,3 +263,33 @@ def test_every_param_a_stage_reads_is_one_of_its_params(project, first_run, tmp_
         read = [key for key in json.loads(out.read_text()) if not key.startswith("execution")]
         unlisted = [key for key in read if not any(key == p or key.startswith(p + ".") for p in listed)]
         assert not unlisted, f"{name} reads {unlisted} but dvc.yaml lists only {listed}"
+
+
+def test_a_queued_experiment_runs_its_own_code_not_the_workspace_s(project, first_run):
+    """`pip install -e .` makes `import srgan` find the workspace's src/ (PYTHONPATH here stands for it); a queued
+    experiment runs in a copy of the project and must import that copy's src/, so an edit made in the workspace
+    after queueing cannot change what the experiment computes (nor make its dvc.lock lie)."""
+    root = project.root
+    env = {**project.env(), "PYTHONPATH": str(root / "src")}
+
+    def dvc(*args):
+        result = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, env=env, capture_output=True,
+                                text=True)
+        assert result.returncode == 0, f"dvc {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
+        return result.stdout
+
+    dvc("exp", "run", "--queue", "--name", "own-code", "-S", "pretrain.steps=6", "pretrain")
+    edited = root / "src/srgan/train/pretrain.py"
+    edited.write_text(edited.read_text() + "\nraise SystemExit('the workspace code ran in a queued experiment')\n")
+    try:
+        dvc("queue", "start")
+        deadline, state = time.monotonic() + 600, ""
+        while state not in ("Success", "Failed") and time.monotonic() < deadline:
+            time.sleep(2)
+            line = next((line for line in dvc("queue", "status").splitlines() if "own-code" in line), "")
+            state = next((word for word in ("Success", "Failed") if word in line), "")
+        logs = dvc("queue", "logs", "own-code")
+    finally:
+        subprocess.run(["git", "checkout", "src"], cwd=root, check=True, capture_output=True)
+    assert "workspace code ran" not in logs
+    assert state == "Success" and "Running stage 'pretrain'" in logs, logs[-3000:]
