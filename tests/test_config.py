@@ -170,3 +170,22 @@ def test_not_a_mapping(tmp_path):
     path.write_text("- just\n- a list\n")
     with pytest.raises(SrganError, match="expected a mapping"):
         load_params(path, "data")
+
+
+def test_a_key_given_twice_is_refused_as_dvc_refuses_it(tmp_path):
+    """DVC rejects duplicate keys in params.yaml; plain YAML would silently keep the last one."""
+    text = (PROJECT / "params.yaml").read_text()
+    path = tmp_path / "params.yaml"
+    end_of_section_line = text.index("\n", text.index("\npretrain:") + 1)
+    path.write_text(text[:end_of_section_line] + "\n  steps: 7" + text[end_of_section_line:])  # steps comes later
+    with pytest.raises(SrganError, match=r"(?s)not valid YAML: duplicate key 'steps'.*line \d+"):
+        load_params(path, "pretrain")
+    path.write_text(text)
+    assert load_params(path, "pretrain")["pretrain"].steps > 0
+
+
+def test_a_set_name_too_long_for_a_file_name_is_refused(tmp_path):
+    long_name = "s" * 300
+    message = error_for(tmp_path, lambda p: p["data"].update(eval={long_name: "skimage"}), "data")
+    assert "at most 64" in message
+    assert load_params(write_params(tmp_path, lambda p: p["data"].update(eval={"s" * 64: "skimage"})), "data")

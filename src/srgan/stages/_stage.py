@@ -7,11 +7,12 @@ import logging
 import os
 import signal
 import sys
+from pathlib import Path
 from typing import Callable
 
 from srgan.config import ExecutionParams, load_params
 from srgan.errors import SrganError
-from srgan.stages.paths import PARAMS
+from srgan.stages.paths import PARAMS, STAGE_OUTPUTS
 
 log = logging.getLogger("srgan")
 LAUNCHER = "SRGAN_LAUNCHER_PID"  # set for the torchrun workers a stage starts
@@ -43,13 +44,21 @@ def run(main: Callable[[], None], training: bool = False) -> None:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(1)
     except FileNotFoundError as err:
-        print(f"error: {err.filename}: missing; it is made by an earlier stage: run `dvc repro`", file=sys.stderr)
+        print(f"error: {_missing(err.filename)}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt as err:
         # Training loops say what they kept (srgan.train.loop); this stage's outputs are only written at its end.
         print(f"interrupted: {err or 'the stage did not finish; `dvc repro` runs it again'}. {RESTORE}",
               file=sys.stderr)
         sys.exit(130)
+
+
+def _missing(filename) -> str:
+    """Blame an earlier stage only for what a stage makes (a declared input); any other file is just missing."""
+    path = Path(str(filename))
+    if not path.is_absolute() and any(path == made or made in path.parents for made in STAGE_OUTPUTS):
+        return f"{path}: missing; it is made by an earlier stage: run `dvc repro`"
+    return f"{path}: no such file or folder"
 
 
 def _die_with_launcher() -> None:
@@ -72,7 +81,11 @@ def _launch(execution: ExecutionParams) -> None:
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import main as torchrun
 
-    module = sys.modules["__main__"].__spec__.name
+    spec = sys.modules["__main__"].__spec__
+    if spec is None:  # run by file path: torchrun could not start the same module in each process
+        raise SrganError(f"{sys.argv[0]}: run a stage as a module (`python -m srgan.stages.<stage>`, as dvc.yaml "
+                         "does) to start it on several processes")
+    module = spec.name
     stage = module.rsplit(".", 1)[1]
     if execution.nnodes > 1:
         where = ["--nnodes", str(execution.nnodes), "--rdzv-backend", "c10d", "--rdzv-endpoint",
