@@ -132,3 +132,13 @@ def test_nothing_to_compare_is_one_clear_error(repo, tmp_path, capsys):
     assert main(["no-such-branch", "--repo", str(repo), "-o", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert "params.yaml at no-such-branch" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("dpi", ["0", "-3", "high"])
+def test_a_dpi_below_1_is_refused_naming_the_option(dpi, tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["HEAD", "--dpi", dpi, "-o", str(tmp_path)])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --dpi:" in err and "Traceback" not in err
+    assert not list(tmp_path.iterdir())
