@@ -12,6 +12,7 @@ import copy
 import logging
 import math
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -138,6 +139,12 @@ def run_loop(trainer: Trainer, settings: LoopParams, *, store: RunStore, log_to:
     (its images in the run's folder); a resumed run replays that history to the log so its curves
     and images are whole, then continues where it stopped.
     """
+    with store.lock() if dist.is_main else nullcontext():
+        return _run(trainer, settings, store, log_to, validation, dist)
+
+
+def _run(trainer: Trainer, settings: LoopParams, store: RunStore, log_to: TrainingLog,
+         validation: Validation | None, dist: Dist) -> nn.Module:
     average = Averaged(trainer.generator, settings.ema) if settings.ema else None
     start, history = _resume(trainer, average, store, log_to, dist)
     running, total = RunningMean(), trainer.total_steps
