@@ -189,3 +189,19 @@ def test_a_set_name_too_long_for_a_file_name_is_refused(tmp_path):
     message = error_for(tmp_path, lambda p: p["data"].update(eval={long_name: "skimage"}), "data")
     assert "at most 64" in message
     assert load_params(write_params(tmp_path, lambda p: p["data"].update(eval={"s" * 64: "skimage"})), "data")
+
+
+@pytest.mark.parametrize("execution,message", [
+    ({"device": "cuda:1", "nproc_per_node": 2}, "would put all 2 processes (nproc_per_node) on one GPU"),
+    ({"nnodes": 2, "rdzv_endpoint": "node1"}, "rdzv_endpoint as host:port"),
+    ({"nnodes": 2, "rdzv_endpoint": "node1:99999"}, "rdzv_endpoint as host:port"),
+    ({"nnodes": 2, "rdzv_endpoint": "http://node1:29500"}, "rdzv_endpoint as host:port"),
+])
+def test_impossible_execution_settings_are_refused(tmp_path, execution, message):
+    assert message in error_for(tmp_path, lambda p: p["execution"].update(execution), "execution")
+
+
+def test_a_good_endpoint_and_one_gpu_per_process_load(tmp_path):
+    path = write_params(tmp_path, lambda p: p["execution"].update(nnodes=2, rdzv_endpoint="node-1.lan:29500",
+                                                                  nproc_per_node=2, device="cuda"))
+    assert load_params(path, "execution")["execution"].world_size == 4
