@@ -22,7 +22,7 @@ def test_only_a_missing_stage_input_is_blamed_on_an_earlier_stage(tmp_path):
     made = run_python(code.format(path="data/prepared/train/train_hr.npy"), tmp_path)
     assert made.returncode == 1
     assert made.stderr.strip() == ("error: data/prepared/train/train_hr.npy: missing; it is made by an earlier "
-                                   "stage: run `dvc repro`")
+                                   "stage: `dvc pull` it, or run `dvc repro`")
     other = run_python(code.format(path="/nonexistent/folder/photo.png"), tmp_path)
     assert other.returncode == 1
     assert other.stderr.strip() == "error: /nonexistent/folder/photo.png: no such file or folder"
@@ -37,3 +37,20 @@ def test_a_stage_run_by_file_path_on_several_processes_says_how_to_run_it(tmp_pa
     assert result.returncode == 1
     assert "run a stage as a module (`python -m srgan.stages.<stage>`" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_report_on_a_partly_pulled_workspace_names_the_missing_samples(tmp_path):
+    """evaluate always makes its samples folder (empty when evaluate.samples is 0): a missing one was not pulled, and
+    the report must say so rather than blame evaluate.samples and succeed."""
+    (tmp_path / "params.yaml").write_text((PROJECT / "params.yaml").read_text())
+    for name in yaml.safe_load((PROJECT / "params.yaml").read_text())["data"]["eval"]:
+        folder = tmp_path / "reports/evaluate" / name
+        folder.mkdir(parents=True)
+        (folder / "metrics.json").write_text("{}")
+        (folder / "provenance.json").write_text("{}")
+        (folder / "per_image.csv").write_text("dataset,image,method,psnr_y,ssim_y,psnr_rgb,lpips,niqe\n")
+    result = subprocess.run([sys.executable, "-m", "srgan.stages.report"], cwd=tmp_path,
+                            env={**os.environ, "PYTHONPATH": str(PROJECT / "src")}, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "samples: missing; it is made by an earlier stage: `dvc pull` it, or run `dvc repro`" in result.stderr
+    assert "evaluate.samples" not in result.stderr and "Traceback" not in result.stderr

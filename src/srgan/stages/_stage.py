@@ -57,7 +57,7 @@ def _missing(filename) -> str:
     """Blame an earlier stage only for what a stage makes (a declared input); any other file is just missing."""
     path = Path(str(filename))
     if not path.is_absolute() and any(path == made or made in path.parents for made in STAGE_OUTPUTS):
-        return f"{path}: missing; it is made by an earlier stage: run `dvc repro`"
+        return f"{path}: missing; it is made by an earlier stage: `dvc pull` it, or run `dvc repro`"
     return f"{path}: no such file or folder"
 
 
