@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -54,3 +55,24 @@ def test_the_report_on_a_partly_pulled_workspace_names_the_missing_samples(tmp_p
     assert result.returncode == 1
     assert "samples: missing; it is made by an earlier stage: `dvc pull` it, or run `dvc repro`" in result.stderr
     assert "evaluate.samples" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_ctrl_c_under_torchrun_is_an_interruption_not_a_traceback(monkeypatch):
+    """torchrun turns the signal into SignalException; the stage reports it as the interruption it is."""
+    import signal
+    import types
+
+    import torch.distributed.run
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+
+    from srgan.config import parse_section
+    from srgan.stages import _stage
+
+    def interrupted(args):
+        raise SignalException("Process got signal: 2", signal.SIGINT)
+
+    monkeypatch.setattr(torch.distributed.run, "main", interrupted)
+    monkeypatch.setattr(sys.modules["__main__"], "__spec__", types.SimpleNamespace(name="srgan.stages.pretrain"))
+    monkeypatch.setenv(_stage.LAUNCHER, "0")
+    with pytest.raises(KeyboardInterrupt, match="pretrain: stopped by SIGINT; what its processes kept is said above"):
+        _stage._launch(parse_section("execution", {"nproc_per_node": 2}))

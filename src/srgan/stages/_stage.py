@@ -78,6 +78,7 @@ def _needs_launch() -> bool:
 
 def _launch(execution: ExecutionParams) -> None:
     """Start execution.nproc_per_node processes of this stage on this machine (and join the other machines')."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import main as torchrun
 
@@ -98,3 +99,6 @@ def _launch(execution: ExecutionParams) -> None:
         torchrun([*where, "--nproc-per-node", str(execution.nproc_per_node), "-m", module])
     except ChildFailedError:
         raise SrganError(f"{stage}: a training process failed; its message is above") from None
+    except SignalException as err:  # Ctrl-C or a kill reached torchrun: its processes said what they kept
+        raise KeyboardInterrupt(f"{stage}: stopped by {signal.Signals(err.sigval).name}; what its processes kept "
+                                "is said above") from None
