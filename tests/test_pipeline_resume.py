@@ -81,3 +81,42 @@ def test_ctrl_c_before_the_first_checkpoint_says_nothing_is_kept_and_writes_no_h
     assert "checkpoint is kept" not in output and "Traceback" not in output
     assert not (root / "reports/pretrain/metrics.json").exists(), "the interrupted run wrote a summary of half a run"
     assert not list(temp.glob("srgan-*")), "the temporary log was left behind"
+
+
+def stage_processes(session: int, module: str) -> list[int]:
+    """Pids of the processes of `session` running `python -m module`."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            command = open(f"/proc/{entry}/cmdline", "rb").read().split(b"\0")
+            if module.encode() in command and os.getsid(int(entry)) == session:
+                found.append(int(entry))
+        except OSError:
+            continue
+    return found
+
+
+def test_a_kill_9_of_dvc_ends_its_stage_instead_of_leaving_it_training(pretraining, tmp_path):
+    project, root = pretraining, pretraining.root
+    project.edit_params(lambda p: p["pretrain"].update(steps=5000, checkpoint_every=20))
+    run = subprocess.Popen([sys.executable, "-m", "dvc", "repro", "pretrain"], cwd=root, env=project.env(),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not list(root.glob("checkpoints/pretrain-*/state.pt")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        stages = stage_processes(run.pid, "srgan.stages.pretrain")
+        assert stages, "the stage is not running"
+        os.kill(run.pid, signal.SIGKILL)  # dvc alone, as `kill -9 <dvc pid>` does
+        run.wait()
+        deadline = time.monotonic() + 60
+        while stage_processes(run.pid, "srgan.stages.pretrain") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not stage_processes(run.pid, "srgan.stages.pretrain"), "the stage outlived dvc, training as an orphan"
+    finally:
+        try:
+            os.killpg(run.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass

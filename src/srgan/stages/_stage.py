@@ -16,6 +16,7 @@ from srgan.stages.paths import PARAMS, STAGE_OUTPUTS
 
 log = logging.getLogger("srgan")
 LAUNCHER = "SRGAN_LAUNCHER_PID"  # set for the torchrun workers a stage starts
+DVC_STAGE = "DVC_STAGE"  # set by dvc for the commands of its stages
 PR_SET_PDEATHSIG = 1
 RESTORE = ("`dvc repro` removes a stage's outputs before it runs; `git checkout -- reports && dvc checkout` brings "
            "back the committed ones")
@@ -33,12 +34,14 @@ def run(main: Callable[[], None], training: bool = False) -> None:
     torchrun (torch.distributed.run), each of which runs this same stage.
     """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if DVC_STAGE in os.environ and LAUNCHER not in os.environ:
+        _die_with(os.getppid(), signal.SIGTERM)  # a `kill -9` of dvc must not leave the stage training
     try:
         if training and _needs_launch():
             _launch(params("execution")["execution"])
         else:
             if LAUNCHER in os.environ:
-                _die_with_launcher()
+                _die_with(int(os.environ[LAUNCHER]), signal.SIGKILL)
             main()
     except SrganError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -61,14 +64,15 @@ def _missing(filename) -> str:
     return f"{path}: no such file or folder"
 
 
-def _die_with_launcher() -> None:
-    """Make this torchrun worker die with the stage process that started it. torchrun starts workers in
-    sessions of their own, so a `kill -9` of the run would otherwise leave them training (and writing
-    checkpoints) as orphans beside the resumed run. Linux only (prctl); elsewhere torchrun's own handling."""
+def _die_with(parent: int, how: signal.Signals) -> None:
+    """Receive `how` when `parent`, the process that started this one, dies. torchrun starts its workers in
+    sessions of their own, and `dvc` does not end its stage when it is killed, so a `kill -9` would otherwise
+    leave them training (and writing checkpoints) as orphans beside the next run. A stage gets SIGTERM (torchrun
+    then ends its workers), a worker SIGKILL. Linux only (prctl); elsewhere torchrun's own handling."""
     if not sys.platform.startswith("linux"):
         return
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != int(os.environ[LAUNCHER]):  # the launcher died before the line above
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, how)
+    if os.getppid() != parent:  # the parent died before the line above
         os._exit(1)
 
 
