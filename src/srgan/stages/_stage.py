@@ -84,6 +84,7 @@ def _launch(execution: ExecutionParams) -> None:
     """Start execution.nproc_per_node processes of this stage on this machine (and join the other machines')."""
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.elastic.rendezvous.api import RendezvousError
     from torch.distributed.run import main as torchrun
 
     spec = sys.modules["__main__"].__spec__
@@ -103,6 +104,10 @@ def _launch(execution: ExecutionParams) -> None:
         torchrun([*where, "--nproc-per-node", str(execution.nproc_per_node), "-m", module])
     except ChildFailedError:
         raise SrganError(f"{stage}: a training process failed; its message is above") from None
+    except RendezvousError as err:
+        raise SrganError(f"params.yaml: execution.rdzv_endpoint {execution.rdzv_endpoint}: the {execution.nnodes} "
+                         f"machines could not meet there ({type(err).__name__}: {err}); start the stage on the "
+                         "first machine, check that the host resolves and the port is open") from None
     except SignalException as err:  # Ctrl-C or a kill reached torchrun: its processes said what they kept
         raise KeyboardInterrupt(f"{stage}: stopped by {signal.Signals(err.sigval).name}; what its processes kept "
                                 "is said above") from None
