@@ -30,7 +30,7 @@ from srgan.errors import SrganError
 
 SCALES = (2, 4, 8)
 MAX_BATCH = 4096
-ENDPOINT = re.compile(r"[A-Za-z0-9.\-]+:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])")
+ENDPOINT = re.compile(r"[A-Za-z0-9.\-]+:(\d{1,5})")  # host:port
 SET_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")  # it names files (at most 255 bytes a name): 64 leaves room
 
 
@@ -76,7 +76,8 @@ class ExecutionParams(Section):
 
     @model_validator(mode="after")
     def _multinode_needs_endpoint(self) -> ExecutionParams:
-        if self.nnodes > 1 and not ENDPOINT.fullmatch(self.rdzv_endpoint):
+        endpoint = ENDPOINT.fullmatch(self.rdzv_endpoint)
+        if self.nnodes > 1 and not (endpoint and 1 <= int(endpoint[1]) <= 65535):
             raise ValueError(f"nnodes {self.nnodes} needs rdzv_endpoint as host:port (port 1-65535) of the first "
                              f"machine, got {self.rdzv_endpoint!r}")
         return self
