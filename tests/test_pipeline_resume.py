@@ -104,11 +104,11 @@ def test_a_kill_9_of_dvc_ends_its_stage_instead_of_leaving_it_training(pretraini
     run = subprocess.Popen([sys.executable, "-m", "dvc", "repro", "pretrain"], cwd=root, env=project.env(),
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        deadline = time.monotonic() + 300
-        while not list(root.glob("checkpoints/pretrain-*/state.pt")) and time.monotonic() < deadline:
+        started, deadline = time.time(), time.monotonic() + 300
+        while time.monotonic() < deadline and not any(  # training, past this run's first checkpoint
+                path.stat().st_mtime > started for path in root.glob("checkpoints/pretrain-*/state.pt")):
             time.sleep(0.05)
-        stages = stage_processes(run.pid, "srgan.stages.pretrain")
-        assert stages, "the stage is not running"
+        assert stage_processes(run.pid, "srgan.stages.pretrain"), "the stage is not running"
         os.kill(run.pid, signal.SIGKILL)  # dvc alone, as `kill -9 <dvc pid>` does
         run.wait()
         deadline = time.monotonic() + 60
