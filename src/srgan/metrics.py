@@ -12,8 +12,8 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 # MATLAB rgb2ycbcr, Y row, for RGB in [0, 255]: Y in [16, 235].
 Y_WEIGHTS = np.array([65.481, 128.553, 24.966]) / 255.0
-# PSNR of an output identical to its reference is infinite; like BasicSR and the SR literature, report it as 100 dB,
-# so that metrics files stay standard JSON and one exact image cannot make a set's mean infinite.
+# PSNR of an output identical to its reference is infinite; it is reported as 100 dB (a common cap, far above any
+# real output), so that metrics files stay standard JSON and one exact image cannot make a set's mean infinite.
 PSNR_CAP = 100.0
 SSIM_WINDOW = 11  # the Gaussian window's side: SSIM needs at least this many pixels a side
 
