@@ -269,3 +269,13 @@ def test_compare_html_names_a_run_whose_images_are_not_in_the_cache(image_repo, 
     assert "Traceback" not in err
     html = (out / "index.html").read_text()
     assert '"viewers":[]' in html and '"name":"set5"' in html  # the table still, no viewer
+
+
+@pytest.mark.parametrize("dpi", ["0", "-3", "high"])
+def test_a_dpi_below_1_is_refused_naming_the_option(dpi, tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["HEAD", "--dpi", dpi, "-o", str(tmp_path)])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --dpi:" in err and "Traceback" not in err
+    assert not list(tmp_path.iterdir())

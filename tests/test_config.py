@@ -218,3 +218,38 @@ def test_real_pairs_bring_their_own_lr_so_a_degradation_is_refused(tmp_path):
     message = error_for(tmp_path, lambda p: p["data"].update(
         eval={"plates": {"source": "pairs:/a,/b", "degradation": "realistic"}}))
     assert "data.eval.plates.degradation" in message
+
+
+def test_a_key_given_twice_is_refused_as_dvc_refuses_it(tmp_path):
+    """DVC rejects duplicate keys in params.yaml; plain YAML would silently keep the last one."""
+    text = (PROJECT / "params.yaml").read_text()
+    path = tmp_path / "params.yaml"
+    end_of_section_line = text.index("\n", text.index("\npretrain:") + 1)
+    path.write_text(text[:end_of_section_line] + "\n  steps: 7" + text[end_of_section_line:])  # steps comes later
+    with pytest.raises(SrganError, match=r"(?s)not valid YAML: duplicate key 'steps'.*line \d+"):
+        load_params(path, "pretrain")
+    path.write_text(text)
+    assert load_params(path, "pretrain")["pretrain"].steps > 0
+
+
+def test_a_set_name_too_long_for_a_file_name_is_refused(tmp_path):
+    long_name = "s" * 300
+    message = error_for(tmp_path, lambda p: p["data"].update(eval={long_name: "skimage"}), "data")
+    assert "at most 64" in message
+    assert load_params(write_params(tmp_path, lambda p: p["data"].update(eval={"s" * 64: "skimage"})), "data")
+
+
+@pytest.mark.parametrize("execution,message", [
+    ({"device": "cuda:1", "nproc_per_node": 2}, "would put all 2 processes (nproc_per_node) on one GPU"),
+    ({"nnodes": 2, "rdzv_endpoint": "node1"}, "rdzv_endpoint as host:port"),
+    ({"nnodes": 2, "rdzv_endpoint": "node1:99999"}, "rdzv_endpoint as host:port"),
+    ({"nnodes": 2, "rdzv_endpoint": "http://node1:29500"}, "rdzv_endpoint as host:port"),
+])
+def test_impossible_execution_settings_are_refused(tmp_path, execution, message):
+    assert message in error_for(tmp_path, lambda p: p["execution"].update(execution), "execution")
+
+
+def test_a_good_endpoint_and_one_gpu_per_process_load(tmp_path):
+    path = write_params(tmp_path, lambda p: p["execution"].update(nnodes=2, rdzv_endpoint="node-1.lan:29500",
+                                                                  nproc_per_node=2, device="cuda"))
+    assert load_params(path, "execution")["execution"].world_size == 4

@@ -46,3 +46,36 @@ def test_concurrent_processes_claim_different_gpus(tmp_path):
     for worker in workers:
         worker.join(30)
     assert claim_gpu(["gpu-a", "gpu-b"], lock_dir=tmp_path) == 0  # the claims ended with their processes
+
+
+def _hold(path, ready, hold):
+    from srgan.devices import claim
+
+    assert claim(path)
+    ready.set()
+    hold.wait(30)
+
+
+def test_under_torchrun_process_n_claims_gpu_n_and_is_refused_when_taken_or_missing(tmp_path, monkeypatch):
+    import types
+
+    import torch
+
+    import srgan.devices as devices
+
+    monkeypatch.setattr(devices, "LOCK_DIR", tmp_path)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda index: types.SimpleNamespace(uuid=f"gpu-{index}"))
+    with pytest.raises(SrganError, match="nproc_per_node: 3 processes on this machine, but it has 2 GPU"):
+        devices._rank_gpu(0, 3, 2)
+    context = multiprocessing.get_context("spawn")
+    ready, hold = context.Event(), context.Event()
+    other = context.Process(target=_hold, args=(tmp_path / "gpu-1.lock", ready, hold))
+    other.start()
+    try:
+        assert ready.wait(60)
+        assert devices._rank_gpu(0, 2, 2) == 0
+        with pytest.raises(SrganError, match=r"cuda:1 \(the GPU of process 1\) is held by another srgan-dvc run"):
+            devices._rank_gpu(1, 2, 2)
+    finally:
+        hold.set()
+        other.join(30)

@@ -89,3 +89,11 @@ def test_means_say_how_many_images_they_cover_and_name_those_left_out():
     assert gaps[0].startswith("niqe of bicubic") and "96x96" in gaps[0]
     assert summarise(table)["bicubic"]["niqe"] == pytest.approx(table.loc[0, "niqe"], abs=1e-4)
     assert left_out(table[table["image"] == "big"]) == []
+
+
+@pytest.mark.parametrize("name", ["..", ".", "a/../../b"])
+def test_sample_names_never_leave_the_samples_folder(tmp_path, name):
+    image = np.zeros((8, 8, 3), np.uint8)
+    with pytest.raises(ValueError, match="would leave"):
+        Samples(tmp_path / "samples", count=1).save(name, image, image, {})
+    assert not list(tmp_path.rglob("*.png"))

@@ -10,7 +10,7 @@ import torch
 from scipy.ndimage import gaussian_filter
 from torchvision.models import alexnet
 
-from srgan.metrics import LPIPS, crop_border, full_reference_metrics, psnr_rgb, psnr_y, rgb_to_y, ssim_y
+from srgan.metrics import LPIPS, PSNR_CAP, crop_border, full_reference_metrics, psnr_rgb, psnr_y, rgb_to_y, ssim_y
 
 
 def _gray(height=24, width=20, seed=0, high=200) -> np.ndarray:
@@ -25,11 +25,20 @@ def _textured(height=32, width=28, seed=0) -> np.ndarray:
     return np.clip(base[..., None] + noise + [0, 20, -20], 0, 255).round().astype(np.uint8)
 
 
+def test_psnr_is_capped_at_100_db_so_one_exact_image_cannot_make_a_mean_infinite():
+    flat = np.full((24, 24, 3), 128, np.uint8)
+    off_by_one = flat.copy()
+    off_by_one[10, 10] += 1  # 60+ dB, under the cap
+    assert psnr_y(flat, flat, 4) == 100.0 and psnr_rgb(flat, flat, 4) == 100.0
+    assert 40 < psnr_rgb(off_by_one, flat, 4) < 100.0
+    assert math.isfinite(np.mean([psnr_y(flat, flat, 4), 30.0]))
+
+
 def test_identical_images():
     image = _textured()
     for border in (0, 4):
-        assert psnr_y(image, image, border) == math.inf
-        assert psnr_rgb(image, image, border) == math.inf
+        assert psnr_y(image, image, border) == PSNR_CAP == 100.0  # capped, as the literature reports it
+        assert psnr_rgb(image, image, border) == PSNR_CAP
         assert ssim_y(image, image, border) == pytest.approx(1.0, abs=1e-12)
 
 
@@ -63,8 +72,8 @@ def test_difference_only_in_the_border_is_ignored(scale):
     sr[-scale:] = 255
     sr[:, :scale] = 7
     sr[:, -scale:] = 99
-    assert psnr_y(sr, hr, scale) == math.inf
-    assert psnr_rgb(sr, hr, scale) == math.inf
+    assert psnr_y(sr, hr, scale) == PSNR_CAP
+    assert psnr_rgb(sr, hr, scale) == PSNR_CAP
     assert ssim_y(sr, hr, scale) == pytest.approx(1.0, abs=1e-12)
     # With a smaller border the difference counts.
     assert psnr_y(sr, hr, scale - 1) < 40

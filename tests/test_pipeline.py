@@ -4,6 +4,7 @@ import json
 import shlex
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -283,9 +284,13 @@ def test_every_readme_experiment_stands_alone():
                 or "git checkout params.yaml" in after), f"README: `{command}` leaves its params in params.yaml"
 
 
-FAILURE_MODES = {  # the README's "known failure modes", each an experiment
-    "content only": ["gan.adv_weight=0", "gan.content.feature_matching=0"],
-    "adversarial only": ["gan.content.vgg54=0", "gan.content.feature_matching=0", "gan.content.low_pass=0"],
+FAILURE_MODES = {  # the README's "known failure modes", each an experiment: its overrides and a stage it reruns
+    "content only": (["gan.adv_weight=0", "gan.content.feature_matching=0"], "train_gan"),
+    "adversarial only": (["gan.content.vgg54=0", "gan.content.feature_matching=0", "gan.content.low_pass=0"],
+                         "train_gan"),
+    "no validation": (["pretrain.validate_every=0", "gan.validate_every=0", "unsupervised.validate_every=0"],
+                      "train_gan"),
+    "a zoomed region under the SSIM window": (["report.zoom=0.02"], "report"),
 }
 
 
@@ -293,16 +298,16 @@ def test_the_readme_failure_modes_run_in_order_each_on_its_own(project, first_ru
     """The README's commands themselves, top to bottom: 'adversarial only' once failed on the content-only
     example's adv_weight=0, left in params.yaml by a plain `dvc exp run`."""
     commands = []
-    for mode, overrides in FAILURE_MODES.items():
+    for mode, (overrides, stage) in FAILURE_MODES.items():
         found = [command for command, _ in readme_experiments() if all(f"-S {o}" in command for o in overrides)]
         assert len(found) == 1, f"README no longer shows {mode} as one command"
-        commands += found
+        commands.append((found[0], stage))
     params_before = (project.root / "params.yaml").read_text()
-    for command in commands:
+    for command, stage in commands:
         result = project.dvc(*shlex.split(command)[1:], check=False)
         output = result.stdout + result.stderr
         assert result.returncode == 0 and "Traceback" not in output, f"{command}:\n{output[-3000:]}"
-        assert "train_gan" in project.ran(result)
+        assert stage in project.ran(result)
         assert (project.root / "params.yaml").read_text() == params_before, f"{command} changed params.yaml"
     shown = project.dvc("exp", "show", "--csv").stdout
     assert "content-only" in shown and "adversarial-only" in shown
@@ -340,7 +345,7 @@ def test_every_param_a_stage_reads_is_one_of_its_params(project, first_run, tmp_
     for name in project.dvc("stage", "list", "--name-only").stdout.split():
         entry = lock[name]
         listed = list(entry.get("params", {}).get("params.yaml", {}))
-        module, *args = entry["cmd"].split()[2:]
+        module, *args = entry["cmd"].split(" -m ", 1)[1].split()
         out = tmp_path / f"{name}.json"
         result = subprocess.run([sys.executable, str(TRACER), str(out), module, *args], cwd=project.root,
                                 env=project.env(), capture_output=True, text=True)
@@ -348,3 +353,33 @@ def test_every_param_a_stage_reads_is_one_of_its_params(project, first_run, tmp_
         read = [key for key in json.loads(out.read_text()) if not key.startswith("execution")]
         unlisted = [key for key in read if not any(key == p or key.startswith(p + ".") for p in listed)]
         assert not unlisted, f"{name} reads {unlisted} but dvc.yaml lists only {listed}"
+
+
+def test_a_queued_experiment_runs_its_own_code_not_the_workspace_s(project, first_run):
+    """`pip install -e .` makes `import srgan` find the workspace's src/ (PYTHONPATH here stands for it); a queued
+    experiment runs in a copy of the project and must import that copy's src/, so an edit made in the workspace
+    after queueing cannot change what the experiment computes (nor make its dvc.lock lie)."""
+    root = project.root
+    env = {**project.env(), "PYTHONPATH": str(root / "src")}
+
+    def dvc(*args):
+        result = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, env=env, capture_output=True,
+                                text=True)
+        assert result.returncode == 0, f"dvc {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
+        return result.stdout
+
+    dvc("exp", "run", "--queue", "--name", "own-code", "-S", "pretrain.steps=6", "pretrain")
+    edited = root / "src/srgan/train/pretrain.py"
+    edited.write_text(edited.read_text() + "\nraise SystemExit('the workspace code ran in a queued experiment')\n")
+    try:
+        dvc("queue", "start")
+        deadline, state = time.monotonic() + 600, ""
+        while state not in ("Success", "Failed") and time.monotonic() < deadline:
+            time.sleep(2)
+            line = next((line for line in dvc("queue", "status").splitlines() if "own-code" in line), "")
+            state = next((word for word in ("Success", "Failed") if word in line), "")
+        logs = dvc("queue", "logs", "own-code")
+    finally:
+        subprocess.run(["git", "checkout", "src"], cwd=root, check=True, capture_output=True)
+    assert "workspace code ran" not in logs
+    assert state == "Success" and "Running stage 'pretrain'" in logs, logs[-3000:]

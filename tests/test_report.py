@@ -46,6 +46,19 @@ def test_the_zoomed_region_of_a_ur_is_the_same_place_as_in_hr():
     assert sample_origin("srgan", hr_shape) == (0, 0)
 
 
+def test_the_zoomed_region_is_never_smaller_than_the_ssim_window():
+    assert centre_box(512, 512, 0.02) == (250, 250, 11)
+    assert centre_box(8, 30, 0.3) == (0, 11, 8)  # an image under 11px (never prepared now) bounds it
+
+
+def test_a_tiny_zoom_still_makes_the_comparison_figure(tmp_path):
+    make_samples(tmp_path / "samples")
+    table = pd.DataFrame([{"image": "img", "method": "bicubic", "psnr_y": 30.0, "ssim_y": 0.9, "lpips": None,
+                           "niqe": 6.5}])
+    comparison_figure(tmp_path / "samples", ["img"], table, 4, 0.02, tmp_path / "fig.png", dpi=60)
+    assert (tmp_path / "fig.png").stat().st_size > 1000
+
+
 def test_comparison_figure_is_a_slide_ready_png(tmp_path):
     make_samples(tmp_path / "samples")
     table = pd.DataFrame([{"image": "img", "method": "bicubic", "psnr_y": 30.0, "ssim_y": 0.9, "lpips": None,

@@ -31,7 +31,8 @@ from srgan.errors import SrganError
 
 SCALES = (2, 4, 8)
 MAX_BATCH = 4096
-SET_NAME = re.compile(r"[A-Za-z0-9_-]+")
+ENDPOINT = re.compile(r"[A-Za-z0-9.\-]+:(\d{1,5})")  # host:port
+SET_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")  # it names files (at most 255 bytes a name): 64 leaves room
 
 
 class Section(BaseModel):
@@ -76,8 +77,17 @@ class ExecutionParams(Section):
 
     @model_validator(mode="after")
     def _multinode_needs_endpoint(self) -> ExecutionParams:
-        if self.nnodes > 1 and not self.rdzv_endpoint:
-            raise ValueError(f"nnodes {self.nnodes} needs rdzv_endpoint (host:port of the first machine)")
+        endpoint = ENDPOINT.fullmatch(self.rdzv_endpoint)
+        if self.nnodes > 1 and not (endpoint and 1 <= int(endpoint[1]) <= 65535):
+            raise ValueError(f"nnodes {self.nnodes} needs rdzv_endpoint as host:port (port 1-65535) of the first "
+                             f"machine, got {self.rdzv_endpoint!r}")
+        return self
+
+    @model_validator(mode="after")
+    def _one_gpu_per_process(self) -> ExecutionParams:
+        if self.nproc_per_node > 1 and ":" in self.device:
+            raise ValueError(f"device {self.device} would put all {self.nproc_per_node} processes (nproc_per_node) "
+                             "on one GPU; use auto or cuda, which give process N of a machine its GPU N")
         return self
 
     @property
@@ -216,8 +226,8 @@ class DataParams(Section):
             raise ValueError("name at least one evaluation set, e.g. {skimage: skimage}")
         for name in sets:
             if not SET_NAME.fullmatch(name):
-                raise ValueError(f"set name {name!r} may hold only letters, digits, '_' and '-' "
-                                 "(it names the set's stages and folders)")
+                raise ValueError(f"set name {name!r} may hold only letters, digits, '_' and '-', at most 64 "
+                                 "of them (it names the set's stages and folders)")
         return sets
 
 
@@ -385,9 +395,22 @@ SECTIONS: dict[str, type] = {
 SEED_LIMIT = 2**32
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader that refuses a key given twice in one mapping, as DVC does (plain YAML keeps the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key '{key}'", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def read_yaml(path: Path) -> dict:
     try:
-        raw = yaml.safe_load(Path(path).read_text())
+        raw = yaml.load(Path(path).read_text(), Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader
     except FileNotFoundError:
         raise SrganError(f"{path}: params file not found; run from the project root") from None
     except yaml.YAMLError as err:

@@ -61,6 +61,8 @@ class Samples:
 
     def save(self, name: str, lr: np.ndarray, hr: np.ndarray, outputs: dict[str, np.ndarray]) -> None:
         folder = self.folder / name
+        if folder.parent != self.folder or name in ("", ".", ".."):
+            raise ValueError(f"sample name {name!r} would leave {self.folder}")
         write_png(folder / "lr.png", lr)
         for method, image in outputs.items():
             write_png(folder / f"{method}.png", image)

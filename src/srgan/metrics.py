@@ -12,6 +12,15 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 # MATLAB rgb2ycbcr, Y row, for RGB in [0, 255]: Y in [16, 235].
 Y_WEIGHTS = np.array([65.481, 128.553, 24.966]) / 255.0
+# PSNR of an output identical to its reference is infinite; it is reported as 100 dB (a common cap, far above any
+# real output), so that metrics files stay standard JSON and one exact image cannot make a set's mean infinite.
+PSNR_CAP = 100.0
+SSIM_WINDOW = 11  # the Gaussian window's side: SSIM needs at least this many pixels a side
+
+
+def smallest_side(scale: int) -> int:
+    """The smallest HR side the protocol can measure: an SSIM window left after a border of `scale` each side."""
+    return 2 * scale + SSIM_WINDOW
 
 
 def rgb_to_y(image: np.ndarray) -> np.ndarray:
@@ -41,8 +50,8 @@ def psnr_rgb(sr: np.ndarray, hr: np.ndarray, border: int) -> float:
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     if np.array_equal(a, b):
-        return float("inf")
-    return float(peak_signal_noise_ratio(b, a, data_range=255))
+        return PSNR_CAP
+    return min(PSNR_CAP, float(peak_signal_noise_ratio(b, a, data_range=255)))
 
 
 def ssim_y(sr: np.ndarray, hr: np.ndarray, border: int) -> float:

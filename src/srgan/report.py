@@ -21,8 +21,8 @@ from srgan.errors import SrganError  # noqa: E402
 from srgan.imageio import read_image  # noqa: E402
 from srgan.interpolation import alpha_of, is_blend  # noqa: E402
 from srgan.interpolation import display as blend_display  # noqa: E402
-from srgan.metrics import psnr_y, ssim_y  # noqa: E402
-from srgan.samples import centre_box, ur_box  # noqa: E402
+from srgan.metrics import SSIM_WINDOW, psnr_y, ssim_y  # noqa: E402
+from srgan.samples import ur_box  # noqa: E402
 
 METHOD_NAMES = {"lr": "LR", "nearest": "Nearest", "bicubic": "Bicubic", "srresnet": "SRResNet", "srgan": "SRGAN",
                 "unsupervised": "Unsupervised", "hr": "HR"}
@@ -51,6 +51,13 @@ def model_labels(provenance: dict) -> dict[str, str]:
     says so in its label, on every table and figure."""
     return {method: info["label"] + (" [D collapsed]" if (info.get("discriminator") or {}).get("collapsed") else "")
             for method, info in provenance.get("models", {}).items() if info.get("label")}
+
+
+def centre_box(height: int, width: int, zoom: float) -> tuple[int, int, int]:
+    """(top, left, side) of a centred square covering `zoom` of the shorter side, and never fewer pixels than the
+    region's SSIM needs (evaluation images have at least that many)."""
+    side = min(max(SSIM_WINDOW, int(min(height, width) * zoom)), height, width)
+    return (height - side) // 2, (width - side) // 2, side
 
 
 def crop(image: np.ndarray, box: tuple[int, int, int], factor: float,
@@ -154,6 +161,8 @@ def _whole_label(table: pd.DataFrame, image: str, method: str) -> str:
 def _crop_label(region: np.ndarray, reference: np.ndarray) -> str:
     if np.array_equal(region, reference):
         return ""
+    if min(region.shape[:2]) < SSIM_WINDOW:
+        return f"region under {SSIM_WINDOW}px: no region metrics"
     return f"region: PSNR-Y {psnr_y(region, reference, 0):.2f} dB, SSIM-Y {ssim_y(region, reference, 0):.3f}"
 
 

@@ -11,12 +11,7 @@ from __future__ import annotations
 UR_REGION = 0.5
 
 
-def centre_box(height: int, width: int, fraction: float) -> tuple[int, int, int]:
-    """(top, left, side) of a centred square covering `fraction` of the shorter side (at least 4 px)."""
-    side = max(4, int(min(height, width) * fraction))
-    return (height - side) // 2, (width - side) // 2, side
-
-
 def ur_box(height: int, width: int) -> tuple[int, int, int]:
-    """The region of an HR image of this size that its URs cover."""
-    return centre_box(height, width, UR_REGION)
+    """(top, left, side) of the region of an HR image of this size that its URs cover: a centred square."""
+    side = max(1, int(min(height, width) * UR_REGION))
+    return (height - side) // 2, (width - side) // 2, side

@@ -149,12 +149,15 @@ def test_eval_images_cropped_to_scale_and_round_trip(tmp_path):
     b = tmp_path / "beta.png"
     tiny = tmp_path / "tiny.png"
     _noise_png(a, 30, 27, seed=1)
-    _noise_png(b, 16, 20, seed=2)
+    _noise_png(b, 20, 24, seed=2)
     _noise_png(tiny, 10, 40, seed=3)  # crops to 8 rows: smaller than 4 * scale
+    under_ssim = tmp_path / "under_ssim.png"
+    _noise_png(under_ssim, 18, 40, seed=4)  # 16 rows, 8 after the border: under SSIM's 11-pixel window
     out = tmp_path / "eval" / "set.npz"
-    report = write_eval_images([a, b, tiny], out, scale=SCALE)
+    report = write_eval_images([a, b, tiny, under_ssim], out, scale=SCALE)
     assert report.images == 2
-    assert list(report.skipped) == [str(tiny)] and "too small" in report.skipped[str(tiny)]
+    assert list(report.skipped) == [str(tiny), str(under_ssim)]
+    assert all("too small for x4: " in why and "at least 19px" in why for why in report.skipped.values())
     loaded = load_eval_images(out)
     assert sorted(loaded) == ["alpha", "beta"]
     lr, hr = loaded["alpha"]
@@ -162,7 +165,7 @@ def test_eval_images_cropped_to_scale_and_round_trip(tmp_path):
     np.testing.assert_array_equal(hr, read_image(a)[:28, :24])
     np.testing.assert_array_equal(lr, degrade(hr, SCALE))
     lr, hr = loaded["beta"]
-    assert hr.shape == (16, 20, 3) and lr.shape == (4, 5, 3)
+    assert hr.shape == (20, 24, 3) and lr.shape == (5, 6, 3)
     np.testing.assert_array_equal(hr, read_image(b))
     assert sorted(p.name for p in out.parent.iterdir()) == ["set.npz"]
 
@@ -216,20 +219,20 @@ def test_decompression_bombs_are_counted_skips(tmp_path, images):
     bomb = bomb_png(tmp_path / "bomb.png")
     report = write_training_crops([*paths, bomb], tmp_path / "out", hr_size=16, scale=4, crops_per_image=2, seed=0)
     assert "900000000 pixels, more than the limit" in report.skipped[str(bomb)]
-    evaluation = write_eval_images([*paths, bomb], tmp_path / "eval.npz", scale=4)
-    assert str(bomb) in evaluation.skipped and evaluation.images == len(paths)
+    evaluation = write_eval_images([*paths[:2], bomb], tmp_path / "eval.npz", scale=4)  # img2 is under 19px
+    assert str(bomb) in evaluation.skipped and evaluation.images == 2
 
 
 def test_the_pixel_limit_is_a_parameter(tmp_path, images):
     paths, _ = images
-    report = write_eval_images(paths, tmp_path / "limited.npz", scale=4, max_pixels=1300)
+    report = write_eval_images(paths[:2], tmp_path / "limited.npz", scale=4, max_pixels=1300)
     assert [Path(p).name for p in report.skipped] == ["img0.png"]  # 40x36 = 1440 pixels; 24x50 = 1200 pass
-    assert write_eval_images(paths, tmp_path / "unlimited.npz", scale=4, max_pixels=0).images == 3
+    assert write_eval_images(paths[:2], tmp_path / "unlimited.npz", scale=4, max_pixels=0).images == 2
 
 
 def test_same_stems_get_distinct_names_in_the_evaluation_archive(tmp_path):
     for suffix, value in ((".png", 10), (".bmp", 200)):
-        Image.fromarray(np.full((16, 16, 3), value, np.uint8)).save(tmp_path / f"photo{suffix}")
+        Image.fromarray(np.full((20, 20, 3), value, np.uint8)).save(tmp_path / f"photo{suffix}")
     write_eval_images([tmp_path / "photo.png", tmp_path / "photo.bmp"], tmp_path / "eval.npz", scale=4)
     loaded = load_eval_images(tmp_path / "eval.npz")
     assert sorted(loaded) == ["photo_bmp", "photo_png"]
@@ -266,3 +269,13 @@ def test_evaluation_images_can_be_degraded_realistically_from_a_seed(images, tmp
         assert np.array_equal(hr, clean[name][1]) and lr.shape == clean[name][0].shape
         assert np.array_equal(lr, b[name][0])
         assert not np.array_equal(lr, clean[name][0]) and not np.array_equal(lr, c[name][0])
+
+
+def test_names_from_file_stems_never_leave_their_folder(tmp_path):
+    """'..png' and '...png' have the stems '.' and '..': as sample folder names they would point outside."""
+    names = ["..png", "...png", ".hidden.png", "_.png"]
+    for value, name in enumerate(names):
+        Image.fromarray(np.full((20, 20, 3), 10 * value, np.uint8)).save(tmp_path / name, format="PNG")
+    write_eval_images([tmp_path / name for name in names], tmp_path / "eval.npz", scale=4)
+    loaded = load_eval_images(tmp_path / "eval.npz")
+    assert {name: int(loaded[name][1].max()) for name in loaded} == {"_": 0, "__": 10, "_hidden": 20, "___": 30}

@@ -257,3 +257,25 @@ def test_a_model_file_missing_its_parts_is_one_clear_error(tmp_path, payload, mi
     torch.save(payload, tmp_path / "broken.pt")
     with pytest.raises(SrganError, match=f"without its {missing}"):
         load_generator(tmp_path / "broken.pt")
+
+
+@pytest.mark.parametrize("claim", [{"blocks": 30, "channels": 1024}, {"blocks": 10**9}, {"blocks": -1},
+                                   {"channels": 10**12}])
+def test_a_model_file_cannot_make_load_build_more_than_its_weights(tmp_path, monkeypatch, claim):
+    """A small file that claims a huge architecture is refused before any real generator of that size is built."""
+    import srgan.models.io as model_io
+
+    generator = _tiny(4, "batch")
+    path = tmp_path / "claims.pt"
+    torch.save({"format": FORMAT, "arch": {**generator.arch, **claim}, "state_dict": generator.state_dict()}, path)
+    built = []
+
+    def spy(**arch):
+        made = Generator(**arch)
+        built.append((arch, next(made.parameters()).device.type))
+        return made
+
+    monkeypatch.setattr(model_io, "Generator", spy)
+    with pytest.raises(SrganError, match="do not match"):
+        load_generator(path)
+    assert all(device == "meta" for arch, device in built if arch != generator.arch), built

@@ -12,10 +12,22 @@ import yaml
 from pydantic import BaseModel
 
 from srgan.config import SECTIONS
-from srgan.stages.deps import expected_deps, import_closure, rewrite, stage_module, stale_stages
+from srgan.stages.deps import code_deps, expected_deps, rewrite, stage_module, stale_stages
 
 PROJECT = Path(__file__).resolve().parents[2]
 SRC = PROJECT / "src"
+def stage_command(cmd: str) -> list[str]:
+    """The module a dvc.yaml cmd runs and its arguments."""
+    return cmd.split(" -m ", 1)[1].split()
+
+
+def test_every_stage_imports_the_src_of_the_tree_it_runs_in():
+    """`pip install -e .` points `import srgan` at the main workspace: queued and --temp experiments run in copies
+    of the project, so each cmd puts its own tree's src first (tests/test_pipeline.py proves it with the queue)."""
+    for name, stage in stages().items():
+        assert stage.get("do", stage)["cmd"].startswith("PYTHONPATH=src python -m srgan.stages."), name
+
+
 def stages() -> dict:
     return yaml.safe_load((PROJECT / "dvc.yaml").read_text())["stages"]
 
@@ -28,7 +40,7 @@ def test_package_init_files_are_empty():
 def test_code_deps_are_the_exact_import_closure(name):
     body = stages()[name].get("do", stages()[name])
     listed = {dep for dep in body["deps"] if dep.startswith("src/")}
-    closure = set(import_closure(stage_module(body["cmd"]), PROJECT))
+    closure = set(code_deps(stage_module(body["cmd"])))
     assert listed == closure, (f"{name}: missing {sorted(closure - listed)}, needless {sorted(listed - closure)}; "
                                "run `python -m srgan.stages.deps --write`")
 
@@ -42,6 +54,17 @@ def test_the_deps_command_rewrites_stale_code_deps_and_keeps_the_rest(tmp_path):
     (tmp_path / "src").symlink_to(PROJECT / "src")
     assert set(stale_stages(tmp_path)) >= {"pretrain", "report"}
     assert rewrite(stale, expected_deps(tmp_path)) == text
+
+
+@pytest.mark.parametrize("name", ["pretrain", "train_gan", "train_unsupervised"])
+def test_training_runs_are_keyed_by_the_code_dvc_yaml_lists(name):
+    """Checkpoints are keyed by srgan.code's import closure; it is the code deps dvc.yaml lists for the stage."""
+    from srgan.code import import_closure as keyed_by
+
+    listed = {dep for dep in stages()[name]["deps"] if dep.startswith("src/")}
+    keyed = {str(path.relative_to(SRC.parent)) for path in keyed_by(f"srgan.stages.{name}")
+             if path.name != "__init__.py"}
+    assert keyed == listed
 
 
 def test_pretrain_does_not_depend_on_the_gan_code():

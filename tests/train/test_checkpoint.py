@@ -169,3 +169,59 @@ def test_fingerprint_covers_settings_and_every_file_of_a_folder(inputs):
     assert fingerprint(settings, inputs) == before
     (inputs[1] / "b.png").rename(inputs[1] / "c.png")
     assert fingerprint(settings, inputs) != before
+
+
+def test_fingerprint_covers_the_code(inputs, tmp_path):
+    code = tmp_path / "pretrain.py"
+    code.write_text("loss = F.mse_loss\n")
+    before = fingerprint({"steps": 10}, inputs, {"train/pretrain.py": code})
+    assert before != fingerprint({"steps": 10}, inputs)
+    code.write_text("loss = F.l1_loss\n")
+    assert fingerprint({"steps": 10}, inputs, {"train/pretrain.py": code}) != before
+    code.write_text("loss = F.mse_loss\n")
+    assert fingerprint({"steps": 10}, inputs, {"train/pretrain.py": code}) == before
+
+
+def test_a_checkpoint_of_other_code_or_settings_is_named_when_not_resumed(tmp_path, caplog):
+    store(tmp_path, name="pretrain", fingerprint="1" * 64).save({"step": 4})
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        assert store(tmp_path, name="pretrain", fingerprint="2" * 64).load() is None
+    assert "pretrain-1111111111111111/state.pt: not resumed: made with other settings, data or code" in caplog.text
+
+
+def test_a_second_process_on_the_same_run_is_refused_naming_the_holder(pairs, tmp_path):
+    """An orphaned or concurrent run with the same fingerprint must not write the same checkpoints."""
+    import subprocess
+    import sys
+    import time
+
+    from srgan.errors import SrganError
+
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time\n"
+        "from srgan.train.checkpoint import RunStore\n"
+        f"with RunStore({str(tmp_path)!r}, 'run', 'f' * 64).lock():\n"
+        "    print('locked', flush=True)\n"
+        "    time.sleep(120)\n")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(SrganError, match=rf"another process \(pid {holder.pid}\) is training this same run"):
+            with store(tmp_path).lock():
+                pass
+        store(tmp_path).discard()  # a finishing run leaves a run another process holds alone
+        assert store(tmp_path).lock_file.exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # a killed holder leaves no stale lock
+        try:
+            with store(tmp_path).lock():
+                break
+        except SrganError:
+            time.sleep(0.05)
+    else:
+        pytest.fail("the lock outlived its killed holder")
+    store(tmp_path).save({"step": 2})
+    store(tmp_path).discard()
+    assert not list(tmp_path.iterdir())

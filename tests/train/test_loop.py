@@ -242,3 +242,45 @@ def test_running_mean_averages_each_loss_over_the_steps_that_had_it():
     running.add({"a": torch.tensor(float("inf"))})
     with pytest.raises(SrganError, match=r"step 7: loss 'a' is inf"):
         running.pop(Dist(), 7, "ck")
+
+
+def test_a_checkpoint_that_does_not_fit_the_model_starts_over_with_one_line(pairs, tmp_path, caplog):
+    import logging
+
+    from srgan.models.generator import Generator
+
+    params = section("pretrain", lr=1e-3, batch_size=4, steps=4, log_every=2, checkpoint_every=2)
+    wider = MSETrainer(Generator(scale=4, blocks=1, channels=12), PairBatches(*pairs, 4, 0, CPU), params, CPU)
+    with pytest.raises(Interrupt):
+        run_loop(wider, params, store=store(tmp_path), log_to=Recorder(stop_step=4))
+    assert store(tmp_path).load()["step"] == 2
+
+    with caplog.at_level(logging.WARNING, logger="srgan.train.loop"):
+        resumed = run_loop(mse_trainer(pairs, steps=4, log_every=2, checkpoint_every=2), params,
+                           store=store(tmp_path))
+    assert "does not fit this model (" in caplog.text and "training starts over from step 0" in caplog.text
+    fresh = run_loop(mse_trainer(pairs, steps=4, log_every=2, checkpoint_every=2), params,
+                     store=store(tmp_path / "fresh"))
+    assert_same(fresh.state_dict(), resumed.state_dict())
+
+
+class CtrlC(Recorder):
+    def metrics(self, step, values):
+        if step == self.stop_step:
+            raise KeyboardInterrupt
+        super().metrics(step, values)
+
+
+@pytest.mark.parametrize("stop_step,kept", [(2, None), (6, 4)])
+def test_an_interruption_says_which_checkpoint_is_kept(pairs, tmp_path, stop_step, kept):
+    trainer = mse_trainer(pairs, steps=8, log_every=2, checkpoint_every=4)
+    with pytest.raises(KeyboardInterrupt) as info:
+        run_loop(trainer, trainer.params, store=store(tmp_path), log_to=CtrlC(stop_step=stop_step))
+    message = str(info.value)
+    assert message.startswith(f"{trainer.name}: interrupted after step {stop_step} of 8")
+    if kept:
+        assert f"its checkpoint of step {kept} is kept ({store(tmp_path).state})" in message
+        assert store(tmp_path).load()["step"] == kept
+    else:
+        assert "before its first checkpoint (checkpoint_every: 4): nothing is kept" in message
+        assert not store(tmp_path).state.exists()

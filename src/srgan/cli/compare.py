@@ -123,6 +123,17 @@ def experiment_revs(repo: str = ".") -> dict[str, str]:
     return {row["Experiment"]: row["rev"] for row in rows if row.get("Experiment") and row.get("rev")}
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (argparse then names the option in its error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is below 1")
+    return value
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="srgan-compare", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -130,7 +141,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--exp", action="store_true", help="add every experiment listed by `dvc exp show`")
     parser.add_argument("-o", "--out", type=Path, default=Path("reports/compare"))
     parser.add_argument("--repo", default=".")
-    parser.add_argument("--dpi", type=int, default=150)
+    parser.add_argument("--dpi", type=positive_int, default=150, help="resolution of the figures (at least 1)")
     parser.add_argument("--html", action="store_true", help="also write index.html, the runs' samples side by side")
     return parser.parse_args(argv)
 

@@ -16,6 +16,7 @@ from srgan.data.pairs import fit
 from srgan.data.resize import degrade, imresize
 from srgan.errors import SrganError
 from srgan.imageio import DEFAULT_MAX_PIXELS, image_size, read_image
+from srgan.metrics import smallest_side
 
 
 @dataclass
@@ -180,6 +181,16 @@ def crop_to_scale(image: np.ndarray, scale: int) -> np.ndarray:
     return np.ascontiguousarray(image[: height - height % scale, : width - width % scale])
 
 
+def folder_name(stem: str, taken: set[str]) -> str:
+    """`stem` as the name of a folder inside another: leading dots ('.', '..', hidden names) and path separators
+    become '_', and a name already taken gets more '_' until it is unique."""
+    bare = stem.lstrip(".")
+    name = ("_" * (len(stem) - len(bare)) + bare).replace("/", "_").replace("\\", "_")
+    while name in taken:
+        name += "_"
+    return name
+
+
 def write_eval_images(paths: list[Path], out_file: Path, *, scale: int, transform: Transform | None = None,
                       max_pixels: int = DEFAULT_MAX_PIXELS, make_lr: MakeLr = bicubic_lr,
                       seed: int = 0, lr_paths: list[Path] | None = None) -> CropReport:
@@ -193,9 +204,10 @@ def write_eval_images(paths: list[Path], out_file: Path, *, scale: int, transfor
     """
     report = CropReport()
     stems = [path.stem for path in paths]
+    taken: set[str] = set()
     with atomic_path(out_file) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
         for index, path in enumerate(paths):
-            name = path.stem if stems.count(path.stem) == 1 else path.name.replace(".", "_")
+            name = folder_name(path.stem if stems.count(path.stem) == 1 else path.name.replace(".", "_"), taken)
             try:
                 image = read_image(path, max_pixels)
             except SrganError as err:
@@ -209,8 +221,9 @@ def write_eval_images(paths: list[Path], out_file: Path, *, scale: int, transfor
                 except SrganError as err:
                     report.skipped[str(path)] = str(err)
                     continue
-            if min(hr.shape[:2]) < 4 * scale:
-                report.skipped[str(path)] = f"too small for x{scale} ({hr.shape[1]}x{hr.shape[0]})"
+            if min(hr.shape[:2]) < smallest_side(scale):
+                report.skipped[str(path)] = (f"too small for x{scale}: {hr.shape[1]}x{hr.shape[0]}, the metrics need "
+                                             f"at least {smallest_side(scale)}px a side")
                 continue
             if lr_paths is None:
                 lr = make_lr(hr, scale, np.random.default_rng([seed, index]))
@@ -218,6 +231,7 @@ def write_eval_images(paths: list[Path], out_file: Path, *, scale: int, transfor
                 with archive.open(f"{name}/{key}.npy", "w", force_zip64=True) as member:
                     np.lib.format.write_array(member, array, allow_pickle=False)
             report.images += 1
+            taken.add(name)
         if not report.images:
             raise SrganError(f"no usable evaluation image among {len(paths)} for {out_file.stem}"
                              + (f"; skipped: {next(iter(report.skipped.values()))}" if report.skipped else ""))

@@ -40,8 +40,25 @@ def load_generator(path: Path | str, device: torch.device | str = "cpu") -> tupl
     if set(arch) - ARCH_KEYS:
         raise SrganError(f"{path}: unknown architecture keys {sorted(set(arch) - ARCH_KEYS)}")
     try:
+        _check_fits(arch, state)
         generator = Generator(**arch)
         generator.load_state_dict(state)
     except (TypeError, ValueError, RuntimeError) as err:
         raise SrganError(f"{path}: the weights do not match the described architecture ({err})") from None
     return generator.to(device).eval(), payload.get("meta", {})
+
+
+def _check_fits(arch: dict, state: dict) -> None:
+    """Raise ValueError unless the described architecture has exactly the file's tensors, checked on the meta
+    device (no memory), so a file cannot make us allocate more than its own weights. Each residual block has
+    tensors of its own, so the file's tensor count bounds the blocks it can claim."""
+    blocks = arch.get("blocks", 0)
+    if not isinstance(blocks, int) or not 0 <= blocks <= len(state):
+        raise ValueError(f"{blocks!r} blocks for {len(state)} tensors")
+    with torch.device("meta"):
+        expected = {name: tuple(value.shape) for name, value in Generator(**arch).state_dict().items()}
+    found = {name: tuple(value.shape) if isinstance(value, torch.Tensor) else None for name, value in state.items()}
+    if expected != found:
+        wrong = sorted(name for name in expected.keys() | found.keys() if expected.get(name) != found.get(name))
+        raise ValueError(f"{len(wrong)} tensors differ, first {wrong[0]}: described {expected.get(wrong[0])}, "
+                         f"found {found.get(wrong[0])}")

@@ -7,15 +7,19 @@ import logging
 import os
 import signal
 import sys
+from pathlib import Path
 from typing import Callable
 
 from srgan.config import ExecutionParams, load_params
 from srgan.errors import SrganError
-from srgan.stages.paths import PARAMS
+from srgan.stages.paths import PARAMS, STAGE_OUTPUTS
 
 log = logging.getLogger("srgan")
 LAUNCHER = "SRGAN_LAUNCHER_PID"  # set for the torchrun workers a stage starts
+DVC_STAGE = "DVC_STAGE"  # set by dvc for the commands of its stages
 PR_SET_PDEATHSIG = 1
+RESTORE = ("`dvc repro` removes a stage's outputs before it runs; `git checkout -- reports && dvc checkout` brings "
+           "back the committed ones")
 
 
 def params(*sections: str) -> dict:
@@ -30,32 +34,45 @@ def run(main: Callable[[], None], training: bool = False) -> None:
     torchrun (torch.distributed.run), each of which runs this same stage.
     """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if DVC_STAGE in os.environ and LAUNCHER not in os.environ:
+        _die_with(os.getppid(), signal.SIGTERM)  # a `kill -9` of dvc must not leave the stage training
     try:
         if training and _needs_launch():
             _launch(params("execution")["execution"])
         else:
             if LAUNCHER in os.environ:
-                _die_with_launcher()
+                _die_with(int(os.environ[LAUNCHER]), signal.SIGKILL)
             main()
     except SrganError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(1)
     except FileNotFoundError as err:
-        print(f"error: {err.filename}: missing; it is made by an earlier stage: run `dvc repro`", file=sys.stderr)
+        print(f"error: {_missing(err.filename)}", file=sys.stderr)
         sys.exit(1)
-    except KeyboardInterrupt:
-        print("interrupted: the last checkpoint is kept; `dvc repro` resumes from it", file=sys.stderr)
+    except KeyboardInterrupt as err:
+        # Training loops say what they kept (srgan.train.loop); this stage's outputs are only written at its end.
+        print(f"interrupted: {err or 'the stage did not finish; `dvc repro` runs it again'}. {RESTORE}",
+              file=sys.stderr)
         sys.exit(130)
 
 
-def _die_with_launcher() -> None:
-    """Make this torchrun worker die with the stage process that started it. torchrun starts workers in
-    sessions of their own, so a `kill -9` of the run would otherwise leave them training (and writing
-    checkpoints) as orphans beside the resumed run. Linux only (prctl); elsewhere torchrun's own handling."""
+def _missing(filename) -> str:
+    """Blame an earlier stage only for what a stage makes (a declared input); any other file is just missing."""
+    path = Path(str(filename))
+    if not path.is_absolute() and any(path == made or made in path.parents for made in STAGE_OUTPUTS):
+        return f"{path}: missing; it is made by an earlier stage: `dvc pull` it, or run `dvc repro`"
+    return f"{path}: no such file or folder"
+
+
+def _die_with(parent: int, how: signal.Signals) -> None:
+    """Receive `how` when `parent`, the process that started this one, dies. torchrun starts its workers in
+    sessions of their own, and `dvc` does not end its stage when it is killed, so a `kill -9` would otherwise
+    leave them training (and writing checkpoints) as orphans beside the next run. A stage gets SIGTERM (torchrun
+    then ends its workers), a worker SIGKILL. Linux only (prctl); elsewhere torchrun's own handling."""
     if not sys.platform.startswith("linux"):
         return
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != int(os.environ[LAUNCHER]):  # the launcher died before the line above
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, how)
+    if os.getppid() != parent:  # the parent died before the line above
         os._exit(1)
 
 
@@ -65,10 +82,16 @@ def _needs_launch() -> bool:
 
 def _launch(execution: ExecutionParams) -> None:
     """Start execution.nproc_per_node processes of this stage on this machine (and join the other machines')."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.elastic.rendezvous.api import RendezvousError
     from torch.distributed.run import main as torchrun
 
-    module = sys.modules["__main__"].__spec__.name
+    spec = sys.modules["__main__"].__spec__
+    if spec is None:  # run by file path: torchrun could not start the same module in each process
+        raise SrganError(f"{sys.argv[0]}: run a stage as a module (`python -m srgan.stages.<stage>`, as dvc.yaml "
+                         "does) to start it on several processes")
+    module = spec.name
     stage = module.rsplit(".", 1)[1]
     if execution.nnodes > 1:
         where = ["--nnodes", str(execution.nnodes), "--rdzv-backend", "c10d", "--rdzv-endpoint",
@@ -81,3 +104,10 @@ def _launch(execution: ExecutionParams) -> None:
         torchrun([*where, "--nproc-per-node", str(execution.nproc_per_node), "-m", module])
     except ChildFailedError:
         raise SrganError(f"{stage}: a training process failed; its message is above") from None
+    except RendezvousError as err:
+        raise SrganError(f"params.yaml: execution.rdzv_endpoint {execution.rdzv_endpoint}: the {execution.nnodes} "
+                         f"machines could not meet there ({type(err).__name__}: {err}); start the stage on the "
+                         "first machine, check that the host resolves and the port is open") from None
+    except SignalException as err:  # Ctrl-C or a kill reached torchrun: its processes said what they kept
+        raise KeyboardInterrupt(f"{stage}: stopped by {signal.Signals(err.sigval).name}; what its processes kept "
+                                "is said above") from None

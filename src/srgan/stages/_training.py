@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
+import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +14,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from srgan.code import PACKAGE, import_closure
 from srgan.config import DataParams, ExecutionParams
 from srgan.data.crops import load_eval_images
 from srgan.devices import pick_device
@@ -28,6 +31,7 @@ from srgan.train.loop import NullLog, Validation
 # the throughput (perf/images_per_s); every curve stays in `dvc plots`.
 SUMMARY = ("val", "perf")
 TRAINING_DATA = [TRAIN_LR, TRAIN_HR, TRAIN_IDS, VALIDATION]
+LOG_OUTPUTS = ("plots/metrics", "plots/images", "metrics.json")  # each training stage's DVCLive outputs in dvc.yaml
 
 
 @dataclass(frozen=True)
@@ -74,7 +78,9 @@ class LiveLog:
 
 @contextmanager
 def training_log_for(stage: str, is_main: bool) -> Iterator:
-    """DVCLive in reports/<stage>/ on rank 0 (dvc.yaml declares its plots), nothing on the other ranks.
+    """DVCLive on rank 0, nothing on the other ranks. It logs into a temporary folder (DVCLive empties its folder
+    when it starts), which replaces the declared outputs in reports/<stage>/ only when training has finished: a
+    run that stops half-way leaves no half-written curves there.
 
     Its metrics.json keeps only SUMMARY, so `dvc exp show` stays readable.
     """
@@ -83,11 +89,26 @@ def training_log_for(stage: str, is_main: bool) -> Iterator:
         return
     from dvclive import Live
 
-    for folder in ("metrics", "images"):  # DVC outputs even when nothing of that kind is logged
-        (training_log(stage) / "plots" / folder).mkdir(parents=True, exist_ok=True)
-    with Live(dir=str(training_log(stage)), report=None, save_dvc_exp=False, dvcyaml=None) as tracker:
-        yield LiveLog(tracker)
-        tracker.summary = {key: value for key, value in tracker.summary.items() if key in SUMMARY}
+    with tempfile.TemporaryDirectory(prefix=f"srgan-{stage}-log-") as folder:
+        with Live(dir=folder, report=None, save_dvc_exp=False, dvcyaml=None) as tracker:
+            yield LiveLog(tracker)
+            tracker.summary = {key: value for key, value in tracker.summary.items() if key in SUMMARY}
+        publish_log(Path(folder), training_log(stage))
+
+
+def publish_log(log: Path, folder: Path) -> None:
+    """Replace the DVCLive outputs dvc.yaml declares in `folder` with those of `log`; the plot folders are made even
+    when nothing of their kind was logged (validate_every: 0 logs no image), since DVC expects every output."""
+    for name in LOG_OUTPUTS:
+        source, target = log / name, folder / name
+        if name.startswith("plots/"):
+            source.mkdir(parents=True, exist_ok=True)
+        if target.is_dir():
+            shutil.rmtree(target)
+        else:
+            target.unlink(missing_ok=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(source, target)
 
 
 def training_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -101,9 +122,11 @@ def validation_set(validate_every: int, scale: int) -> Validation | None:
 
 
 def run_store(stage: str, settings: dict, extra_inputs: tuple = ()) -> RunStore:
-    """Where this run's checkpoints live, keyed by its settings and the content of its inputs."""
+    """Where this run's checkpoints live, keyed by its settings, the content of its inputs and its code (the
+    stage's import closure, which dvc.yaml lists as its code deps)."""
     inputs = [path for path in (*TRAINING_DATA, *extra_inputs) if path.exists()]
-    return RunStore(checkpoints(), stage, fingerprint(settings, inputs))
+    code = {str(path.relative_to(PACKAGE)): path for path in import_closure(f"srgan.stages.{stage}")}
+    return RunStore(checkpoints(), stage, fingerprint(settings, inputs, code))
 
 
 def save_model(stage: str, path: Path, generator: Generator, meta: dict, data: DataParams) -> None:

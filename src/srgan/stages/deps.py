@@ -11,50 +11,23 @@ reruns exactly the stages that run it.
 from __future__ import annotations
 
 import argparse
-import ast
 import re
 import sys
 from pathlib import Path
 
 import yaml
 
+from srgan.code import PACKAGE, import_closure
+
 DVC_YAML = Path("dvc.yaml")
-SRC = Path("src")
-# Data files a module reads, which are deps of every stage that imports the module.
-DATA_FILES = {"src/srgan/niqe.py": ["src/srgan/niqe_pris_params.npz"],
-              "src/srgan/html_report.py": ["src/srgan/report_page.html"]}
 CODE_DEP = re.compile(r"^(\s*)- src/\S+\s*$")
 
 
-def module_file(name: str, src: Path = SRC) -> Path | None:
-    path = src / Path(*name.split("."))
-    for candidate in (path.with_suffix(".py"), path / "__init__.py"):
-        if candidate.exists():
-            return candidate
-    return None
-
-
-def imported_names(path: Path):
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            yield from (alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            yield node.module
-            yield from (f"{node.module}.{alias.name}" for alias in node.names)  # `from pkg import module`
-
-
-def import_closure(module: str, root: Path = Path(".")) -> list[str]:
-    """Project-relative files of every srgan module `module` imports, at any depth, sorted."""
-    seen, todo = set(), [module]
-    while todo:
-        name = todo.pop()
-        path = module_file(name, root / SRC) if name.startswith("srgan") else None
-        if path is None or path in seen:
-            continue
-        seen.add(path)
-        todo.extend(imported_names(path))
-    files = {path.relative_to(root).as_posix() for path in seen if path.name != "__init__.py"}
-    return sorted(files | {data for file in files for data in DATA_FILES.get(file, [])})
+def code_deps(module: str) -> list[str]:
+    """dvc.yaml's code deps of a stage module: its import closure (srgan.code), empty package __init__ files
+    aside, as project-relative paths."""
+    project = PACKAGE.parent.parent
+    return sorted(path.relative_to(project).as_posix() for path in import_closure(module) if path.name != "__init__.py")
 
 
 def stage_module(cmd: str) -> str:
@@ -65,7 +38,7 @@ def stage_module(cmd: str) -> str:
 def expected_deps(root: Path = Path(".")) -> dict[str, list[str]]:
     """{stage: its code deps} for every stage of dvc.yaml."""
     stages = yaml.safe_load((root / DVC_YAML).read_text())["stages"]
-    return {name: import_closure(stage_module(stage.get("do", stage)["cmd"]), root) for name, stage in stages.items()}
+    return {name: code_deps(stage_module(stage.get("do", stage)["cmd"])) for name, stage in stages.items()}
 
 
 def rewrite(text: str, expected: dict[str, list[str]]) -> str:

@@ -28,6 +28,7 @@ MODEL_FILES = {"srresnet": MODELS / "srresnet.pt", "srgan": MODELS / "srgan.pt",
 
 REPORTS = Path("reports")
 FIGURES = REPORTS / "figures"
+STAGE_OUTPUTS = (RAW, PREPARED, BACKBONES, WEIGHTS_RECORD, MODELS, REPORTS)  # what stages make for later ones
 
 
 def raw_eval(name: str) -> Path:

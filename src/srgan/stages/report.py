@@ -34,8 +34,11 @@ PAGE_FIGURES = ("figures/perception_distortion.png", "figures/training_curves.pn
 
 
 def sample_names(samples: Path, wanted: list[str], dataset: str) -> list[str]:
-    """The samples to show: report.images, or every kept sample (none when evaluate.samples is 0)."""
-    have = sorted(p.name for p in samples.iterdir()) if samples.is_dir() else []
+    """The samples to show: report.images, or every kept sample (none when evaluate.samples is 0). The folder is
+    evaluate's output even when empty, so a missing one was not pulled or checked out: a missing stage input."""
+    if not samples.is_dir():
+        raise FileNotFoundError(2, "No such file or directory", str(samples))
+    have = sorted(p.name for p in samples.iterdir())
     missing = [name for name in wanted if name not in have]
     if missing:
         raise SrganError(f"params.yaml: report.images: no samples for {missing} in {dataset} (have {have}); "

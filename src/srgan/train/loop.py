@@ -8,9 +8,11 @@ loop; rank 0 alone logs, validates and checkpoints.
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -140,7 +142,12 @@ def run_loop(trainer: Trainer, settings: LoopParams, *, store: RunStore, log_to:
     which sees every logged step on rank 0) so its curves, images and verdict are whole, then
     continues where it stopped.
     """
-    watch = watch or DiscriminatorWatch()
+    with store.lock() if dist.is_main else nullcontext():
+        return _run(trainer, settings, store, log_to, validation, dist, watch or DiscriminatorWatch())
+
+
+def _run(trainer: Trainer, settings: LoopParams, store: RunStore, log_to: TrainingLog,
+         validation: Validation | None, dist: Dist, watch: DiscriminatorWatch) -> nn.Module:
     average = Averaged(trainer.generator, settings.ema) if settings.ema else None
     start, history = _resume(trainer, average, store, log_to, dist)
     for entry in history:
@@ -148,32 +155,38 @@ def run_loop(trainer: Trainer, settings: LoopParams, *, store: RunStore, log_to:
     running, total = RunningMean(), trainer.total_steps
     clock, since = time.perf_counter(), start
     bar = tqdm(range(start, total), desc=trainer.name, initial=start, total=total, disable=not dist.is_main)
-    for index in bar:
-        running.add(trainer.step(index))
-        if average:
-            average.update(trainer.generator)
-        done = index + 1
-        entry: dict = {"step": done, "values": {}, "images": []}
-        if done % settings.log_every == 0 or done == total:
-            rate = trainer.images_per_step * (done - since) / (time.perf_counter() - clock)
-            entry["values"] = {**running.pop(dist, done, store.describe()), **trainer.schedule(index),
-                               "perf/images_per_s": rate}
-            bar.set_postfix_str(f"{rate:.1f} img/s")
-            clock, since = time.perf_counter(), done
-        elif done % settings.checkpoint_every == 0:
-            running.means(dist, done, store.describe())  # never checkpoint a diverged run
-        if validation and dist.is_main and settings.validate_every and (
-                done % settings.validate_every == 0 or done == total):
-            scores, samples = validation.run(average.generator if average else trainer.generator)
-            entry["values"].update(scores)
-            entry["images"] = _log_images(store, log_to, done, samples)
-        if entry["values"] and dist.is_main:
-            history.append(entry)
-            log_to.metrics(done, entry["values"])
-            watch.observe(done, entry["values"])
-        if done % settings.checkpoint_every == 0 and done < total and dist.is_main:
-            store.save({"step": done, "trainer": trainer.state_dict(), "rng": rng_state(), "history": history,
-                        "average": average.model.state_dict() if average else None})
+    kept, done = start, start  # the step of the checkpoint on disk (0: none), the last step done
+    try:
+        for index in bar:
+            running.add(trainer.step(index))
+            if average:
+                average.update(trainer.generator)
+            done = index + 1
+            entry: dict = {"step": done, "values": {}, "images": []}
+            if done % settings.log_every == 0 or done == total:
+                rate = trainer.images_per_step * (done - since) / (time.perf_counter() - clock)
+                entry["values"] = {**running.pop(dist, done, store.describe()), **trainer.schedule(index),
+                                   "perf/images_per_s": rate}
+                bar.set_postfix_str(f"{rate:.1f} img/s")
+                clock, since = time.perf_counter(), done
+            elif done % settings.checkpoint_every == 0:
+                running.means(dist, done, store.describe())  # never checkpoint a diverged run
+            if validation and dist.is_main and settings.validate_every and (
+                    done % settings.validate_every == 0 or done == total):
+                scores, samples = validation.run(average.generator if average else trainer.generator)
+                entry["values"].update(scores)
+                entry["images"] = _log_images(store, log_to, done, samples)
+            if entry["values"] and dist.is_main:
+                history.append(entry)
+                log_to.metrics(done, entry["values"])
+                watch.observe(done, entry["values"])
+            if done % settings.checkpoint_every == 0 and done < total:
+                if dist.is_main:
+                    store.save({"step": done, "trainer": trainer.state_dict(), "rng": rng_state(),
+                                "history": history, "average": average.model.state_dict() if average else None})
+                kept = done
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(_what_is_kept(trainer, settings, store, done, kept)) from None
     bar.close()
     return average.generator if average else trainer.generator
 
@@ -181,11 +194,8 @@ def run_loop(trainer: Trainer, settings: LoopParams, *, store: RunStore, log_to:
 def _resume(trainer: Trainer, average: Averaged | None, store: RunStore, log_to: TrainingLog,
             dist: Dist) -> tuple[int, list]:
     saved = dist.broadcast(store.load() if dist.is_main else None)
-    if not saved:
+    if not saved or not _restore(trainer, average, saved, store, dist):
         return 0, []
-    trainer.load_state_dict(saved["trainer"])
-    if average:
-        average.model.load_state_dict(saved["average"])
     set_rng_state(saved["rng"])
     if dist.is_main:
         log.warning("%s: resuming from step %d of %d (%s)", trainer.name, saved["step"], trainer.total_steps,
@@ -195,6 +205,34 @@ def _resume(trainer: Trainer, average: Averaged | None, store: RunStore, log_to:
             for name in entry["images"]:
                 log_to.image(entry["step"], name, store.read_image(entry["step"], name))
     return saved["step"], saved["history"]
+
+
+def _what_is_kept(trainer: Trainer, settings: LoopParams, store: RunStore, done: int, kept: int) -> str:
+    where = f"{trainer.name}: interrupted after step {done} of {trainer.total_steps}"
+    if kept:
+        return f"{where}; its checkpoint of step {kept} is kept ({store.describe()}) and `dvc repro` resumes from it"
+    return (f"{where}, before its first checkpoint (checkpoint_every: {settings.checkpoint_every}): nothing is kept, "
+            "and `dvc repro` starts over")
+
+
+def _restore(trainer: Trainer, average: Averaged | None, saved: dict, store: RunStore, dist: Dist) -> bool:
+    """Load a checkpoint into the trainer; when it does not fit (another architecture, another torch), put the
+    fresh state back and say why: the run starts over."""
+    fresh = copy.deepcopy((trainer.state_dict(), average.model.state_dict() if average else None))
+    try:
+        trainer.load_state_dict(saved["trainer"])
+        if average:
+            average.model.load_state_dict(saved["average"])
+    except (RuntimeError, KeyError, ValueError, TypeError) as err:
+        trainer.load_state_dict(fresh[0])
+        if average:
+            average.model.load_state_dict(fresh[1])
+        if dist.is_main:
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            log.warning("%s: does not fit this model (%s); training starts over from step 0", store.describe(),
+                        reason)
+        return False
+    return True
 
 
 def _log_images(store: RunStore, log_to: TrainingLog, step: int, samples: dict[str, np.ndarray]) -> list[str]:
