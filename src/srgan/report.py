@@ -383,8 +383,9 @@ def _discriminator(verdict: dict | None) -> str:
     if not verdict or not verdict.get("logged_steps"):
         return ""
     if verdict["collapsed"]:
-        return (f"**DISCRIMINATOR COLLAPSED** at step {verdict['collapsed_at']} ({verdict['rule']}): the adversarial "
-                f"and feature-matching terms pushed nothing from then on; ")
+        return (f"**DISCRIMINATOR COLLAPSED** at step {verdict['collapsed_at']} ({verdict['rule']}): from then on its "
+                "output no longer told SR from HR, so the adversarial term pushed nothing (feature matching went on, "
+                "on a D that no longer discriminates); ")
     return f"D kept discriminating (mean D(real) - D(fake) {verdict['separation_mean']:.3f}); "
 
 

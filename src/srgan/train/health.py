@@ -1,8 +1,9 @@
 """Is the discriminator still discriminating? A watch over the logged D(real) and D(fake) of a GAN run.
 
 A discriminator that outputs the same value for real and generated images gives the generator's
-adversarial and feature-matching terms nothing to push: the "GAN" is then its content loss alone. This
-happens quietly (the losses stay finite and flat), so the watch says it loudly and the run records it.
+adversarial term nothing to push, and leaves feature matching matching the features of a D that no longer
+discriminates: the adversarial game is over. This happens quietly (the losses stay finite and flat), so the
+watch says it loudly and the run records it.
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ class DiscriminatorWatch:
         if self.below >= self.patience and self.collapsed_at is None:
             self.collapsed_at = step
             log.warning("DISCRIMINATOR COLLAPSED at step %d: D(real) - D(fake) stayed below %.3f for %d logged steps "
-                        "(now %.4f). D no longer tells SR from HR, so the adversarial and feature-matching terms "
-                        "push nothing; this model is its content loss alone. The provenance and report say so.",
+                        "(now %.4f). D's output no longer tells SR from HR, so the adversarial term pushes nothing; "
+                        "feature matching still matches the features of a D that no longer discriminates. The "
+                        "provenance and report say so (README: Is the discriminator still discriminating?).",
                         step, self.margin, self.patience, separation)
 
     def summary(self) -> dict:
