@@ -17,6 +17,8 @@ Without a CUDA GPU it says so in one line and exits with status 1.
    torch.distributed.run.
 6. The default GAN of params.yaml (resize-conv G, spectral-norm D on the high-pass, feature matching, low-pass
    content) on the GPU, fed by the real batch pipeline: losses finite, images/s (`--default-gan` runs only this).
+7. Precision `auto` on this GPU, and the `upscale` command with the trained models (models/*.pt, when present) on
+   the held-out photos, in `auto` and in fp32: seconds, and how far apart the two outputs are per pixel.
 """
 
 from __future__ import annotations
@@ -194,6 +196,36 @@ def default_gan(device, steps: int, precisions: list[str]) -> None:
               flush=True)
 
 
+def upscale_command(device) -> None:
+    from PIL import Image
+
+    from srgan.precision import resolve_precision
+
+    resolved = resolve_precision("auto", device)
+    print(f"7. precision auto on {torch.cuda.get_device_name(0)}: {resolved.name} ({resolved.reason})", flush=True)
+    root = os.path.join(os.path.dirname(__file__), "..")
+    photos = os.path.join(root, "data", "raw", "eval", "skimage")
+    for model in ("srresnet", "srgan"):
+        path = os.path.join(root, "models", f"{model}.pt")
+        if not os.path.exists(path) or not os.path.isdir(photos):
+            print(f"   {model}: models/{model}.pt or data/raw/eval is not here; skipped", flush=True)
+            continue
+        outputs = {}
+        for precision in ("auto", "fp32"):
+            out = f"/tmp/gpu-check-upscaled-{model}-{precision}"
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "srgan.upscale", path, photos, "-o", out, "--device", "cuda",
+                            "--precision", precision], check=True, stdout=subprocess.DEVNULL)
+            seconds = time.perf_counter() - start
+            outputs[precision] = {name: np.asarray(Image.open(os.path.join(out, name)), dtype=np.int16)
+                                  for name in sorted(os.listdir(out)) if name.endswith(".png")}
+            print(f"   upscale {model} --precision {precision}: {len(outputs[precision])} photos in {seconds:.1f} s "
+                  "(the command, start-up included)", flush=True)
+        gaps = [np.abs(outputs["auto"][name] - outputs["fp32"][name]) for name in outputs["fp32"]]
+        print(f"   {model}: auto against fp32 per pixel: max {max(int(g.max()) for g in gaps)}, mean "
+              f"{np.mean([g.mean() for g in gaps]):.2f} grey levels", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
@@ -224,6 +256,7 @@ def main() -> None:
     inference(device, args.precision)
     subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "1",
                     __file__, "--worker"] + (["--quick"] if args.quick else []), check=True)
+    upscale_command(device)
     step_speeds(device, steps, True, args.precision)
 
 

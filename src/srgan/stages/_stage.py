@@ -71,6 +71,8 @@ def _die_with(parent: int, how: signal.Signals) -> None:
     then ends its workers), a worker SIGKILL. Linux only (prctl); elsewhere torchrun's own handling."""
     if not sys.platform.startswith("linux"):
         return
+    if signal.getsignal(how) == signal.SIG_IGN:  # inherited from whatever started dvc; it would void the line below
+        signal.signal(how, signal.SIG_DFL)
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, how)
     if os.getppid() != parent:  # the parent died before the line above
         os._exit(1)
