@@ -12,14 +12,13 @@ from typing import Callable
 
 from srgan.config import ExecutionParams, load_params
 from srgan.errors import SrganError
+from srgan.stages._restore import put_back
 from srgan.stages.paths import PARAMS, STAGE_OUTPUTS
 
 log = logging.getLogger("srgan")
 LAUNCHER = "SRGAN_LAUNCHER_PID"  # set for the torchrun workers a stage starts
 DVC_STAGE = "DVC_STAGE"  # set by dvc for the commands of its stages
 PR_SET_PDEATHSIG = 1
-RESTORE = ("`dvc repro` removes a stage's outputs before it runs; `git checkout -- reports && dvc checkout` brings "
-           "back the committed ones")
 
 
 def params(*sections: str) -> dict:
@@ -31,7 +30,8 @@ def run(main: Callable[[], None], training: bool = False) -> None:
     """Run a stage: log to stderr, turn user errors into one message and exit status 1.
 
     A training stage with execution.nproc_per_node or nnodes above 1 starts its own processes with
-    torchrun (torch.distributed.run), each of which runs this same stage.
+    torchrun (torch.distributed.run), each of which runs this same stage. A stage run by dvc that does not finish
+    (an error, Ctrl-C) puts back the outputs `dvc repro` removed before running it (srgan.stages._restore).
     """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if DVC_STAGE in os.environ and LAUNCHER not in os.environ:
@@ -45,15 +45,20 @@ def run(main: Callable[[], None], training: bool = False) -> None:
             main()
     except SrganError as err:
         print(f"error: {err}", file=sys.stderr)
+        put_back()
         sys.exit(1)
     except FileNotFoundError as err:
         print(f"error: {_missing(err.filename)}", file=sys.stderr)
+        put_back()
         sys.exit(1)
     except KeyboardInterrupt as err:
         # Training loops say what they kept (srgan.train.loop); this stage's outputs are only written at its end.
-        print(f"interrupted: {err or 'the stage did not finish; `dvc repro` runs it again'}. {RESTORE}",
-              file=sys.stderr)
+        print(f"interrupted: {err or 'the stage did not finish; `dvc repro` runs it again'}", file=sys.stderr)
+        put_back()
         sys.exit(130)
+    except Exception:
+        put_back()
+        raise
 
 
 def _missing(filename) -> str:
