@@ -26,10 +26,10 @@ from pydantic import (
     model_validator,
 )
 
-from srgan.devices import DEVICE_PATTERN
 from srgan.errors import SrganError
 
 SCALES = (2, 4, 8)
+DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")  # the device names execution.device and --device take
 MAX_BATCH = 4096
 ENDPOINT = re.compile(r"[A-Za-z0-9.\-]+:(\d{1,5})")  # host:port
 SET_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")  # it names files (at most 255 bytes a name): 64 leaves room
