@@ -143,16 +143,18 @@ def test_figures_stay_slide_sized_with_many_runs_differing_in_many_params(tmp_pa
 
 
 def test_tradeoff_gives_each_run_its_own_marker_shape(tmp_path, monkeypatch):
+    from matplotlib.axes import Axes
+
     from srgan import report
 
     shapes = []
-    original = report.plt.Axes.scatter
+    original = Axes.scatter
 
     def scatter(ax, *args, marker=None, **kwargs):
         shapes.append(marker)
         return original(ax, *args, marker=marker, **kwargs)
 
-    monkeypatch.setattr(report.plt.Axes, "scatter", scatter)
+    monkeypatch.setattr(Axes, "scatter", scatter)
     runs = {f"r{index}": {"set5": {"srgan": {"psnr_y": 28.0, "ssim_y": 0.8, "niqe": 5.0 + (index > 2)}}}
             for index in range(1, 6)}
     report.perception_distortion_figure(runs_table(runs), tmp_path / "t.png", 100, series="run")

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib
 import pandas as pd
+from matplotlib.figure import Figure
 
 from srgan.atomic import write_text
 from srgan.errors import SrganError
 from srgan.evaluate import METRICS
 from srgan.html_report import runs_viewer, table_spec, write_page
-from srgan.report import STYLE, display_name, perception_distortion_figure, plt, save_figure
+from srgan.report import STYLE, display_name, perception_distortion_figure, save_figure
 
 IGNORED_PARAMS = ("execution.",)  # how a run was executed never names it
 SLIDE_WIDTH = 13.3  # inches: a 16:9 slide
@@ -95,9 +97,10 @@ def bars_figure(table: pd.DataFrame, out: Path, dpi: int = 150) -> None:
     table = table[table["psnr_y"].notna()]
     datasets = list(dict.fromkeys(table["dataset"]))
     runs = list(dict.fromkeys(table["run"]))
-    with plt.rc_context(STYLE):
+    with matplotlib.rc_context(STYLE):
         width = min(SLIDE_WIDTH, max(6.0, 1.1 * table["method"].nunique() * len(runs)) * len(datasets))
-        fig, axes = plt.subplots(1, len(datasets), figsize=(width, 4.8), squeeze=False)
+        fig = Figure(figsize=(width, 4.8))
+        axes = fig.subplots(1, len(datasets), squeeze=False)
         for ax, dataset in zip(axes[0], datasets):
             part = table[table["dataset"] == dataset]
             methods = list(dict.fromkeys(part["method"]))
