@@ -94,7 +94,7 @@ def test_tradeoff_draws_a_baseline_every_run_shares_once_and_joins_what_the_swee
 def test_other_schema_names_the_run_and_file(metrics, message):
     with pytest.raises(SrganError, match=message) as err:
         runs_table({"old-commit": {"set5": metrics}})
-    assert "old-commit: reports/evaluate/set5/metrics.json" in str(err.value)
+    assert "old-commit: the metrics of set5" in str(err.value)
 
 
 def test_runs_are_named_by_the_params_that_differ():

@@ -156,7 +156,8 @@ def test_markdown_report_has_table_labels_and_provenance():
                            "left_out": ["niqe of srgan: the mean covers 2 of 3 images; left out: small"],
                            "models": {"srgan": {"label": "SRGAN-MSE", "trained_with": "FALLBACK: ...", "steps": 3,
                                                 "execution": {"device": "cpu"}}}}}
-    text = markdown_report(metrics_table(sets_fixture(None), LABELS), 4, provenance, {"Curves": "figures/c.png"})
+    text = markdown_report(metrics_table(sets_fixture(None), LABELS), 4, provenance, {"Curves": "figures/c.png"},
+                           "metrics_table.tex")
     assert "| set5" in text and "Bicubic" in text and "28.40" in text and "SRGAN-MSE" in text
     assert "| SRGAN " not in text, "a model trained as SRGAN-MSE is never labelled SRGAN"
     assert "unavailable: not in the torch cache" in text and "FALLBACK" in text

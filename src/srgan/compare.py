@@ -1,6 +1,6 @@
 """Comparing runs (commits, experiments): one table and two figures from several runs' evaluation metrics.
 
-A run is {set: the content of reports/evaluate/<set>/metrics.json}. Figures and tables name runs r1, r2, ...
+A run is {set: that evaluation set's metrics ({method: {metric: value}})}. Figures and tables name runs r1, r2, ...
 so that they stay slide-sized however many params differ; a key table beside them says which revision each is
 and the params that differ between the runs, so a sweep of gan.adv_weight reads as one.
 """
@@ -23,9 +23,8 @@ IGNORED_PARAMS = ("execution.",)  # how a run was executed never names it
 SLIDE_WIDTH = 13.3  # inches: a 16:9 slide
 
 
-def check_metrics(run: str, dataset: str, metrics: object) -> dict:
-    """A set's metrics as {method: {metric: number}}, or an error naming the run and the set."""
-    where = f"{run}: reports/evaluate/{dataset}/metrics.json"
+def check_metrics(where: str, metrics: object) -> dict:
+    """A set's metrics as {method: {metric: number}}, or an error that starts with `where` (the run and the set)."""
     if not isinstance(metrics, dict):
         raise SrganError(f"{where}: expected a mapping of methods, got {type(metrics).__name__}")
     for method, values in metrics.items():
@@ -40,7 +39,7 @@ def runs_table(runs: dict[str, dict[str, dict]]) -> pd.DataFrame:
     rows = [{"run": run, "dataset": dataset, "method": display_name(method),
              **{metric: values.get(metric) for metric in METRICS}}
             for run, sets in runs.items() for dataset, methods in sets.items()
-            for method, values in check_metrics(run, dataset, methods).items()]
+            for method, values in check_metrics(f"{run}: the metrics of {dataset}", methods).items()]
     return pd.DataFrame(rows, columns=["run", "dataset", "method", *METRICS])
 
 

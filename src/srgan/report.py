@@ -7,7 +7,7 @@ crop's, and no caption claims a metric that was not computed.
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import matplotlib
 import numpy as np
@@ -272,8 +272,7 @@ def curves_figure(runs: dict[str, dict[str, pd.DataFrame]], out: Path, dpi: int)
                                if curve in runs.get(run, {})]) for title, ylabel, lines in CURVE_PANELS]
     panels = [panel for panel in panels if panel[2]]
     if not panels:
-        raise SrganError("no training curves found under reports/pretrain, reports/train_gan or "
-                         "reports/train_unsupervised; run training first (dvc repro)")
+        raise SrganError(f"no training curves found in the logs of {', '.join(runs)}; train first")
     with matplotlib.rc_context(STYLE):
         fig = Figure(figsize=(4.6 * len(panels), 3.8))
         axes = fig.subplots(1, len(panels), squeeze=False)
@@ -334,11 +333,13 @@ def latex_table(table: pd.DataFrame, scale: int) -> str:
                                            column_format="ll" + "r" * len(metrics))
 
 
-def markdown_report(table: pd.DataFrame, scale: int, provenance: dict[str, dict], figures: dict[str, str]) -> str:
+def markdown_report(table: pd.DataFrame, scale: int, provenance: dict[str, dict], figures: dict[str, str],
+                    latex: str) -> str:
+    """The report: the metrics table (`latex` links its LaTeX version), the provenance and `figures` ({title: link})."""
     metrics = shown_metrics(table)
     lines = ["# srgan-dvc report", "", caption(metrics, scale), "",
              _shown(table, metrics).to_markdown(index=False, disable_numparse=True), "",
-             "The same table in LaTeX: [metrics_table.tex](metrics_table.tex).", "", "## Provenance", ""]
+             f"The same table in LaTeX: [{PurePosixPath(latex).name}]({latex}).", "", "## Provenance", ""]
     for dataset, info in provenance.items():
         lines.append(f"### {dataset} ({info.get('source', dataset)})")
         lines.append("")
