@@ -13,8 +13,8 @@ import torch
 
 from srgan import backbones
 from srgan.backbones import Weights, cache_dir, describe, export, load_state_dict, resolve, resolve_all
-from srgan.data.download import sha256_of
 from srgan.errors import SrganError
+from srgan.hashing import sha256_of
 
 
 @pytest.fixture(autouse=True)

@@ -94,7 +94,7 @@ def test_tradeoff_draws_a_baseline_every_run_shares_once_and_joins_what_the_swee
 def test_other_schema_names_the_run_and_file(metrics, message):
     with pytest.raises(SrganError, match=message) as err:
         runs_table({"old-commit": {"set5": metrics}})
-    assert "old-commit: reports/evaluate/set5/metrics.json" in str(err.value)
+    assert "old-commit: the metrics of set5" in str(err.value)
 
 
 def test_runs_are_named_by_the_params_that_differ():
@@ -143,16 +143,18 @@ def test_figures_stay_slide_sized_with_many_runs_differing_in_many_params(tmp_pa
 
 
 def test_tradeoff_gives_each_run_its_own_marker_shape(tmp_path, monkeypatch):
+    from matplotlib.axes import Axes
+
     from srgan import report
 
     shapes = []
-    original = report.plt.Axes.scatter
+    original = Axes.scatter
 
     def scatter(ax, *args, marker=None, **kwargs):
         shapes.append(marker)
         return original(ax, *args, marker=marker, **kwargs)
 
-    monkeypatch.setattr(report.plt.Axes, "scatter", scatter)
+    monkeypatch.setattr(Axes, "scatter", scatter)
     runs = {f"r{index}": {"set5": {"srgan": {"psnr_y": 28.0, "ssim_y": 0.8, "niqe": 5.0 + (index > 2)}}}
             for index in range(1, 6)}
     report.perception_distortion_figure(runs_table(runs), tmp_path / "t.png", 100, series="run")

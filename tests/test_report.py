@@ -1,5 +1,10 @@
 """Report: comparison grid, curves from DVCLive TSVs, Markdown with the table and provenance."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 from PIL import Image
@@ -17,6 +22,8 @@ from srgan.report import (
 )
 from srgan.samples import ur_box
 
+PROJECT = Path(__file__).resolve().parents[1]
+
 
 def make_samples(folder, scale=4):
     rng = np.random.default_rng(0)
@@ -25,6 +32,18 @@ def make_samples(folder, scale=4):
         factor = {"lr": 1 / scale, "ur_srgan": scale}.get(key, 1)
         height, width = (ur_box(64, 48)[2],) * 2 if key.startswith("ur_") else (64, 48)
         write_png(folder / "img" / f"{key}.png", np.resize(hr, (int(height * factor), int(width * factor), 3)))
+
+
+def test_importing_the_report_modules_selects_no_matplotlib_backend():
+    """Figures are plain matplotlib.figure.Figure objects: importing the library leaves matplotlib's state alone."""
+    code = ("import sys, matplotlib\n"
+            "import srgan.compare, srgan.report\n"
+            "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot was imported'\n"
+            "assert matplotlib.rcParams._get_backend_or_none() is None, 'a backend was selected'\n")
+    env = {key: value for key, value in os.environ.items() if key != "MPLBACKEND"}
+    result = subprocess.run([sys.executable, "-c", code], env={**env, "PYTHONPATH": str(PROJECT / "src")},
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
 
 
 def test_centre_box():
@@ -90,7 +109,7 @@ def test_curves_from_dvclive_tsv(tmp_path):
 def test_curves_figure_shows_the_few_curves_of_the_story(tmp_path):
     """Validation PSNR, G and D losses, D outputs and the adversarial weight: five labelled panels, not one per
     logged value."""
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     frame = pd.DataFrame({"step": [1, 2, 3], "value": [0.1, 0.2, 0.3]})
     names = ["val/psnr_y", "g/content", "g/adversarial", "g/total", "d/loss", "d/real", "d/fake", "adv_weight", "lr/g",
@@ -98,17 +117,17 @@ def test_curves_figure_shows_the_few_curves_of_the_story(tmp_path):
     runs = {"pretrain": {"val/psnr_y": frame, "train/mse": frame, "lr": frame},
             "train_gan": dict.fromkeys(names, frame)}
     captured = {}
-    original = plt.Figure.savefig
+    original = Figure.savefig
 
     def spy(figure, *args, **kwargs):
         captured["axes"] = [(ax.get_title(), ax.get_ylabel()) for ax in figure.axes]
         return original(figure, *args, **kwargs)
 
-    plt.Figure.savefig = spy
+    Figure.savefig = spy
     try:
         curves_figure(runs, tmp_path / "c.png", dpi=150)
     finally:
-        plt.Figure.savefig = original
+        Figure.savefig = original
     titles = [title for title, _ in captured["axes"]]
     assert titles == ["Validation PSNR-Y", "Generator losses (GAN)", "Discriminator loss (GAN)",
                       "Discriminator outputs (GAN)", "Adversarial weight"]
@@ -137,7 +156,8 @@ def test_markdown_report_has_table_labels_and_provenance():
                            "left_out": ["niqe of srgan: the mean covers 2 of 3 images; left out: small"],
                            "models": {"srgan": {"label": "SRGAN-MSE", "trained_with": "FALLBACK: ...", "steps": 3,
                                                 "execution": {"device": "cpu"}}}}}
-    text = markdown_report(metrics_table(sets_fixture(None), LABELS), 4, provenance, {"Curves": "figures/c.png"})
+    text = markdown_report(metrics_table(sets_fixture(None), LABELS), 4, provenance, {"Curves": "figures/c.png"},
+                           "metrics_table.tex")
     assert "| set5" in text and "Bicubic" in text and "28.40" in text and "SRGAN-MSE" in text
     assert "| SRGAN " not in text, "a model trained as SRGAN-MSE is never labelled SRGAN"
     assert "unavailable: not in the torch cache" in text and "FALLBACK" in text

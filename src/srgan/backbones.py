@@ -16,8 +16,8 @@ from pathlib import Path
 
 import torch
 
-from srgan.data.download import sha256_of
 from srgan.errors import SrganError
+from srgan.hashing import sha256_of
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Comparing runs (commits, experiments): one table and two figures from several runs' evaluation metrics.
 
-A run is {set: the content of reports/evaluate/<set>/metrics.json}. Figures and tables name runs r1, r2, ...
+A run is {set: that evaluation set's metrics ({method: {metric: value}})}. Figures and tables name runs r1, r2, ...
 so that they stay slide-sized however many params differ; a key table beside them says which revision each is
 and the params that differ between the runs, so a sweep of gan.adv_weight reads as one.
 """
@@ -9,21 +9,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib
 import pandas as pd
+from matplotlib.figure import Figure
 
 from srgan.atomic import write_text
 from srgan.errors import SrganError
 from srgan.evaluate import METRICS
 from srgan.html_report import runs_viewer, table_spec, write_page
-from srgan.report import STYLE, display_name, perception_distortion_figure, plt, save_figure
+from srgan.report import STYLE, display_name, perception_distortion_figure, save_figure
 
 IGNORED_PARAMS = ("execution.",)  # how a run was executed never names it
 SLIDE_WIDTH = 13.3  # inches: a 16:9 slide
 
 
-def check_metrics(run: str, dataset: str, metrics: object) -> dict:
-    """A set's metrics as {method: {metric: number}}, or an error naming the run and the set."""
-    where = f"{run}: reports/evaluate/{dataset}/metrics.json"
+def check_metrics(where: str, metrics: object) -> dict:
+    """A set's metrics as {method: {metric: number}}, or an error that starts with `where` (the run and the set)."""
     if not isinstance(metrics, dict):
         raise SrganError(f"{where}: expected a mapping of methods, got {type(metrics).__name__}")
     for method, values in metrics.items():
@@ -38,7 +39,7 @@ def runs_table(runs: dict[str, dict[str, dict]]) -> pd.DataFrame:
     rows = [{"run": run, "dataset": dataset, "method": display_name(method),
              **{metric: values.get(metric) for metric in METRICS}}
             for run, sets in runs.items() for dataset, methods in sets.items()
-            for method, values in check_metrics(run, dataset, methods).items()]
+            for method, values in check_metrics(f"{run}: the metrics of {dataset}", methods).items()]
     return pd.DataFrame(rows, columns=["run", "dataset", "method", *METRICS])
 
 
@@ -95,9 +96,10 @@ def bars_figure(table: pd.DataFrame, out: Path, dpi: int = 150) -> None:
     table = table[table["psnr_y"].notna()]
     datasets = list(dict.fromkeys(table["dataset"]))
     runs = list(dict.fromkeys(table["run"]))
-    with plt.rc_context(STYLE):
+    with matplotlib.rc_context(STYLE):
         width = min(SLIDE_WIDTH, max(6.0, 1.1 * table["method"].nunique() * len(runs)) * len(datasets))
-        fig, axes = plt.subplots(1, len(datasets), figsize=(width, 4.8), squeeze=False)
+        fig = Figure(figsize=(width, 4.8))
+        axes = fig.subplots(1, len(datasets), squeeze=False)
         for ax, dataset in zip(axes[0], datasets):
             part = table[table["dataset"] == dataset]
             methods = list(dict.fromkeys(part["method"]))

@@ -11,17 +11,16 @@ from __future__ import annotations
 import fcntl
 import functools
 import os
-import re
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from srgan.config import DEVICE_PATTERN
 from srgan.errors import SrganError
 
 if TYPE_CHECKING:
     import torch
 
-DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
 LOCK_DIR = Path(tempfile.gettempdir()) / "srgan-dvc-gpus"
 _held: list = []  # open lock files: a claim lasts as long as the process
 
@@ -35,7 +34,7 @@ def check_device(name: object, key: str = "device") -> str:
 
 def pick_device(name: str = "auto", key: str = "device") -> torch.device:
     """The torch device for a checked name; `auto` is a free GPU when there is one, else the CPU."""
-    import torch  # here: params validation (config) uses this module without needing torch
+    import torch  # here: checking a name (check_device) needs no torch
 
     check_device(name, key)
     if name == "cpu":

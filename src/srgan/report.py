@@ -7,22 +7,21 @@ crop's, and no caption claims a metric that was not computed.
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from srgan.atomic import atomic_path  # noqa: E402
-from srgan.errors import SrganError  # noqa: E402
-from srgan.imageio import read_image  # noqa: E402
-from srgan.interpolation import alpha_of, is_blend  # noqa: E402
-from srgan.interpolation import display as blend_display  # noqa: E402
-from srgan.metrics import SSIM_WINDOW, psnr_y, ssim_y  # noqa: E402
-from srgan.samples import ur_box  # noqa: E402
+from srgan.atomic import atomic_path
+from srgan.errors import SrganError
+from srgan.imageio import read_image
+from srgan.interpolation import alpha_of, is_blend
+from srgan.interpolation import display as blend_display
+from srgan.metrics import SSIM_WINDOW, psnr_y, ssim_y
+from srgan.samples import ur_box
 
 METHOD_NAMES = {"lr": "LR", "nearest": "Nearest", "bicubic": "Bicubic", "srresnet": "SRResNet", "srgan": "SRGAN",
                 "unsupervised": "Unsupervised", "hr": "HR"}
@@ -99,9 +98,9 @@ def comparison_figure(samples_dir: Path, names: list[str], table: pd.DataFrame, 
     labelled with their whole-image metrics, and below it a row of that region zoomed in, labelled with
     the region's own PSNR-Y and SSIM-Y."""
     columns = columns or comparison_columns(table)
-    with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(2 * len(names), len(columns), figsize=(2.7 * len(columns), 5.4 * len(names)),
-                                 squeeze=False)
+    with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=(2.7 * len(columns), 5.4 * len(names)))
+        axes = fig.subplots(2 * len(names), len(columns), squeeze=False)
         for row, name in enumerate(names):
             hr = read_image(samples_dir / name / "hr.png")
             box = centre_box(*hr.shape[:2], zoom)
@@ -135,8 +134,6 @@ def comparison_figure(samples_dir: Path, names: list[str], table: pd.DataFrame, 
 def _marked(ax, image: np.ndarray, box: tuple[int, int, int], factor: float,
             origin: tuple[int, int] = (0, 0)) -> None:
     """The whole image with the zoomed region outlined."""
-    from matplotlib.patches import Rectangle
-
     ax.imshow(image, interpolation="nearest")
     top, left, side = (v * factor for v in (box[0] - origin[0], box[1] - origin[1], box[2]))
     ax.add_patch(Rectangle((left - 0.5, top - 0.5), side, side, fill=False, edgecolor=INSET_COLOUR, linewidth=1.5))
@@ -189,8 +186,9 @@ def perception_distortion_figure(table: pd.DataFrame, out: Path, dpi: int, serie
     several = points[series].nunique() > 1
     shared = shared_points(points, series, metric) & several
     varying = points[~shared]
-    with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(7.5, 5.2))
+    with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=(7.5, 5.2))
+        ax = fig.subplots()
         if shared.any():
             common = points[shared].drop_duplicates(["dataset", "method"])
             ax.scatter(common["psnr_y"], common[metric], s=60, color="black", label=f"every {series}", zorder=3)
@@ -274,10 +272,10 @@ def curves_figure(runs: dict[str, dict[str, pd.DataFrame]], out: Path, dpi: int)
                                if curve in runs.get(run, {})]) for title, ylabel, lines in CURVE_PANELS]
     panels = [panel for panel in panels if panel[2]]
     if not panels:
-        raise SrganError("no training curves found under reports/pretrain, reports/train_gan or "
-                         "reports/train_unsupervised; run training first (dvc repro)")
-    with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.8), squeeze=False)
+        raise SrganError(f"no training curves found in the logs of {', '.join(runs)}; train first")
+    with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=(4.6 * len(panels), 3.8))
+        axes = fig.subplots(1, len(panels), squeeze=False)
         for ax, (title, ylabel, lines) in zip(axes[0], panels):
             for frame, legend in lines:
                 ax.plot(frame["step"], frame["value"], lw=1.6, label=legend)
@@ -335,11 +333,13 @@ def latex_table(table: pd.DataFrame, scale: int) -> str:
                                            column_format="ll" + "r" * len(metrics))
 
 
-def markdown_report(table: pd.DataFrame, scale: int, provenance: dict[str, dict], figures: dict[str, str]) -> str:
+def markdown_report(table: pd.DataFrame, scale: int, provenance: dict[str, dict], figures: dict[str, str],
+                    latex: str) -> str:
+    """The report: the metrics table (`latex` links its LaTeX version), the provenance and `figures` ({title: link})."""
     metrics = shown_metrics(table)
     lines = ["# srgan-dvc report", "", caption(metrics, scale), "",
              _shown(table, metrics).to_markdown(index=False, disable_numparse=True), "",
-             "The same table in LaTeX: [metrics_table.tex](metrics_table.tex).", "", "## Provenance", ""]
+             f"The same table in LaTeX: [{PurePosixPath(latex).name}]({latex}).", "", "## Provenance", ""]
     for dataset, info in provenance.items():
         lines.append(f"### {dataset} ({info.get('source', dataset)})")
         lines.append("")
@@ -389,7 +389,7 @@ def _discriminator(verdict: dict | None) -> str:
     return f"D kept discriminating (mean D(real) - D(fake) {verdict['separation_mean']:.3f}); "
 
 
-def save_figure(fig, out: Path, dpi: int) -> None:
+def save_figure(fig: Figure, out: Path, dpi: int) -> None:
+    """A PNG of the figure (a plain Figure: no pyplot, no backend to select, nothing to close)."""
     with atomic_path(out) as tmp:
         fig.savefig(tmp, dpi=dpi, format="png", bbox_inches="tight")
-    plt.close(fig)

@@ -23,12 +23,11 @@ from srgan.data.download import (
     default_max_bytes,
     extract_verified,
     fetch,
-    md5_of,
     pin_first_hash,
     safe_extract,
-    sha256_of,
 )
 from srgan.errors import SrganError
+from srgan.hashing import md5_of, sha256_of
 
 
 def serve(state, name: str, data: bytes) -> str:

@@ -66,7 +66,7 @@ def test_ctrl_c_under_torchrun_is_an_interruption_not_a_traceback(monkeypatch):
     from torch.distributed.elastic.multiprocessing.api import SignalException
 
     from srgan.config import parse_section
-    from srgan.stages import _stage
+    from srgan.stages import _launcher, _stage
 
     def interrupted(args):
         raise SignalException("Process got signal: 2", signal.SIGINT)
@@ -75,7 +75,7 @@ def test_ctrl_c_under_torchrun_is_an_interruption_not_a_traceback(monkeypatch):
     monkeypatch.setattr(sys.modules["__main__"], "__spec__", types.SimpleNamespace(name="srgan.stages.pretrain"))
     monkeypatch.setenv(_stage.LAUNCHER, "0")
     with pytest.raises(KeyboardInterrupt, match="pretrain: stopped by SIGINT; what its processes kept is said above"):
-        _stage._launch(parse_section("execution", {"nproc_per_node": 2}))
+        _launcher.launch(parse_section("execution", {"nproc_per_node": 2}))
 
 
 def test_machines_that_cannot_meet_are_one_error_naming_the_endpoint(monkeypatch):
@@ -86,7 +86,7 @@ def test_machines_that_cannot_meet_are_one_error_naming_the_endpoint(monkeypatch
 
     from srgan.config import parse_section
     from srgan.errors import SrganError
-    from srgan.stages import _stage
+    from srgan.stages import _launcher, _stage
 
     def unreachable(args):
         raise RendezvousConnectionError("The connection to the C10d store has failed.")
@@ -97,4 +97,4 @@ def test_machines_that_cannot_meet_are_one_error_naming_the_endpoint(monkeypatch
     execution = parse_section("execution", {"nnodes": 2, "rdzv_endpoint": "node0:29500"})
     with pytest.raises(SrganError, match=r"execution.rdzv_endpoint node0:29500: the 2 machines could not meet there "
                                          r"\(RendezvousConnectionError"):
-        _stage._launch(execution)
+        _launcher.launch(execution)

@@ -29,10 +29,19 @@ import pandas as pd
 import yaml
 
 from srgan.atomic import atomic_path
-from srgan.compare import differing_params, flatten, key_markdown, run_key, write_comparison, write_comparison_page
+from srgan.compare import (
+    check_metrics,
+    differing_params,
+    flatten,
+    key_markdown,
+    run_key,
+    write_comparison,
+    write_comparison_page,
+)
 from srgan.errors import SrganError
+from srgan.stages.paths import COMPARE, PARAMS, evaluation_metrics, evaluation_samples
 
-PARAMS_FILE = "params.yaml"
+PARAMS_FILE = PARAMS.as_posix()
 LOCK_FILE = "dvc.lock"
 
 
@@ -81,9 +90,9 @@ def read_run(rev: str | None, repo: str = ".") -> tuple[dict, dict, str]:
                          "in this project's format")
     metrics = {}
     for name in sets:
-        path = f"reports/evaluate/{name}/metrics.json"
+        path = evaluation_metrics(name).as_posix()
         try:
-            metrics[name] = json.loads(read_file(path, rev, repo))
+            metrics[name] = check_metrics(f"{rev or 'the workspace'}: {path}", json.loads(read_file(path, rev, repo)))
         except json.JSONDecodeError as err:
             raise SrganError(f"{path} at {rev or 'the workspace'}: not valid JSON ({err})") from None
     ran, note = params_that_ran(params, rev, repo)
@@ -97,7 +106,7 @@ def read_samples(rev: str | None, sets: list[str], store: Path, repo: str = ".")
 
     found: dict = {}
     for name in sets:
-        root = f"reports/evaluate/{name}/samples"
+        root = evaluation_samples(name).as_posix()
         try:
             fs = DVCFileSystem(repo, rev=rev)
             paths = sorted(path for path in fs.find(root) if path.endswith(".png")) if fs.isdir(root) else []
@@ -139,7 +148,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("revs", nargs="*", help="git revisions, experiment names, or 'workspace'")
     parser.add_argument("--exp", action="store_true", help="add every experiment listed by `dvc exp show`")
-    parser.add_argument("-o", "--out", type=Path, default=Path("reports/compare"))
+    parser.add_argument("-o", "--out", type=Path, default=COMPARE)
     parser.add_argument("--repo", default=".")
     parser.add_argument("--dpi", type=positive_int, default=150, help="resolution of the figures (at least 1)")
     parser.add_argument("--html", action="store_true", help="also write index.html, the runs' samples side by side")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import fcntl
 import gzip
-import hashlib
 import http.client
 import os
 import posixpath
@@ -28,6 +27,7 @@ from typing import BinaryIO
 from tqdm import tqdm
 
 from srgan.errors import SrganError
+from srgan.hashing import digests_of, sha256_of
 
 CHUNK = 1 << 20
 MARKER = ".extracted"
@@ -61,35 +61,13 @@ class CorruptArchiveError(SrganError):
         self.reason = reason
 
 
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file."""
-    return _digests(Path(path), ("sha256",))["sha256"]
-
-
-def md5_of(path: Path) -> str:
-    """Hex md5 of a file."""
-    return _digests(Path(path), ("md5",))["md5"]
-
-
-def _digests(path: Path, names: tuple[str, ...]) -> dict[str, str]:
-    """Hash a file once for all the algorithms named."""
-    hashes = {name: hashlib.new(name, usedforsecurity=False) for name in names}
-    if not hashes:
-        return {}
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            for h in hashes.values():
-                h.update(chunk)
-    return {name: h.hexdigest() for name, h in hashes.items()}
-
-
 def _mismatch(path: Path, sha256: str | None, md5: str | None, size: int | None) -> str | None:
     """Say how the file differs from what is expected, or None if it matches."""
     actual_size = path.stat().st_size
     if size is not None and actual_size != size:
         return f"expected {size} bytes, got {actual_size}"
     expected = {name: value.lower() for name, value in (("sha256", sha256), ("md5", md5)) if value}
-    actual = _digests(path, tuple(expected))
+    actual = digests_of(path, tuple(expected))
     for name, want in expected.items():
         if actual[name] != want:
             return f"expected {name} {want}, got {actual[name]}"

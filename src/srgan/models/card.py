@@ -6,10 +6,10 @@ degradation, steps, losses, metrics, and the file's sha256.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from srgan.atomic import write_json, write_text
+from srgan.hashing import sha256_of
 from srgan.models.generator import Generator
 
 # The licence of each training source's images, as far as it is known; check before shipping a model.
@@ -27,14 +27,6 @@ def card_paths(model: Path) -> tuple[Path, Path]:
     return model.with_suffix(".card.json"), model.with_suffix(".card.md")
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def data_licence(source: str) -> str:
     return DATA_LICENCES.get(source, UNKNOWN_LICENCE)
 
@@ -44,7 +36,7 @@ def model_card(model: Path, generator: Generator, meta: dict, training: dict, me
     return {
         "name": meta.get("label") or meta.get("name") or model.stem,
         "file": model.name,
-        "sha256": sha256(model),
+        "sha256": sha256_of(model),
         "architecture": {"name": "SRResNet generator (Ledig et al. 2017)", **generator.arch},
         "scale": generator.scale,
         "parameters": sum(p.numel() for p in generator.parameters()),

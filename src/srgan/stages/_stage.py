@@ -1,4 +1,6 @@
-"""What every stage script shares: params loading, logging, clean errors, and starting training processes."""
+"""What every stage script shares: params loading, logging, clean errors, and dying with the process that started it.
+
+Training stages start through srgan.stages._launcher, which can start them on several processes."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from srgan.config import ExecutionParams, load_params
+from srgan.config import load_params
 from srgan.errors import SrganError
 from srgan.stages._restore import put_back
 from srgan.stages.paths import PARAMS, STAGE_OUTPUTS
@@ -26,23 +28,17 @@ def params(*sections: str) -> dict:
     return load_params(PARAMS, *sections)
 
 
-def run(main: Callable[[], None], training: bool = False) -> None:
-    """Run a stage: log to stderr, turn user errors into one message and exit status 1.
-
-    A training stage with execution.nproc_per_node or nnodes above 1 starts its own processes with
-    torchrun (torch.distributed.run), each of which runs this same stage. A stage run by dvc that does not finish
-    (an error, Ctrl-C) puts back the outputs `dvc repro` removed before running it (srgan.stages._restore).
-    """
+def run(main: Callable[[], None]) -> None:
+    """Run a stage: log to stderr, turn user errors into one message and exit status 1. A stage run by dvc that
+    does not finish (an error, Ctrl-C) puts back the outputs `dvc repro` removed before running it
+    (srgan.stages._restore)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if DVC_STAGE in os.environ and LAUNCHER not in os.environ:
         _die_with(os.getppid(), signal.SIGTERM)  # a `kill -9` of dvc must not leave the stage training
     try:
-        if training and _needs_launch():
-            _launch(params("execution")["execution"])
-        else:
-            if LAUNCHER in os.environ:
-                _die_with(int(os.environ[LAUNCHER]), signal.SIGKILL)
-            main()
+        if LAUNCHER in os.environ:  # a torchrun worker of a training stage (srgan.stages._launcher)
+            _die_with(int(os.environ[LAUNCHER]), signal.SIGKILL)
+        main()
     except SrganError as err:
         print(f"error: {err}", file=sys.stderr)
         put_back()
@@ -81,40 +77,3 @@ def _die_with(parent: int, how: signal.Signals) -> None:
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, how)
     if os.getppid() != parent:  # the parent died before the line above
         os._exit(1)
-
-
-def _needs_launch() -> bool:
-    return "LOCAL_RANK" not in os.environ and params("execution")["execution"].world_size > 1
-
-
-def _launch(execution: ExecutionParams) -> None:
-    """Start execution.nproc_per_node processes of this stage on this machine (and join the other machines')."""
-    from torch.distributed.elastic.multiprocessing.api import SignalException
-    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
-    from torch.distributed.elastic.rendezvous.api import RendezvousError
-    from torch.distributed.run import main as torchrun
-
-    spec = sys.modules["__main__"].__spec__
-    if spec is None:  # run by file path: torchrun could not start the same module in each process
-        raise SrganError(f"{sys.argv[0]}: run a stage as a module (`python -m srgan.stages.<stage>`, as dvc.yaml "
-                         "does) to start it on several processes")
-    module = spec.name
-    stage = module.rsplit(".", 1)[1]
-    if execution.nnodes > 1:
-        where = ["--nnodes", str(execution.nnodes), "--rdzv-backend", "c10d", "--rdzv-endpoint",
-                 execution.rdzv_endpoint, "--rdzv-id", f"srgan-{stage}"]
-    else:
-        where = ["--standalone"]
-    log.info("%s: starting %d process(es) on this machine with torchrun", stage, execution.nproc_per_node)
-    os.environ[LAUNCHER] = str(os.getpid())
-    try:
-        torchrun([*where, "--nproc-per-node", str(execution.nproc_per_node), "-m", module])
-    except ChildFailedError:
-        raise SrganError(f"{stage}: a training process failed; its message is above") from None
-    except RendezvousError as err:
-        raise SrganError(f"params.yaml: execution.rdzv_endpoint {execution.rdzv_endpoint}: the {execution.nnodes} "
-                         f"machines could not meet there ({type(err).__name__}: {err}); start the stage on the "
-                         "first machine, check that the host resolves and the port is open") from None
-    except SignalException as err:  # Ctrl-C or a kill reached torchrun: its processes said what they kept
-        raise KeyboardInterrupt(f"{stage}: stopped by {signal.Signals(err.sigval).name}; what its processes kept "
-                                "is said above") from None

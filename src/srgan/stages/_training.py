@@ -22,7 +22,16 @@ from srgan.models.card import model_card, write_card
 from srgan.models.generator import Generator
 from srgan.models.io import save_generator
 from srgan.precision import resolve_precision
-from srgan.stages.paths import TRAIN_HR, TRAIN_IDS, TRAIN_LR, VALIDATION, checkpoints, training_log
+from srgan.stages.paths import (
+    TRAIN_HR,
+    TRAIN_IDS,
+    TRAIN_LR,
+    TRAINING_LOG_OUTPUTS,
+    VALIDATION,
+    checkpoints,
+    training_log,
+    training_summary,
+)
 from srgan.train.checkpoint import RunStore, fingerprint
 from srgan.train.distributed import Dist, from_environment
 from srgan.train.loop import NullLog, Validation
@@ -31,7 +40,6 @@ from srgan.train.loop import NullLog, Validation
 # the throughput (perf/images_per_s); every curve stays in `dvc plots`.
 SUMMARY = ("val", "perf")
 TRAINING_DATA = [TRAIN_LR, TRAIN_HR, TRAIN_IDS, VALIDATION]
-LOG_OUTPUTS = ("plots/metrics", "plots/images", "metrics.json")  # each training stage's DVCLive outputs in dvc.yaml
 
 
 @dataclass(frozen=True)
@@ -99,7 +107,7 @@ def training_log_for(stage: str, is_main: bool) -> Iterator:
 def publish_log(log: Path, folder: Path) -> None:
     """Replace the DVCLive outputs dvc.yaml declares in `folder` with those of `log`; the plot folders are made even
     when nothing of their kind was logged (validate_every: 0 logs no image), since DVC expects every output."""
-    for name in LOG_OUTPUTS:
+    for name in TRAINING_LOG_OUTPUTS:
         source, target = log / name, folder / name
         if name.startswith("plots/"):
             source.mkdir(parents=True, exist_ok=True)
@@ -133,7 +141,7 @@ def save_model(stage: str, path: Path, generator: Generator, meta: dict, data: D
     """The model file, and its card beside it (models/<name>.card.json and .card.md) with the final validation
     metrics DVCLive summarised in reports/<stage>/metrics.json."""
     save_generator(path, generator, meta)
-    summary = training_log(stage) / "metrics.json"
+    summary = training_summary(stage)
     validation = json.loads(summary.read_text()).get("val") if summary.exists() else None
     metrics = {f"validation ({data.validation.source}, {data.validation.images} images)": validation} \
         if validation else {}

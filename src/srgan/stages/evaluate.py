@@ -15,7 +15,16 @@ from srgan.models.blend import blend
 from srgan.models.io import load_generator
 from srgan.precision import resolve_precision
 from srgan.stages._stage import log, params, run
-from srgan.stages.paths import BACKBONES, MODEL_FILES, WEIGHTS_RECORD, evaluation, prepared_eval
+from srgan.stages.paths import (
+    BACKBONES,
+    MODEL_FILES,
+    WEIGHTS_RECORD,
+    evaluation_metrics,
+    evaluation_provenance,
+    evaluation_samples,
+    evaluation_table,
+    prepared_eval,
+)
 
 MODEL_FACTS = ("label", "trained_with", "steps", "discriminator", "execution")  # copied from each model's metadata
 BLEND_ENDS = ("models/srresnet.pt", "models/srgan.pt")
@@ -46,19 +55,18 @@ def main() -> None:
     blends = {blend_name(alpha): model_method(blend(models["srresnet"][0], models["srgan"][0], alpha, BLEND_ENDS),
                                               settings.tile, settings.precision)
               for alpha in settings.interpolation}
-    out = evaluation(name)
-    (out / "samples").mkdir(parents=True, exist_ok=True)  # a DVC output even when evaluate.samples is 0
+    evaluation_samples(name).mkdir(parents=True, exist_ok=True)  # a DVC output even when evaluate.samples is 0
     table = evaluate_images(name, load_eval_images(prepared_eval(name) / "images.npz"),
                             {**baselines(data.scale), **model_methods, **blends}, data.scale, metric, settings.niqe,
-                            Samples(out / "samples", settings.samples, model_methods))
-    with atomic_path(out / "per_image.csv") as tmp:
+                            Samples(evaluation_samples(name), settings.samples, model_methods))
+    with atomic_path(evaluation_table(name)) as tmp:
         table.to_csv(tmp, index=False, float_format="%.4f")
     summary = summarise(table)
     gaps = left_out(table)
     for gap in gaps:
         log.warning("%s: %s", name, gap)
-    write_json(out / "metrics.json", summary)
-    write_json(out / "provenance.json", {
+    write_json(evaluation_metrics(name), summary)
+    write_json(evaluation_provenance(name), {
         "set": name, "source": data.eval[name].source, "degradation": data.eval[name].degradation,
         "scale": data.scale, "lpips": lpips_status,
         "niqe": NIQE if settings.niqe else "off (evaluate.niqe: false)",

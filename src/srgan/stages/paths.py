@@ -1,4 +1,6 @@
-"""Every path the pipeline reads or writes, in one place (dvc.yaml names the same ones).
+"""Every path the pipeline reads or writes, in one place (dvc.yaml names the same ones: tests/stages/test_paths.py).
+
+The library under src/srgan knows nothing of these: stages and command-line tools pass them in.
 
 Persistent caches (downloaded archives, resumable checkpoints) live under DVC_ROOT: DVC sets it to
 the main workspace even for queued and --temp experiments, which run in copies of the project, so
@@ -27,7 +29,16 @@ MODEL_FILES = {"srresnet": MODELS / "srresnet.pt", "srgan": MODELS / "srgan.pt",
                "unsupervised": MODELS / "unsupervised.pt"}
 
 REPORTS = Path("reports")
+EVALUATIONS = REPORTS / "evaluate"
 FIGURES = REPORTS / "figures"
+PERCEPTION_DISTORTION_FIGURE = FIGURES / "perception_distortion.png"
+CURVES_FIGURE = FIGURES / "training_curves.png"
+REPORT_PAGE = REPORTS / "index.html"
+REPORT_MARKDOWN = REPORTS / "report.md"
+METRICS_TABLE = REPORTS / "metrics_table.tex"
+COMPARE = REPORTS / "compare"  # srgan-compare's default output folder: made by no stage
+TRAINING_STAGES = ("pretrain", "train_gan", "train_unsupervised")
+TRAINING_LOG_OUTPUTS = ("plots/metrics", "plots/images", "metrics.json")  # in each training log: DVCLive's layout
 STAGE_OUTPUTS = (RAW, PREPARED, BACKBONES, WEIGHTS_RECORD, MODELS, REPORTS)  # what stages make for later ones
 
 
@@ -41,13 +52,39 @@ def prepared_eval(name: str) -> Path:
 
 
 def evaluation(name: str) -> Path:
-    """One evaluation set's results: metrics.json, provenance.json, per_image.csv, samples/."""
-    return REPORTS / "evaluate" / name
+    """One evaluation set's results: the four below."""
+    return EVALUATIONS / name
+
+
+def evaluation_metrics(name: str) -> Path:
+    return evaluation(name) / "metrics.json"
+
+
+def evaluation_provenance(name: str) -> Path:
+    return evaluation(name) / "provenance.json"
+
+
+def evaluation_table(name: str) -> Path:
+    """The metrics of every image and method."""
+    return evaluation(name) / "per_image.csv"
+
+
+def evaluation_samples(name: str) -> Path:
+    return evaluation(name) / "samples"
 
 
 def training_log(stage: str) -> Path:
     """A training stage's DVCLive folder."""
     return REPORTS / stage
+
+
+def training_log_outputs(stage: str) -> list[Path]:
+    """What dvc.yaml declares of a training stage's DVCLive folder: curves, images and the summary."""
+    return [training_log(stage) / name for name in TRAINING_LOG_OUTPUTS]
+
+
+def training_summary(stage: str) -> Path:
+    return training_log(stage) / "metrics.json"
 
 
 def workspace() -> Path:

@@ -1,7 +1,8 @@
 """Stage pretrain: SRResNet trained with pixel MSE -> models/srresnet.pt, curves in reports/pretrain."""
 
 from srgan.models.generator import Generator
-from srgan.stages._stage import params, run
+from srgan.stages._launcher import run_training
+from srgan.stages._stage import params
 from srgan.stages._training import (
     run_store,
     save_model,
@@ -39,4 +40,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run(main, training=True)
+    run_training(main)

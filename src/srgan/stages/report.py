@@ -28,9 +28,29 @@ from srgan.report import (
     shown_metrics,
 )
 from srgan.stages._stage import log, params, run
-from srgan.stages.paths import FIGURES, REPORTS, evaluation, training_log
+from srgan.stages.paths import (
+    CURVES_FIGURE,
+    FIGURES,
+    METRICS_TABLE,
+    PERCEPTION_DISTORTION_FIGURE,
+    REPORT_MARKDOWN,
+    REPORT_PAGE,
+    REPORTS,
+    TRAINING_STAGES,
+    evaluation_metrics,
+    evaluation_provenance,
+    evaluation_samples,
+    evaluation_table,
+    training_log,
+)
 
-PAGE_FIGURES = ("figures/perception_distortion.png", "figures/training_curves.png")
+
+def link(path: Path) -> str:
+    """A path as the report's pages link to it: relative to reports/."""
+    return path.relative_to(REPORTS).as_posix()
+
+
+PAGE_FIGURES = (link(PERCEPTION_DISTORTION_FIGURE), link(CURVES_FIGURE))
 
 
 def sample_names(samples: Path, wanted: list[str], dataset: str) -> list[str]:
@@ -48,9 +68,9 @@ def sample_names(samples: Path, wanted: list[str], dataset: str) -> list[str]:
 
 def write_index(viewers: list[dict], table: pd.DataFrame, scale: int, provenance: dict[str, dict],
                 figures: dict[str, str]) -> None:
-    """reports/index.html: the viewers, the metrics table per set, the provenance and the two summary figures."""
+    """The report page: the viewers, the metrics table per set, the provenance and the two summary figures."""
     metrics = shown_metrics(table)
-    write_page(REPORTS / "index.html", "srgan-dvc report", scale, viewers,
+    write_page(REPORT_PAGE, "srgan-dvc report", scale, viewers,
                tables=[table_spec(name, table[table["dataset"] == name].to_dict("records"), metrics,
                                   caption(metrics, scale)) for name in provenance],
                notes=[{"title": f"{name} ({info.get('source', name)})", "items": provenance_items(info)}
@@ -62,13 +82,13 @@ def main() -> None:
     p = params("data", "report")
     settings, scale = p["report"], p["data"].scale
     sets = list(p["data"].eval)
-    metrics = {name: json.loads((evaluation(name) / "metrics.json").read_text()) for name in sets}
-    provenance = {name: json.loads((evaluation(name) / "provenance.json").read_text()) for name in sets}
+    metrics = {name: json.loads(evaluation_metrics(name).read_text()) for name in sets}
+    provenance = {name: json.loads(evaluation_provenance(name).read_text()) for name in sets}
     labels = {name: model_labels(provenance[name]) for name in sets}
     figures, viewers = {}, []
     for name in sets:
-        table = pd.read_csv(evaluation(name) / "per_image.csv")
-        samples = evaluation(name) / "samples"
+        table = pd.read_csv(evaluation_table(name))
+        samples = evaluation_samples(name)
         names = sample_names(samples, settings.images, name)
         if not names:
             log.info("%s: no samples kept (evaluate.samples: 0), so no comparison figures", name)
@@ -77,23 +97,22 @@ def main() -> None:
                                      REPORTS))
         out = FIGURES / f"comparison_{name}.png"
         comparison_figure(samples, names, table, scale, settings.zoom, out, settings.dpi, labels=labels[name])
-        figures[f"Comparison on {name}"] = out.relative_to(REPORTS).as_posix()
+        figures[f"Comparison on {name}"] = link(out)
         models = [m for m in dict.fromkeys(table["method"]) if m not in (*BASELINES, REFERENCE) and not is_blend(m)]
         for model in models:
             out = FIGURES / f"grid_{name}_{model}.png"
             comparison_figure(samples, names, table, scale, settings.zoom, out, settings.dpi,
                               columns=model_grid_columns(model), labels=labels[name])
             label = display_name(model, labels[name])
-            figures[f"{label} on {name}: LR | SR | HR | UR"] = out.relative_to(REPORTS).as_posix()
+            figures[f"{label} on {name}: LR | SR | HR | UR"] = link(out)
     table = metrics_table(metrics, labels)
-    axis = perception_distortion_figure(table, FIGURES / "perception_distortion.png", settings.dpi)
+    axis = perception_distortion_figure(table, PERCEPTION_DISTORTION_FIGURE, settings.dpi)
     if axis:
-        figures[f"Perception-distortion (PSNR-Y against {axis.upper()})"] = "figures/perception_distortion.png"
-    runs = {stage: read_curves(training_log(stage)) for stage in ("pretrain", "train_gan", "train_unsupervised")}
-    curves_figure(runs, FIGURES / "training_curves.png", settings.dpi)
-    figures["Training curves"] = "figures/training_curves.png"
-    write_text(REPORTS / "metrics_table.tex", latex_table(table, scale))
-    write_text(REPORTS / "report.md", markdown_report(table, scale, provenance, figures))
+        figures[f"Perception-distortion (PSNR-Y against {axis.upper()})"] = link(PERCEPTION_DISTORTION_FIGURE)
+    curves_figure({stage: read_curves(training_log(stage)) for stage in TRAINING_STAGES}, CURVES_FIGURE, settings.dpi)
+    figures["Training curves"] = link(CURVES_FIGURE)
+    write_text(METRICS_TABLE, latex_table(table, scale))
+    write_text(REPORT_MARKDOWN, markdown_report(table, scale, provenance, figures, link(METRICS_TABLE)))
     write_index(viewers, table, scale, provenance, figures)
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ from srgan.losses import VGG_LAYERS, ContentLoss, VGGFeatures, content_weights_f
 from srgan.models.discriminator import Discriminator
 from srgan.models.generator import Generator
 from srgan.models.io import load_generator
-from srgan.stages._stage import log, params, run
+from srgan.stages._launcher import run_training
+from srgan.stages._stage import log, params
 from srgan.stages._training import (
     run_store,
     save_model,
@@ -81,4 +82,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run(main, training=True)
+    run_training(main)

@@ -2,7 +2,8 @@
 
 from srgan.models.discriminator import Discriminator
 from srgan.models.generator import Generator, start_at_bicubic
-from srgan.stages._stage import params, run
+from srgan.stages._launcher import run_training
+from srgan.stages._stage import params
 from srgan.stages._training import (
     run_store,
     save_model,
@@ -58,4 +59,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run(main, training=True)
+    run_training(main)

@@ -26,6 +26,7 @@ from PIL import Image
 
 from srgan.atomic import write_torch
 from srgan.errors import SrganError
+from srgan.hashing import sha256_of
 from srgan.imageio import write_png
 
 log = logging.getLogger(__name__)
@@ -50,11 +51,7 @@ def _content_hash(path: Path) -> str:
     if path.is_dir():
         return hashlib.sha256("".join(f"{p.relative_to(path)}:{_content_hash(p)}" for p in sorted(path.rglob("*"))
                                       if p.is_file()).encode()).hexdigest()
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 22):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return sha256_of(path)
 
 
 class RunStore:
