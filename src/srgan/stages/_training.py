@@ -112,7 +112,7 @@ def publish_log(log: Path, folder: Path) -> None:
 
 
 def training_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The prepared (lr, hr, image id) crops, memory-mapped."""
+    """The prepared (lq, gt, image id) crops, memory-mapped: the LR inputs, their HR ground truth, their image."""
     return (np.load(TRAIN_LR, mmap_mode="r"), np.load(TRAIN_HR, mmap_mode="r"), np.load(TRAIN_IDS))
 
 

@@ -22,8 +22,8 @@ def main() -> None:
     session = start_training(execution, seed)
     generator = Generator(scale=data.scale, **p["model"].generator.model_dump(),
                           progressive=bool(settings.progressive.phase_steps))
-    lr, hr, _ = training_arrays()
-    batches = Prefetched(PairBatches(lr, hr, settings.batch_size, seed, session.device, session.dist.rank,
+    lq, gt, _ = training_arrays()
+    batches = Prefetched(PairBatches(lq, gt, settings.batch_size, seed, session.device, session.dist.rank,
                                      session.dist.world), session.device)
     trainer = MSETrainer(generator, batches, settings, session.device, session.dist, execution.compile)
     store = run_store("pretrain", {"seed": seed, "arch": generator.arch, "pretrain": settings.model_dump()})

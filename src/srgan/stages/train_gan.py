@@ -59,8 +59,8 @@ def main() -> None:
     discriminator = Discriminator(data.hr_size, **p["model"].discriminator.model_dump(),
                                   max_skip=generator.stages - 1 if growing else 0)
     content, weights, description = content_loss(settings, json.loads(WEIGHTS_RECORD.read_text())["vgg19"])
-    lr, hr, _ = training_arrays()
-    batches = Prefetched(PairBatches(lr, hr, settings.batch_size, seed, session.device, session.dist.rank,
+    lq, gt, _ = training_arrays()
+    batches = Prefetched(PairBatches(lq, gt, settings.batch_size, seed, session.device, session.dist.rank,
                                      session.dist.world), session.device)
     trainer = GanTrainer(generator, discriminator, content, batches, settings, session.device, seed=seed,
                          dist=session.dist, compile=execution.compile)

@@ -12,7 +12,7 @@ from srgan.stages._training import (
     validation_set,
 )
 from srgan.stages.paths import MODEL_FILES
-from srgan.train.batches import LRBatches, Prefetched, UnpairedBatches
+from srgan.train.batches import LQBatches, Prefetched, UnpairedBatches
 from srgan.train.health import DiscriminatorWatch
 from srgan.train.loop import run_loop
 from srgan.train.unsupervised import UnsupervisedTrainer
@@ -33,12 +33,12 @@ def main() -> None:
     # The unpaired D judges SR against HR crops; the measurement D judges LR-sized measurements.
     d_size = data.hr_size if settings.mode == "unpaired" else data.hr_size // data.scale
     discriminator = Discriminator(d_size, **p["model"].discriminator.model_dump())
-    lr, hr, ids = training_arrays()
+    lq, gt, ids = training_arrays()
     rank, world = session.dist.rank, session.dist.world
     if settings.mode == "unpaired":
-        source = UnpairedBatches(lr, hr, ids, settings.batch_size, seed, session.device, rank, world)
+        source = UnpairedBatches(lq, gt, ids, settings.batch_size, seed, session.device, rank, world)
     else:
-        source = LRBatches(lr, settings.batch_size, seed, session.device, rank, world)
+        source = LQBatches(lq, settings.batch_size, seed, session.device, rank, world)
     batches = Prefetched(source, session.device)
     trainer = UnsupervisedTrainer(generator, discriminator, batches, settings, session.device, seed=seed,
                                   dist=session.dist, compile=execution.compile)

@@ -74,13 +74,13 @@ class GanTrainer:
             values.update({"progressive/scale": float(2**stages), "progressive/alpha": alpha})
         return values
 
-    def warmup_step(self, lr: torch.Tensor, hr: torch.Tensor) -> dict[str, torch.Tensor]:
+    def warmup_step(self, lq: torch.Tensor, gt: torch.Tensor) -> dict[str, torch.Tensor]:
         """Train D alone against the frozen generator (at the resolution of the first GAN step)."""
         stages, alpha = self.growth.at(0)
         with torch.no_grad(), autocast(self.device, self.precision):
-            fake = self.g.eval()(lr, stages, alpha)
+            fake = self.g.eval()(lq, stages, alpha)
         self.g.train()
-        return self.discriminator_step(fake, self.growth.target(hr, stages), stages, alpha)
+        return self.discriminator_step(fake, self.growth.target(gt, stages), stages, alpha)
 
     def gan_step(self, batch_at: Callable[[int], tuple], gan_step: int) -> dict[str, torch.Tensor]:
         """params.d_steps D updates (each on its own batch), then one G update on the first batch."""
@@ -88,26 +88,26 @@ class GanTrainer:
         losses: dict[str, torch.Tensor] = {}
         first = None
         for k in range(self.params.d_steps):
-            lr, hr = batch_at(gan_step * self.params.d_steps + k)
-            hr = self.growth.target(hr, stages)
+            lq, gt = batch_at(gan_step * self.params.d_steps + k)
+            gt = self.growth.target(gt, stages)
             with torch.set_grad_enabled(k == 0), autocast(self.device, self.precision):
-                sr = self.g(lr, stages, alpha)  # only the first batch's SR trains G
+                sr = self.g(lq, stages, alpha)  # only the first batch's SR trains G
             if k == 0:
-                first = (sr, hr)
-            losses = self.discriminator_step(sr, hr, stages, alpha)
+                first = (sr, gt)
+            losses = self.discriminator_step(sr, gt, stages, alpha)
         losses.update(self.generator_step(*first, self.adv_weight(gan_step), stages, alpha))
         self.opt_g.end_of_step()
         self.opt_d.end_of_step()
         return losses
 
-    def discriminator_step(self, fake: torch.Tensor, hr: torch.Tensor, stages: int | None = None,
+    def discriminator_step(self, fake: torch.Tensor, gt: torch.Tensor, stages: int | None = None,
                            alpha: float = 1.0) -> dict[str, torch.Tensor]:
         """One D update on real HR and (detached, possibly replayed) fakes; its loss and mean outputs."""
         stages = stages or self.generator.stages
         skip = self.generator.stages - stages
         fake = self.dist.share(self.replay.mix(self.dist.gather(fake.detach().float())))
         with autocast(self.device, self.precision):
-            real_logits = self.d(self.seen_by_d(hr, stages), skip, alpha).float()
+            real_logits = self.d(self.seen_by_d(gt, stages), skip, alpha).float()
             fake_logits = self.d(self.seen_by_d(fake, stages), skip, alpha).float()
         if self.params.adversarial == "relativistic":
             loss = relativistic_discriminator_loss(real_logits, fake_logits, self.dist.global_mean(real_logits),
@@ -130,7 +130,7 @@ class GanTrainer:
         detail = images - upscale(downscale(images.float(), factor), factor).to(images.dtype)
         return detail * self.params.high_pass_gain
 
-    def generator_step(self, sr: torch.Tensor, hr: torch.Tensor, adv_weight: float, stages: int | None = None,
+    def generator_step(self, sr: torch.Tensor, gt: torch.Tensor, adv_weight: float, stages: int | None = None,
                        alpha: float = 1.0) -> dict[str, torch.Tensor]:
         """One G update: content terms, feature matching on D's features and the weighted adversarial term.
 
@@ -139,10 +139,10 @@ class GanTrainer:
         stages = stages or self.generator.stages
         skip = self.generator.stages - stages
         with autocast(self.device, self.precision):
-            content, parts = self.content(sr, hr)
+            content, parts = self.content(sr, gt)
         if self.params.content.low_pass > 0:
             factor = 2**stages
-            parts["low_pass"] = F.mse_loss(downscale(sr.float(), factor), downscale(hr.float(), factor))
+            parts["low_pass"] = F.mse_loss(downscale(sr.float(), factor), downscale(gt.float(), factor))
             content = content + self.params.content.low_pass * parts["low_pass"]
         adversarial = torch.zeros((), device=self.device)
         matching = self.params.content.feature_matching
@@ -153,7 +153,7 @@ class GanTrainer:
                 real_logits = real_features = None
                 if matching > 0 or self.params.adversarial == "relativistic":  # else D(HR) is not needed here
                     with torch.no_grad():
-                        real_logits, real_features = self.discriminator(self.seen_by_d(hr, stages), skip, alpha,
+                        real_logits, real_features = self.discriminator(self.seen_by_d(gt, stages), skip, alpha,
                                                                         features=True)
             self.discriminator.requires_grad_(True)
             adversarial = self._adversarial(real_logits, fake_logits.float())

@@ -69,7 +69,7 @@ class Trainer(Protocol):
 
 @dataclass
 class Validation:
-    """Held-out (lr, hr) images: mean PSNR-Y of the generator on them, and the first output as a sample."""
+    """Held-out (lq, gt) images: mean PSNR-Y of the generator on them, and the first output as a sample."""
     images: dict[str, tuple[np.ndarray, np.ndarray]]
     scale: int
     tile: int = 128
@@ -78,9 +78,9 @@ class Validation:
         was_training = generator.training
         generator.eval()
         scores, samples = [], {}
-        for name, (lr, hr) in self.images.items():
-            sr = upscale_image(generator, lr, tile=self.tile, overlap=min(16, self.tile // 4))
-            scores.append(psnr_y(sr, hr, self.scale))
+        for name, (lq, gt) in self.images.items():
+            sr = upscale_image(generator, lq, tile=self.tile, overlap=min(16, self.tile // 4))
+            scores.append(psnr_y(sr, gt, self.scale))
             if not samples:
                 samples[f"val/{name}"] = sr
         generator.train(was_training)

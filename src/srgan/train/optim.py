@@ -11,9 +11,9 @@ import warnings
 import torch
 
 
-def adam(params, lr: float, betas: tuple[float, float], device: torch.device) -> torch.optim.Adam:
+def adam(parameters, lr: float, betas: tuple[float, float], device: torch.device) -> torch.optim.Adam:
     """Adam, fused into one kernel per step where torch has one for the device (CUDA and CPU)."""
-    return torch.optim.Adam(params, lr=lr, betas=tuple(betas), fused=device.type in ("cuda", "cpu"))
+    return torch.optim.Adam(parameters, lr=lr, betas=tuple(betas), fused=device.type in ("cuda", "cpu"))
 
 
 class Optimiser:

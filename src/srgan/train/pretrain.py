@@ -16,7 +16,7 @@ from srgan.train.tricks import Growth
 
 
 class MSETrainer:
-    """Trains the generator on batches(step) -> (lr, hr) with the pixel MSE (the SRResNet of the paper)."""
+    """Trains the generator on batches(step) -> (lq, gt) with the pixel MSE (the SRResNet of the paper)."""
     name = "pretrain"
 
     def __init__(self, generator: Generator, batches: Callable[[int], tuple], params: PretrainParams,
@@ -34,11 +34,11 @@ class MSETrainer:
         self.images_per_step = params.batch_size
 
     def step(self, index: int) -> dict[str, torch.Tensor]:
-        lr, hr = self.batches(index)
+        lq, gt = self.batches(index)
         stages, alpha = self.growth.at(index)
         with autocast(self.device, self.precision):
-            sr = self.network(lr, stages, alpha)
-        loss = F.mse_loss(sr.float(), self.growth.target(hr, stages))
+            sr = self.network(lq, stages, alpha)
+        loss = F.mse_loss(sr.float(), self.growth.target(gt, stages))
         self.optimiser.step(loss)
         self.optimiser.end_of_step()
         return {"train/mse": loss.detach()}

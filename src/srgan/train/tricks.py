@@ -96,7 +96,7 @@ class Growth:
             return 1.0
         return min(1.0, (into_phase + 1) / self.fade_steps)
 
-    def target(self, hr: torch.Tensor, stages: int) -> torch.Tensor:
+    def target(self, gt: torch.Tensor, stages: int) -> torch.Tensor:
         """The HR batch at the resolution of `stages` active stages, by the one degradation."""
         factor = 2 ** (self.stages - stages)
-        return hr if factor == 1 else downscale(hr, factor)
+        return gt if factor == 1 else downscale(gt, factor)
