@@ -57,7 +57,7 @@ def main() -> None:
     else:
         generator = Generator(scale=data.scale, **p["model"].generator.model_dump(), progressive=growing)
     discriminator = Discriminator(data.hr_size, **p["model"].discriminator.model_dump(),
-                                  max_skip=generator.stages - 1 if growing else 0)
+                                  max_skip=generator.upsample_steps - 1 if growing else 0)
     content, weights, description = content_loss(settings, json.loads(WEIGHTS_RECORD.read_text())["vgg19"])
     lq, gt, _ = training_arrays()
     batches = Prefetched(PairBatches(lq, gt, settings.batch_size, seed, session.device, session.dist.rank,

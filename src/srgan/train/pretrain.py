@@ -24,7 +24,7 @@ class MSETrainer:
         self.params, self.device, self.batches = params, device, batches
         self.precision = resolve_precision(params.precision, device).name
         self.generator = generator.to(device, memory_format=torch.channels_last).train()
-        self.growth = Growth(generator.stages, tuple(params.progressive.phase_steps), params.progressive.fade_steps)
+        self.growth = Growth.of(generator.upsample_steps, params.progressive)
         self.network = dist.wrap(self.generator, device, find_unused=bool(self.growth.phase_steps))
         if compile:
             self.network = torch.compile(self.network)
@@ -35,10 +35,10 @@ class MSETrainer:
 
     def step(self, index: int) -> dict[str, torch.Tensor]:
         lq, gt = self.batches(index)
-        stages, alpha = self.growth.at(index)
+        upsample_steps, alpha = self.growth.at(index)
         with autocast(self.device, self.precision):
-            sr = self.network(lq, stages, alpha)
-        loss = F.mse_loss(sr.float(), self.growth.target(gt, stages))
+            sr = self.network(lq, upsample_steps, alpha)
+        loss = F.mse_loss(sr.float(), self.growth.target(gt, upsample_steps))
         self.optimiser.step(loss)
         self.optimiser.end_of_step()
         return {"train/mse": loss.detach()}
@@ -46,8 +46,8 @@ class MSETrainer:
     def schedule(self, index: int) -> dict[str, float]:
         values = {"lr": self.optimiser.lr}
         if self.growth.phase_steps:
-            stages, alpha = self.growth.at(index)
-            values.update({"progressive/scale": float(2**stages), "progressive/alpha": alpha})
+            upsample_steps, alpha = self.growth.at(index)
+            values.update({"progressive/scale": float(2**upsample_steps), "progressive/alpha": alpha})
         return values
 
     def state_dict(self) -> dict:
