@@ -22,7 +22,7 @@ RESTORE = ("`dvc repro` removes a stage's outputs before it runs; `git checkout 
            "back the committed ones")
 
 
-def params(*sections: str) -> dict:
+def read_params(*sections: str) -> dict:
     """The named sections, after every section of params.yaml has been validated."""
     return load_params(PARAMS, *sections)
 
@@ -38,7 +38,7 @@ def run(main: Callable[[], None], training: bool = False) -> None:
         _die_with(os.getppid(), signal.SIGTERM)  # a `kill -9` of dvc must not leave the stage training
     try:
         if training and _needs_launch():
-            _launch(params("execution")["execution"])
+            _launch(read_params("execution")["execution"])
         else:
             if LAUNCHER in os.environ:
                 _die_with(int(os.environ[LAUNCHER]), signal.SIGKILL)
@@ -79,7 +79,7 @@ def _die_with(parent: int, how: signal.Signals) -> None:
 
 
 def _needs_launch() -> bool:
-    return "LOCAL_RANK" not in os.environ and params("execution")["execution"].world_size > 1
+    return "LOCAL_RANK" not in os.environ and read_params("execution")["execution"].world_size > 1
 
 
 def _launch(execution: ExecutionParams) -> None:

@@ -121,12 +121,12 @@ def validation_set(validate_every: int, scale: int) -> Validation | None:
     return Validation(load_eval_images(VALIDATION), scale) if validate_every else None
 
 
-def run_store(stage: str, settings: dict, extra_inputs: tuple = ()) -> RunStore:
-    """Where this run's checkpoints live, keyed by its settings, the content of its inputs and its code (the
+def run_store(stage: str, params: dict, extra_inputs: tuple = ()) -> RunStore:
+    """Where this run's checkpoints live, keyed by its params, the content of its inputs and its code (the
     stage's import closure, which dvc.yaml lists as its code deps)."""
     inputs = [path for path in (*TRAINING_DATA, *extra_inputs) if path.exists()]
     code = {str(path.relative_to(PACKAGE)): path for path in import_closure(f"srgan.stages.{stage}")}
-    return RunStore(checkpoints(), stage, fingerprint(settings, inputs, code))
+    return RunStore(checkpoints(), stage, fingerprint(params, inputs, code))
 
 
 def save_model(stage: str, path: Path, generator: Generator, meta: dict, data: DataParams) -> None:

@@ -5,13 +5,13 @@ from pathlib import Path
 
 from srgan.data import sources
 from srgan.errors import SrganError
-from srgan.stages._stage import log, params, run
+from srgan.stages._stage import log, read_params, run
 from srgan.stages.paths import downloads, evaluation, prepared_eval, raw_eval
 
 
 def main() -> None:
     name = sys.argv[1]
-    data = params("data")["data"]
+    data = read_params("data")["data"]
     if name not in data.eval:
         raise SrganError(f"params.yaml: data.eval has no set named {name!r}; run `dvc repro` to follow params.yaml")
     source = data.eval[name].source

@@ -14,7 +14,7 @@ from srgan.metrics import LPIPS
 from srgan.models.blend import blend
 from srgan.models.io import load_generator
 from srgan.precision import resolve_precision
-from srgan.stages._stage import log, params, run
+from srgan.stages._stage import log, read_params, run
 from srgan.stages.paths import BACKBONES, MODEL_FILES, WEIGHTS_RECORD, evaluation, prepared_eval
 
 MODEL_FACTS = ("label", "trained_with", "steps", "discriminator", "execution")  # copied from each model's metadata
@@ -34,23 +34,23 @@ def lpips_metric(mode: str, record: dict, device) -> tuple[LPIPS | None, str]:
 
 def main() -> None:
     name = sys.argv[1]
-    p = params("execution", "data", "evaluate")
-    data, settings = p["data"], p["evaluate"]
+    p = read_params("execution", "data", "evaluate")
+    data, params = p["data"], p["evaluate"]
     if name not in data.eval:
         raise SrganError(f"params.yaml: data.eval has no set named {name!r}; run `dvc repro` to follow params.yaml")
     device = pick_device(p["execution"].device, key="execution.device")
-    metric, lpips_status = lpips_metric(settings.lpips, json.loads(WEIGHTS_RECORD.read_text())["alexnet"], device)
+    metric, lpips_status = lpips_metric(params.lpips, json.loads(WEIGHTS_RECORD.read_text())["alexnet"], device)
     models = {method: load_generator(path, device) for method, path in MODEL_FILES.items()}
-    model_methods = {method: model_method(generator, settings.tile, settings.precision)
+    model_methods = {method: model_method(generator, params.tile, params.precision)
                      for method, (generator, _) in models.items()}
     blends = {blend_name(alpha): model_method(blend(models["srresnet"][0], models["srgan"][0], alpha, BLEND_ENDS),
-                                              settings.tile, settings.precision)
-              for alpha in settings.interpolation}
+                                              params.tile, params.precision)
+              for alpha in params.interpolation}
     out = evaluation(name)
     (out / "samples").mkdir(parents=True, exist_ok=True)  # a DVC output even when evaluate.samples is 0
     table = evaluate_images(name, load_eval_images(prepared_eval(name) / "images.npz"),
-                            {**baselines(data.scale), **model_methods, **blends}, data.scale, metric, settings.niqe,
-                            Samples(out / "samples", settings.samples, model_methods))
+                            {**baselines(data.scale), **model_methods, **blends}, data.scale, metric, params.niqe,
+                            Samples(out / "samples", params.samples, model_methods))
     with atomic_path(out / "per_image.csv") as tmp:
         table.to_csv(tmp, index=False, float_format="%.4f")
     summary = summarise(table)
@@ -61,10 +61,10 @@ def main() -> None:
     write_json(out / "provenance.json", {
         "set": name, "source": data.eval[name].source, "degradation": data.eval[name].degradation,
         "scale": data.scale, "lpips": lpips_status,
-        "niqe": NIQE if settings.niqe else "off (evaluate.niqe: false)",
+        "niqe": NIQE if params.niqe else "off (evaluate.niqe: false)",
         "interpolation": {blend_name(alpha): f"(1 - {alpha}) * SRResNet + {alpha} * SRGAN, weight by weight"
-                          for alpha in settings.interpolation},
-        "inference": {"precision": resolve_precision(settings.precision, device).record(), "tile": settings.tile,
+                          for alpha in params.interpolation},
+        "inference": {"precision": resolve_precision(params.precision, device).record(), "tile": params.tile,
                       "device": device.type},
         "images": int(table["image"].nunique()), "means_cover": coverage(table), "left_out": gaps,
         "models": {method: {key: meta.get(key) for key in MODEL_FACTS} for method, (_, meta) in models.items()}})

@@ -8,13 +8,13 @@ from srgan.data import pairs, sources
 from srgan.data.crops import face_crop, write_eval_images
 from srgan.data.degradations import make_lr
 from srgan.errors import SrganError
-from srgan.stages._stage import log, params, run
+from srgan.stages._stage import log, read_params, run
 from srgan.stages.paths import prepared_eval, raw_eval
 
 
 def main() -> None:
     name = sys.argv[1]
-    data = params("data")["data"]
+    data = read_params("data")["data"]
     if name not in data.eval:
         raise SrganError(f"params.yaml: data.eval has no set named {name!r}; run `dvc repro` to follow params.yaml")
     folder = prepared_eval(name)

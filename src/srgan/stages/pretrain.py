@@ -1,7 +1,7 @@
 """Stage pretrain: SRResNet trained with pixel MSE -> models/srresnet.pt, curves in reports/pretrain."""
 
 from srgan.models.generator import Generator
-from srgan.stages._stage import params, run
+from srgan.stages._stage import read_params, run
 from srgan.stages._training import (
     run_store,
     save_model,
@@ -17,24 +17,24 @@ from srgan.train.pretrain import MSETrainer
 
 
 def main() -> None:
-    p = params("seed", "execution", "data", "model", "pretrain")
-    seed, data, settings, execution = p["seed"], p["data"], p["pretrain"], p["execution"]
+    p = read_params("seed", "execution", "data", "model", "pretrain")
+    seed, data, params, execution = p["seed"], p["data"], p["pretrain"], p["execution"]
     session = start_training(execution, seed)
     generator = Generator(scale=data.scale, **p["model"].generator.model_dump(),
-                          progressive=bool(settings.progressive.phase_steps))
+                          progressive=bool(params.progressive.phase_steps))
     lq, gt, _ = training_arrays()
-    batches = Prefetched(PairBatches(lq, gt, settings.batch_size, seed, session.device, session.dist.rank,
+    batches = Prefetched(PairBatches(lq, gt, params.batch_size, seed, session.device, session.dist.rank,
                                      session.dist.world), session.device)
-    trainer = MSETrainer(generator, batches, settings, session.device, session.dist, execution.compile)
-    store = run_store("pretrain", {"seed": seed, "arch": generator.arch, "pretrain": settings.model_dump()})
+    trainer = MSETrainer(generator, batches, params, session.device, session.dist, execution.compile)
+    store = run_store("pretrain", {"seed": seed, "arch": generator.arch, "pretrain": params.model_dump()})
     with training_log_for("pretrain", session.dist.is_main) as log_to:
-        result = run_loop(trainer, settings, store=store, log_to=log_to, dist=session.dist,
-                          validation=validation_set(settings.validate_every, data.scale))
+        result = run_loop(trainer, params, store=store, log_to=log_to, dist=session.dist,
+                          validation=validation_set(params.validate_every, data.scale))
     batches.close()
     if session.dist.is_main:
         save_model("pretrain", MODEL_FILES["srresnet"], result, {
-            "name": "SRResNet", "label": "SRResNet", "steps": settings.steps, "trained_with": "pixel MSE",
-            "execution": session.describe(execution, settings.precision)}, data)
+            "name": "SRResNet", "label": "SRResNet", "steps": params.steps, "trained_with": "pixel MSE",
+            "execution": session.describe(execution, params.precision)}, data)
         store.discard()
 
 

@@ -27,7 +27,7 @@ from srgan.report import (
     read_curves,
     shown_metrics,
 )
-from srgan.stages._stage import log, params, run
+from srgan.stages._stage import log, read_params, run
 from srgan.stages.paths import FIGURES, REPORTS, evaluation, training_log
 
 PAGE_FIGURES = ("figures/perception_distortion.png", "figures/training_curves.png")
@@ -59,8 +59,8 @@ def write_index(viewers: list[dict], table: pd.DataFrame, scale: int, provenance
 
 
 def main() -> None:
-    p = params("data", "report")
-    settings, scale = p["report"], p["data"].scale
+    p = read_params("data", "report")
+    params, scale = p["report"], p["data"].scale
     sets = list(p["data"].eval)
     metrics = {name: json.loads((evaluation(name) / "metrics.json").read_text()) for name in sets}
     provenance = {name: json.loads((evaluation(name) / "provenance.json").read_text()) for name in sets}
@@ -69,28 +69,28 @@ def main() -> None:
     for name in sets:
         table = pd.read_csv(evaluation(name) / "per_image.csv")
         samples = evaluation(name) / "samples"
-        names = sample_names(samples, settings.images, name)
+        names = sample_names(samples, params.images, name)
         if not names:
             log.info("%s: no samples kept (evaluate.samples: 0), so no comparison figures", name)
             continue
         viewers.append(report_viewer(name, samples, names, list(dict.fromkeys(table["method"])), scale, labels[name],
                                      REPORTS))
         out = FIGURES / f"comparison_{name}.png"
-        comparison_figure(samples, names, table, scale, settings.zoom, out, settings.dpi, labels=labels[name])
+        comparison_figure(samples, names, table, scale, params.zoom, out, params.dpi, labels=labels[name])
         figures[f"Comparison on {name}"] = out.relative_to(REPORTS).as_posix()
         models = [m for m in dict.fromkeys(table["method"]) if m not in (*BASELINES, REFERENCE) and not is_blend(m)]
         for model in models:
             out = FIGURES / f"grid_{name}_{model}.png"
-            comparison_figure(samples, names, table, scale, settings.zoom, out, settings.dpi,
+            comparison_figure(samples, names, table, scale, params.zoom, out, params.dpi,
                               columns=model_grid_columns(model), labels=labels[name])
             label = display_name(model, labels[name])
             figures[f"{label} on {name}: LR | SR | HR | UR"] = out.relative_to(REPORTS).as_posix()
     table = metrics_table(metrics, labels)
-    axis = perception_distortion_figure(table, FIGURES / "perception_distortion.png", settings.dpi)
+    axis = perception_distortion_figure(table, FIGURES / "perception_distortion.png", params.dpi)
     if axis:
         figures[f"Perception-distortion (PSNR-Y against {axis.upper()})"] = "figures/perception_distortion.png"
     runs = {stage: read_curves(training_log(stage)) for stage in ("pretrain", "train_gan", "train_unsupervised")}
-    curves_figure(runs, FIGURES / "training_curves.png", settings.dpi)
+    curves_figure(runs, FIGURES / "training_curves.png", params.dpi)
     figures["Training curves"] = "figures/training_curves.png"
     write_text(REPORTS / "metrics_table.tex", latex_table(table, scale))
     write_text(REPORTS / "report.md", markdown_report(table, scale, provenance, figures))

@@ -8,7 +8,7 @@ from srgan.losses import VGG_LAYERS, ContentLoss, VGGFeatures, content_weights_f
 from srgan.models.discriminator import Discriminator
 from srgan.models.generator import Generator
 from srgan.models.io import load_generator
-from srgan.stages._stage import log, params, run
+from srgan.stages._stage import log, read_params, run
 from srgan.stages._training import (
     run_store,
     save_model,
@@ -27,10 +27,10 @@ TERM_LABELS = {"mse": "MSE", "l1": "L1", "vgg22": "VGG22", "vgg54": "VGG54", "fe
                "low_pass": "LP"}
 
 
-def content_loss(settings: GanParams, vgg_record: dict) -> tuple[ContentLoss, dict, str]:
+def content_loss(params: GanParams, vgg_record: dict) -> tuple[ContentLoss, dict, str]:
     """The content loss to train with, the weights it really uses, and how to describe it; loud when VGG19
     had to be replaced by pixel MSE."""
-    requested = settings.content.model_dump()
+    requested = params.content.model_dump()
     weights, note = content_weights_for(requested, vgg_record["status"] == "available", vgg_record.get("reason", ""))
     if note:
         log.warning(note)
@@ -48,35 +48,35 @@ def label(weights: dict, adversarial: str) -> str:
 
 
 def main() -> None:
-    p = params("seed", "execution", "data", "model", "gan")
-    seed, data, settings, execution = p["seed"], p["data"], p["gan"], p["execution"]
+    p = read_params("seed", "execution", "data", "model", "gan")
+    seed, data, params, execution = p["seed"], p["data"], p["gan"], p["execution"]
     session = start_training(execution, seed)
-    growing = bool(settings.progressive.phase_steps)
-    if settings.init_generator == "pretrained":
+    growing = bool(params.progressive.phase_steps)
+    if params.init_generator == "pretrained":
         generator, _ = load_generator(MODEL_FILES["srresnet"], session.device)
     else:
         generator = Generator(scale=data.scale, **p["model"].generator.model_dump(), progressive=growing)
     discriminator = Discriminator(data.hr_size, **p["model"].discriminator.model_dump(),
                                   max_skip=generator.upsample_steps - 1 if growing else 0)
-    content, weights, description = content_loss(settings, json.loads(WEIGHTS_RECORD.read_text())["vgg19"])
+    content, weights, description = content_loss(params, json.loads(WEIGHTS_RECORD.read_text())["vgg19"])
     lq, gt, _ = training_arrays()
-    batches = Prefetched(PairBatches(lq, gt, settings.batch_size, seed, session.device, session.dist.rank,
+    batches = Prefetched(PairBatches(lq, gt, params.batch_size, seed, session.device, session.dist.rank,
                                      session.dist.world), session.device)
-    trainer = GanTrainer(generator, discriminator, content, batches, settings, session.device, seed=seed,
+    trainer = GanTrainer(generator, discriminator, content, batches, params, session.device, seed=seed,
                          dist=session.dist, compile=execution.compile)
-    inputs = (MODEL_FILES["srresnet"],) if settings.init_generator == "pretrained" else ()
-    store = run_store("train_gan", {"seed": seed, "gan": settings.model_dump(), "g": generator.arch,
+    inputs = (MODEL_FILES["srresnet"],) if params.init_generator == "pretrained" else ()
+    store = run_store("train_gan", {"seed": seed, "gan": params.model_dump(), "g": generator.arch,
                                     "d": p["model"].discriminator.model_dump(), "content": description}, inputs)
-    watch = DiscriminatorWatch(start=settings.d_warmup_steps)
+    watch = DiscriminatorWatch(start=params.d_warmup_steps)
     with training_log_for("train_gan", session.dist.is_main) as log_to:
-        result = run_loop(trainer, settings, store=store, log_to=log_to, dist=session.dist,
-                          validation=validation_set(settings.validate_every, data.scale), watch=watch)
+        result = run_loop(trainer, params, store=store, log_to=log_to, dist=session.dist,
+                          validation=validation_set(params.validate_every, data.scale), watch=watch)
     batches.close()
     if session.dist.is_main:
         save_model("train_gan", MODEL_FILES["srgan"], result, {
-            "name": "SRGAN", "label": label(weights, settings.adversarial), "steps": settings.steps,
-            "init": settings.init_generator, "trained_with": description, "discriminator": watch.summary(),
-            "execution": session.describe(execution, settings.precision)}, data)
+            "name": "SRGAN", "label": label(weights, params.adversarial), "steps": params.steps,
+            "init": params.init_generator, "trained_with": description, "discriminator": watch.summary(),
+            "execution": session.describe(execution, params.precision)}, data)
         store.discard()
 
 
