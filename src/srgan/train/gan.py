@@ -110,8 +110,8 @@ class GanTrainer:
             real_logits = self.d(self.seen_by_d(gt, upsample_steps), skip, alpha).float()
             fake_logits = self.d(self.seen_by_d(fake, upsample_steps), skip, alpha).float()
         if self.params.adversarial == "relativistic":
-            loss = relativistic_discriminator_loss(real_logits, fake_logits, self.dist.global_mean(real_logits),
-                                                   self.dist.global_mean(fake_logits), self.params.real_label)
+            loss = relativistic_discriminator_loss(real_logits, fake_logits, self.dist.differentiable_mean(real_logits),
+                                                   self.dist.differentiable_mean(fake_logits), self.params.real_label)
         else:
             loss = discriminator_loss(real_logits, fake_logits, self.params.real_label)
         self.opt_d.step(loss)
@@ -169,8 +169,8 @@ class GanTrainer:
     def _adversarial(self, real_logits: torch.Tensor | None, fake_logits: torch.Tensor) -> torch.Tensor:
         if self.params.adversarial == "relativistic":
             real_logits = real_logits.float()
-            return relativistic_generator_loss(real_logits, fake_logits, self.dist.global_mean(real_logits),
-                                               self.dist.global_mean(fake_logits))
+            return relativistic_generator_loss(real_logits, fake_logits, self.dist.differentiable_mean(real_logits),
+                                               self.dist.differentiable_mean(fake_logits))
         return generator_adversarial_loss(fake_logits)
 
     def state_dict(self) -> dict:

@@ -105,7 +105,7 @@ class RunningMean:
         if not self.totals:
             return {}
         names = list(self.totals)
-        values = dist.mean(torch.stack([self.totals[name] / self.counts[name] for name in names])).tolist()
+        values = dist.detached_mean(torch.stack([self.totals[name] / self.counts[name] for name in names])).tolist()
         for name, value in zip(names, values):
             if not math.isfinite(value):
                 raise SrganError(f"step {step}: loss '{name}' is {value}; training stopped. The last good "
