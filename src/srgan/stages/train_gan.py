@@ -9,19 +9,10 @@ from srgan.models.discriminator import Discriminator
 from srgan.models.generator import Generator
 from srgan.models.io import load_generator
 from srgan.stages._stage import log, read_params, run
-from srgan.stages._training import (
-    run_store,
-    save_model,
-    start_training,
-    training_arrays,
-    training_log_for,
-    validation_set,
-)
+from srgan.stages._training import paired_batches, run_store, save_and_discard, start_training, train
 from srgan.stages.paths import BACKBONES, MODEL_FILES, WEIGHTS_RECORD
-from srgan.train.batches import PairBatches, Prefetched
 from srgan.train.gan import GanTrainer
 from srgan.train.health import DiscriminatorWatch
-from srgan.train.loop import run_loop
 
 TERM_LABELS = {"mse": "MSE", "l1": "L1", "vgg22": "VGG22", "vgg54": "VGG54", "feature_matching": "FM",
                "low_pass": "LP"}
@@ -59,25 +50,19 @@ def main() -> None:
     discriminator = Discriminator(data.hr_size, **p["model"].discriminator.model_dump(),
                                   max_skip=generator.upsample_steps - 1 if growing else 0)
     content, weights, description = content_loss(params, json.loads(WEIGHTS_RECORD.read_text())["vgg19"])
-    lq, gt, _ = training_arrays()
-    batches = Prefetched(PairBatches(lq, gt, params.batch_size, seed, session.device, session.dist.rank,
-                                     session.dist.world), session.device)
+    batches = paired_batches(params.batch_size, seed, session)
     trainer = GanTrainer(generator, discriminator, content, batches, params, session.device, seed=seed,
                          dist=session.dist, compile=execution.compile)
     inputs = (MODEL_FILES["srresnet"],) if params.init_generator == "pretrained" else ()
     store = run_store("train_gan", {"seed": seed, "gan": params.model_dump(), "g": generator.arch,
                                     "d": p["model"].discriminator.model_dump(), "content": description}, inputs)
     watch = DiscriminatorWatch(start=params.d_warmup_steps)
-    with training_log_for("train_gan", session.dist.is_main) as log_to:
-        result = run_loop(trainer, params, store=store, log_to=log_to, dist=session.dist,
-                          validation=validation_set(params.validate_every, data.scale), watch=watch)
-    batches.close()
-    if session.dist.is_main:
-        save_model("train_gan", MODEL_FILES["srgan"], result, {
-            "name": "SRGAN", "label": label(weights, params.adversarial), "steps": params.steps,
-            "init": params.init_generator, "trained_with": description, "discriminator": watch.summary(),
-            "execution": session.describe(execution, params.precision)}, data)
-        store.discard()
+    result = train("train_gan", trainer, params, session=session, store=store, batches=batches, scale=data.scale,
+                   watch=watch)
+    save_and_discard("train_gan", "srgan", result, {
+        "name": "SRGAN", "label": label(weights, params.adversarial), "steps": params.steps,
+        "init": params.init_generator, "trained_with": description, "discriminator": watch.summary()}, data,
+        session=session, store=store, execution=execution, precision=params.precision)
 
 
 if __name__ == "__main__":

@@ -3,18 +3,9 @@
 from srgan.models.discriminator import Discriminator
 from srgan.models.generator import Generator, start_at_bicubic
 from srgan.stages._stage import read_params, run
-from srgan.stages._training import (
-    run_store,
-    save_model,
-    start_training,
-    training_arrays,
-    training_log_for,
-    validation_set,
-)
-from srgan.stages.paths import MODEL_FILES
+from srgan.stages._training import run_store, save_and_discard, start_training, train, training_arrays
 from srgan.train.batches import LQBatches, Prefetched, UnpairedBatches
 from srgan.train.health import DiscriminatorWatch
-from srgan.train.loop import run_loop
 from srgan.train.unsupervised import UnsupervisedTrainer
 
 TRAINED_WITH = {
@@ -45,16 +36,12 @@ def main() -> None:
     store = run_store("train_unsupervised", {"seed": seed, "unsupervised": params.model_dump(),
                                              "g": generator.arch, "d": p["model"].discriminator.model_dump()})
     watch = DiscriminatorWatch(start=0)
-    with training_log_for("train_unsupervised", session.dist.is_main) as log_to:
-        result = run_loop(trainer, params, store=store, log_to=log_to, dist=session.dist,
-                          validation=validation_set(params.validate_every, data.scale), watch=watch)
-    batches.close()
-    if session.dist.is_main:
-        save_model("train_unsupervised", MODEL_FILES["unsupervised"], result, {
-            "name": f"Unsupervised ({params.mode})", "label": f"Unsupervised ({params.mode})",
-            "steps": params.steps, "trained_with": TRAINED_WITH[params.mode],
-            "discriminator": watch.summary(), "execution": session.describe(execution, params.precision)}, data)
-        store.discard()
+    result = train("train_unsupervised", trainer, params, session=session, store=store, batches=batches,
+                   scale=data.scale, watch=watch)
+    save_and_discard("train_unsupervised", "unsupervised", result, {
+        "name": f"Unsupervised ({params.mode})", "label": f"Unsupervised ({params.mode})",
+        "steps": params.steps, "trained_with": TRAINED_WITH[params.mode], "discriminator": watch.summary()}, data,
+        session=session, store=store, execution=execution, precision=params.precision)
 
 
 if __name__ == "__main__":
