@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from srgan.config import ExecutionParams, load_params
+from srgan.config import DataParams, ExecutionParams, load_params
 from srgan.errors import SrganError
 from srgan.stages.paths import PARAMS, STAGE_OUTPUTS
 
@@ -25,6 +25,14 @@ RESTORE = ("`dvc repro` removes a stage's outputs before it runs; `git checkout 
 def read_params(*sections: str) -> dict:
     """The named sections, after every section of params.yaml has been validated."""
     return load_params(PARAMS, *sections)
+
+
+def eval_set_name(data: DataParams) -> str:
+    """The evaluation set a `<stage>@<set>` stage runs for (its argument), which data.eval must name."""
+    name = sys.argv[1]
+    if name not in data.eval:
+        raise SrganError(f"params.yaml: data.eval has no set named {name!r}; run `dvc repro` to follow params.yaml")
+    return name
 
 
 def run(main: Callable[[], None], training: bool = False) -> None:

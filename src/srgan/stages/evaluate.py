@@ -1,20 +1,18 @@
 """Stage evaluate@<set>: every method on one evaluation set -> reports/evaluate/<set>/ (metrics, per image, samples)."""
 
 import json
-import sys
 
 from srgan import backbones
 from srgan.atomic import atomic_path, write_json
 from srgan.data.crops import load_eval_images
 from srgan.devices import pick_device
-from srgan.errors import SrganError
 from srgan.evaluate import Samples, baselines, coverage, evaluate_images, left_out, model_method, summarise
 from srgan.interpolation import blend_name
 from srgan.metrics import LPIPS
 from srgan.models.blend import blend
 from srgan.models.io import load_generator
 from srgan.precision import resolve_precision
-from srgan.stages._stage import log, read_params, run
+from srgan.stages._stage import eval_set_name, log, read_params, run
 from srgan.stages.paths import BACKBONES, MODEL_FILES, WEIGHTS_RECORD, evaluation, prepared_eval
 
 MODEL_FACTS = ("label", "trained_with", "steps", "discriminator", "execution")  # copied from each model's metadata
@@ -33,11 +31,9 @@ def lpips_metric(mode: str, record: dict, device) -> tuple[LPIPS | None, str]:
 
 
 def main() -> None:
-    name = sys.argv[1]
     p = read_params("execution", "data", "evaluate")
     data, params = p["data"], p["evaluate"]
-    if name not in data.eval:
-        raise SrganError(f"params.yaml: data.eval has no set named {name!r}; run `dvc repro` to follow params.yaml")
+    name = eval_set_name(data)
     device = pick_device(p["execution"].device, key="execution.device")
     metric, lpips_status = lpips_metric(params.lpips, json.loads(WEIGHTS_RECORD.read_text())["alexnet"], device)
     models = {method: load_generator(path, device) for method, path in MODEL_FILES.items()}
