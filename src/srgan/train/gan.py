@@ -47,11 +47,10 @@ class GanTrainer:
         self.d = dist.wrap(discriminator, device, find_unused=growing)
         if compile and not growing:
             self.g, self.d = torch.compile(self.g), torch.compile(self.d)
-        decay = {"decay_at": params.lr_decay.at, "decay_factor": params.lr_decay.factor}
         self.opt_g = Optimiser(generator, params.lr_g, params.betas_g, precision=self.precision, device=device,
-                               **decay)
+                               decay=params.lr_decay)
         self.opt_d = Optimiser(discriminator, params.lr_d, params.betas_d, precision=self.precision, device=device,
-                               **decay)
+                               decay=params.lr_decay)
         self.replay = ReplayBuffer(params.replay.size, params.replay.fraction, seed=seed)
         self.total_steps = params.d_warmup_steps + params.steps
         self.images_per_step = params.batch_size * params.d_steps

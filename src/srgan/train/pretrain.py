@@ -29,7 +29,7 @@ class MSETrainer:
         if compile:
             self.network = torch.compile(self.network)
         self.optimiser = Optimiser(self.generator, params.lr, params.betas, precision=self.precision,
-                                   device=device, decay_at=params.lr_decay.at, decay_factor=params.lr_decay.factor)
+                                   device=device, decay=params.lr_decay)
         self.total_steps = params.steps
         self.images_per_step = params.batch_size
 
