@@ -15,7 +15,6 @@ import errno
 import os
 import sys
 import tempfile
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +26,7 @@ from srgan.imageio import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, list_images, read_
 from srgan.inference import upscale_image
 from srgan.models.blend import load_blend
 from srgan.models.io import load_generator
+from srgan.names import distinct_labels
 from srgan.precision import PRECISIONS
 
 # Below 16 LR pixels most of a tile lies within reach of the zero padding of the generator's 9x9 convolutions,
@@ -77,11 +77,8 @@ def output_names(sources: list[Path], scale: int) -> dict[Path, str]:
     parent folder's name (a_photo_png), then a number (a_photo_png_2). Clashes ignore case, so the
     names stay distinct on case-insensitive disks too.
     """
-    labels = {source: source.stem for source in sources}
-    for more_specific in (_with_suffix, _with_parent):
-        for source in _clashing(labels):
-            labels[source] = more_specific(source)
-    return {source: f"{label}_x{scale}.png" for source, label in _numbered(labels).items()}
+    labels = distinct_labels(sources, (lambda source: source.stem, _with_suffix, _with_parent))
+    return {source: f"{label}_x{scale}.png" for source, label in labels.items()}
 
 
 def _with_suffix(source: Path) -> str:
@@ -91,26 +88,6 @@ def _with_suffix(source: Path) -> str:
 def _with_parent(source: Path) -> str:
     parent = Path(_same_file_key(source)).parent.name
     return f"{parent}_{_with_suffix(source)}" if parent else _with_suffix(source)
-
-
-def _clashing(labels: dict[Path, str]) -> list[Path]:
-    counts = Counter(label.casefold() for label in labels.values())
-    return [source for source, label in labels.items() if counts[label.casefold()] > 1]
-
-
-def _numbered(labels: dict[Path, str]) -> dict[Path, str]:
-    """Still-clashing labels keep the first as is and number the others, skipping any label already in use."""
-    clashing = set(_clashing(labels))
-    used = {label.casefold() for source, label in labels.items() if source not in clashing}
-    result = {}
-    for source, label in labels.items():
-        unique, number = label, 1
-        while source in clashing and unique.casefold() in used:
-            number += 1
-            unique = f"{label}_{number}"
-        used.add(unique.casefold())
-        result[source] = unique
-    return result
 
 
 def plan_outputs(sources: list[Path], out_dir: Path, scale: int) -> dict[Path, Path]:

@@ -226,7 +226,7 @@ def test_start_at_bicubic_makes_an_untrained_generator_exactly_bicubic():
         lr = torch.rand(1, 3, 6, 6)
         with torch.no_grad():
             assert torch.allclose(generator(lr), upscale(lr, 4), atol=1e-6)
-            assert torch.allclose(generator(lr, stages=1), upscale(lr, 2), atol=1e-6)
+            assert torch.allclose(generator(lr, upsample_steps=1), upscale(lr, 2), atol=1e-6)
     with pytest.raises(ValueError, match="bicubic_skip"):
         start_at_bicubic(Generator(4, blocks=1, channels=8))
     with pytest.raises(ValueError, match="spectrally"):

@@ -98,3 +98,16 @@ def test_machines_that_cannot_meet_are_one_error_naming_the_endpoint(monkeypatch
     with pytest.raises(SrganError, match=r"execution.rdzv_endpoint node0:29500: the 2 machines could not meet there "
                                          r"\(RendezvousConnectionError"):
         _launcher.launch(execution)
+
+
+def test_an_evaluation_stage_runs_for_a_set_data_eval_names(monkeypatch):
+    from srgan.config import parse_section
+    from srgan.errors import SrganError
+    from srgan.stages._stage import eval_set_name
+
+    data = parse_section("data", {"eval": {"set5": "Set5", "mine": "folder:photos"}})
+    monkeypatch.setattr(sys, "argv", ["evaluate", "mine"])
+    assert eval_set_name(data) == "mine"
+    monkeypatch.setattr(sys, "argv", ["evaluate", "set14"])
+    with pytest.raises(SrganError, match="params.yaml: data.eval has no set named 'set14'; run `dvc repro`"):
+        eval_set_name(data)

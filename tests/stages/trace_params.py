@@ -76,7 +76,7 @@ def traced_params(*sections: str) -> dict:
 
 def main() -> None:
     out, module, *args = sys.argv[1:]
-    stage.params = traced_params
+    stage.read_params = traced_params
     atexit.register(lambda: open(out, "w").write(json.dumps(sorted(seen))))
     sys.argv = [module, *args]
     runpy.run_module(module, run_name="__main__", alter_sys=True)

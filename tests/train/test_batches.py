@@ -6,7 +6,7 @@ import torch
 from tests.train.conftest import CPU
 
 from srgan.errors import SrganError
-from srgan.train.batches import LRBatches, PairBatches, Prefetched, UnpairedBatches, to_tensor
+from srgan.train.batches import LQBatches, PairBatches, Prefetched, UnpairedBatches, to_tensor
 
 
 def test_batches_are_a_function_of_seed_and_step(pairs):
@@ -137,6 +137,6 @@ def test_unpaired_needs_two_images(crops):
 
 def test_measurement_mode_never_sees_hr(crops):
     lr, _, _ = crops
-    lr_batch, nothing = LRBatches(lr, 4, 0, CPU)(0)
+    lr_batch, nothing = LQBatches(lr, 4, 0, CPU)(0)
     assert nothing is None and lr_batch.shape == (4, 3, 16, 16)
     assert torch.equal(lr_batch, PairBatches(lr, lr, 4, 0, CPU)(0)[0])

@@ -15,7 +15,7 @@ from srgan.data.resize import degrade
 from srgan.losses import ContentLoss
 from srgan.models.discriminator import Discriminator
 from srgan.models.generator import Generator
-from srgan.train.batches import LRBatches, PairBatches, UnpairedBatches
+from srgan.train.batches import LQBatches, PairBatches, UnpairedBatches
 from srgan.train.distributed import Dist
 from srgan.train.gan import GanTrainer
 from srgan.train.pretrain import MSETrainer
@@ -52,7 +52,7 @@ def trainer(method: str, rank: int, world: int):
         batches = UnpairedBatches(lr, hr, ids, 4, 0, CPU, rank, world)
         params = parse_section("unsupervised", {**common, "mode": "unpaired"})
     else:
-        batches = LRBatches(lr, 4, 0, CPU, rank, world)
+        batches = LQBatches(lr, 4, 0, CPU, rank, world)
         params = parse_section("unsupervised", {**common, "mode": "measurement"})
         d = Discriminator(16, channels=4, norm="batch", dense=8)
     return UnsupervisedTrainer(g, d, batches, params, CPU, dist=Dist(rank, world))

@@ -48,12 +48,12 @@ class Recording:
 
 
 def reading_dist(trainer: Recording, reads: list) -> Dist:
-    """A one-process Dist that notes after how many steps the loop reads the losses back (Dist.mean)."""
+    """A one-process Dist that notes after how many steps the loop reads the losses back (Dist.detached_mean)."""
 
     class Reading(Dist):
-        def mean(self, values):
+        def detached_mean(self, values):
             reads.append(len(trainer.losses))
-            return super().mean(values)
+            return super().detached_mean(values)
 
     return Reading()
 

@@ -14,6 +14,7 @@ from tests.train.conftest import (
     tiny_generator,
 )
 
+from srgan.config import LrDecay
 from srgan.losses import ContentLoss
 from srgan.precision import autocast
 from srgan.train.batches import PairBatches
@@ -105,14 +106,13 @@ def test_a_loss_without_gradient_changes_nothing():
 
 def test_step_decay_and_state_round_trip():
     module = torch.nn.Linear(2, 1)
-    optimiser = Optimiser(module, 0.1, (0.9, 0.999), precision="fp32", device=CPU, decay_at=[1, 3],
-                          decay_factor=0.5)
+    optimiser = Optimiser(module, 0.1, (0.9, 0.999), precision="fp32", device=CPU, decay=LrDecay(at=[1, 3], factor=0.5))
     seen = []
     for _ in range(4):
         seen.append(optimiser.lr)
         optimiser.step(module(torch.ones(1, 2)).sum())
         optimiser.end_of_step()
     assert seen == pytest.approx([0.1, 0.05, 0.05, 0.025])
-    copy = Optimiser(module, 0.1, (0.9, 0.999), precision="fp32", device=CPU, decay_at=[1, 3], decay_factor=0.5)
+    copy = Optimiser(module, 0.1, (0.9, 0.999), precision="fp32", device=CPU, decay=LrDecay(at=[1, 3], factor=0.5))
     copy.load_state_dict(optimiser.state_dict())
     assert copy.lr == pytest.approx(0.025) and copy.scheduler.last_epoch == 4

@@ -25,15 +25,15 @@ MSE_ONLY = {"mse": 1.0, "vgg54": 0.0}
 @pytest.mark.parametrize("scale", [4, 8])
 def test_output_shapes_in_every_phase(scale):
     torch.manual_seed(0)
-    stages = {4: 2, 8: 3}[scale]
+    upsample_steps = {4: 2, 8: 3}[scale]
     generator = Generator(scale, blocks=1, channels=8, progressive=True)
-    discriminator = Discriminator(hr_size=64, channels=4, dense=8, max_skip=stages - 1)
+    discriminator = Discriminator(hr_size=64, channels=4, dense=8, max_skip=upsample_steps - 1)
     lr = torch.rand(2, 3, 64 // scale, 64 // scale)
-    for phase in range(1, stages + 1):
+    for phase in range(1, upsample_steps + 1):
         for alpha in (0.3, 1.0):
             sr = generator(lr, phase, alpha)
             assert sr.shape == (2, 3, lr.shape[-1] * 2**phase, lr.shape[-1] * 2**phase)
-            assert discriminator(sr, skip=stages - phase, alpha=alpha).shape == (2,)
+            assert discriminator(sr, skip=upsample_steps - phase, alpha=alpha).shape == (2,)
 
 
 def test_generator_fade_in_blends_with_the_upsampled_previous_stage():
@@ -60,7 +60,7 @@ def test_discriminator_fade_in_blends_with_the_pooled_path():
 
 def test_a_direct_generator_cannot_output_intermediate_scales():
     with pytest.raises(ValueError, match="progressive"):
-        Generator(4, blocks=1, channels=8)(torch.rand(1, 3, 4, 4), stages=1)
+        Generator(4, blocks=1, channels=8)(torch.rand(1, 3, 4, 4), upsample_steps=1)
 
 
 @pytest.fixture(scope="module")

@@ -74,16 +74,16 @@ def test_replay_forgets_fakes_of_another_resolution():
 
 
 def test_growth_schedule_and_fade_in_weights():
-    growth = Growth(stages=3, phase_steps=(10, 10), fade_steps=4)
+    growth = Growth(upsample_steps=3, phase_steps=(10, 10), fade_steps=4)
     assert [growth.at(step) for step in (0, 9)] == [(1, 1.0), (1, 1.0)]
     assert [growth.at(step) for step in (10, 11, 12, 13, 14)] == [(2, 0.25), (2, 0.5), (2, 0.75), (2, 1.0), (2, 1.0)]
     assert [growth.at(step) for step in (20, 23, 500)] == [(3, 0.25), (3, 1.0), (3, 1.0)]
-    assert Growth(stages=3).at(0) == (3, 1.0)  # direct training
-    assert Growth(stages=2, phase_steps=(5,), fade_steps=0).at(5) == (2, 1.0)
+    assert Growth(upsample_steps=3).at(0) == (3, 1.0)  # direct training
+    assert Growth(upsample_steps=2, phase_steps=(5,), fade_steps=0).at(5) == (2, 1.0)
 
 
 def test_growth_target_is_hr_at_the_phase_resolution():
     hr = torch.rand(2, 3, 32, 32, dtype=torch.float64)
-    growth = Growth(stages=3, phase_steps=(1, 1))
+    growth = Growth(upsample_steps=3, phase_steps=(1, 1))
     assert growth.target(hr, 3) is hr
     assert growth.target(hr, 1).shape == (2, 3, 8, 8)

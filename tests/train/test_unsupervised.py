@@ -7,7 +7,7 @@ from tests.train.conftest import CPU, Interrupt, Recorder, assert_same, section,
 from srgan.data.resize import downscale
 from srgan.models.discriminator import Discriminator
 from srgan.models.generator import Generator
-from srgan.train.batches import LRBatches, UnpairedBatches
+from srgan.train.batches import LQBatches, UnpairedBatches
 from srgan.train.loop import run_loop
 from srgan.train.unsupervised import UnsupervisedTrainer, consistency_loss, random_measurement
 
@@ -33,7 +33,7 @@ def test_random_measurement_shifts_then_degrades():
 
 def batches_for(mode, crops):
     lr, hr, ids = crops
-    return UnpairedBatches(lr, hr, ids, 4, 0, CPU) if mode == "unpaired" else LRBatches(lr, 4, 0, CPU)
+    return UnpairedBatches(lr, hr, ids, 4, 0, CPU) if mode == "unpaired" else LQBatches(lr, 4, 0, CPU)
 
 
 def trainer(mode, crops, seed=0) -> UnsupervisedTrainer:

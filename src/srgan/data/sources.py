@@ -19,6 +19,7 @@ from srgan.data.download import extract_verified, fetch
 from srgan.data.embedded import skimage_photos
 from srgan.errors import SrganError
 from srgan.imageio import IMAGE_SUFFIXES, list_images, write_png
+from srgan.names import distinct_labels
 
 EDSR_BENCHMARK = "https://cv.snu.ac.kr/research/EDSR/benchmark.tar"
 DIV2K = "https://data.vision.ee.ethz.ch/cvl/DIV2K/"
@@ -213,26 +214,13 @@ def _place_all(images: list[Path], root: Path, folder: Path, link: bool) -> int:
 
 
 def unique_names(images: list[Path], root: Path) -> dict[Path, str]:
-    """A flat file name for each image under `root`, unique in name and in stem (the stem names the image
-    in evaluation): its own name where that is unique, else its path below root joined with '__', and
-    the suffix kept in the stem where two files differ only by it (photo.png, photo.jpg)."""
-    def stem(name: str) -> str:
-        return name.rsplit(".", 1)[0].lower()
+    """A flat file name for each image under `root`, unique in stem (the stem names the image in evaluation) even
+    ignoring case: its own name where that is unique, else its path below root joined with '__', then with the
+    suffix kept in the stem where two files differ only by it (photo_png.png, photo_jpg.jpg), then numbered
+    (srgan.names.distinct_labels)."""
+    def joined(path: Path) -> str:
+        return "__".join(path.relative_to(root).with_suffix("").parts)
 
-    plain_stems = [stem(path.name) for path in images]
-    names = {}
-    for path in images:
-        name = path.name if plain_stems.count(stem(path.name)) == 1 else "__".join(path.relative_to(root).parts)
-        names[path] = name
-    stems = [stem(name) for name in names.values()]
-    taken: set[str] = set()
-    for path, name in names.items():
-        if stems.count(stem(name)) > 1:
-            base, _, suffix = name.rpartition(".")
-            name = f"{base}_{suffix}.{suffix}"
-        while stem(name) in taken:  # only when a file's own name looks like another's joined path
-            base, _, suffix = name.rpartition(".")
-            name = f"{base}_.{suffix}"
-        taken.add(stem(name))
-        names[path] = name
-    return names
+    stems = distinct_labels(images, (lambda path: path.stem, joined,
+                                     lambda path: f"{joined(path)}_{path.suffix.lstrip('.')}"))
+    return {path: stem + path.suffix for path, stem in stems.items()}

@@ -31,10 +31,12 @@ class Discriminator(nn.Module):
             raise ValueError(f"max_skip must be 0 to 3, got {max_skip}")
         self.hr_size = hr_size
         self.max_skip = max_skip
-        widths = [channels * 2**stage for stage in range(4)]
+        widths = [channels * 2**k for k in range(4)]
         edge_norm = "none" if norm == "batch" else norm
         self.from_rgb = nn.ModuleList([nn.Sequential(conv(3, widths[k], 3, edge_norm, bias=True), nn.LeakyReLU(0.2))
                                        for k in range(max_skip + 1)])
+        # The four halving blocks. The attribute keeps its name because it is in the state-dict keys
+        # ("stages.0.0.weight", ...) of saved checkpoints.
         self.stages = nn.ModuleList([
             nn.Sequential(*_layer(width, width, 2, norm), *(_layer(width, 2 * width, 1, norm) if k < 3 else []))
             for k, width in enumerate(widths)])
@@ -52,8 +54,8 @@ class Discriminator(nn.Module):
             older = self.from_rgb[skip + 1](F.avg_pool2d(image, 2))
             x = alpha * x + (1.0 - alpha) * older
         outputs = [x]
-        for stage in self.stages[skip + 1:]:
-            x = stage(x)
+        for block in self.stages[skip + 1:]:
+            x = block(x)
             outputs.append(x)
         logits = self.head(x).squeeze(1)
         return (logits, outputs) if features else logits

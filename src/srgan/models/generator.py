@@ -46,7 +46,7 @@ class Generator(nn.Module):
     only the residual; it is not in the paper (off there) but trains much faster on a CPU budget.
 
     progressive adds an RGB head after every x2 stage but the last, so the network can be grown
-    x2 -> x4 -> x8 (ProGAN-style): forward(lr, stages=k, alpha=a) outputs at x2^k, the newest stage
+    x2 -> x4 -> x8 (ProGAN-style): forward(lr, upsample_steps=k, alpha=a) outputs at x2^k, the newest stage
     blended with the x2-upsampled output of the stage before it by a (fade-in).
     """
 
@@ -58,36 +58,36 @@ class Generator(nn.Module):
         self.arch = {"scale": scale, "blocks": blocks, "channels": channels, "norm": norm,
                      "bicubic_skip": bicubic_skip, "progressive": progressive, "upsample": upsample}
         self.scale = scale
-        self.stages = int(math.log2(scale))
+        self.upsample_steps = int(math.log2(scale))  # x2 upsampling steps
         self.bicubic_skip = bicubic_skip
         edge_norm = "none" if norm == "batch" else norm
         self.head = nn.Sequential(conv(3, channels, 9, edge_norm, bias=True), nn.PReLU(channels))
         self.body = nn.Sequential(*[ResidualBlock(channels, norm) for _ in range(blocks)],
                                   conv(channels, channels, 3, norm), feature_norm(channels, norm))
-        self.upsample = nn.Sequential(*[Upsample2x(channels, norm, upsample) for _ in range(self.stages)])
+        self.upsample = nn.Sequential(*[Upsample2x(channels, norm, upsample) for _ in range(self.upsample_steps)])
         self.tail = conv(channels, 3, 9, edge_norm, bias=True)
         self.side = nn.ModuleList([conv(channels, 3, 9, edge_norm, bias=True)
-                                   for _ in range(self.stages - 1)] if progressive else [])
+                                   for _ in range(self.upsample_steps - 1)] if progressive else [])
 
-    def forward(self, lr: torch.Tensor, stages: int | None = None, alpha: float = 1.0) -> torch.Tensor:
-        stages = self.stages if stages is None else stages
-        if stages != self.stages and not self.side:
+    def forward(self, lr: torch.Tensor, upsample_steps: int | None = None, alpha: float = 1.0) -> torch.Tensor:
+        steps = self.upsample_steps if upsample_steps is None else upsample_steps
+        if steps != self.upsample_steps and not self.side:
             raise ValueError("only a progressive generator can output at an intermediate scale")
         features = self.head(lr)
         x = features + self.body(features)
         previous = None
-        for index in range(stages):
+        for index in range(steps):
             previous, x = x, self.upsample[index](x)
-        sr = self._rgb(stages, x)
-        if alpha < 1.0 and stages > 1:
-            faded = F.interpolate(self._rgb(stages - 1, previous), scale_factor=2, mode="nearest")
+        sr = self._rgb(steps, x)
+        if alpha < 1.0 and steps > 1:
+            faded = F.interpolate(self._rgb(steps - 1, previous), scale_factor=2, mode="nearest")
             sr = alpha * sr + (1.0 - alpha) * faded
         if self.bicubic_skip:  # added in float32: the bicubic image itself must not be rounded to bf16
-            sr = sr.float() + upscale(lr.float(), 2**stages)
+            sr = sr.float() + upscale(lr.float(), 2**steps)
         return sr
 
-    def _rgb(self, stages: int, features: torch.Tensor) -> torch.Tensor:
-        return self.tail(features) if stages == self.stages else self.side[stages - 1](features)
+    def _rgb(self, steps: int, features: torch.Tensor) -> torch.Tensor:
+        return self.tail(features) if steps == self.upsample_steps else self.side[steps - 1](features)
 
 
 def start_at_bicubic(generator: Generator) -> Generator:

@@ -9,7 +9,7 @@ from typing import Callable
 
 from srgan.config import ExecutionParams
 from srgan.errors import SrganError
-from srgan.stages._stage import LAUNCHER, log, params, run
+from srgan.stages._stage import LAUNCHER, log, read_params, run
 
 
 def run_training(main: Callable[[], None]) -> None:
@@ -17,7 +17,7 @@ def run_training(main: Callable[[], None]) -> None:
     process starts torchrun (torch.distributed.run), each of whose processes runs this same stage."""
     def launch_or_main() -> None:
         if needs_launch():
-            launch(params("execution")["execution"])
+            launch(read_params("execution")["execution"])
         else:
             main()
 
@@ -25,7 +25,7 @@ def run_training(main: Callable[[], None]) -> None:
 
 
 def needs_launch() -> bool:
-    return "LOCAL_RANK" not in os.environ and params("execution")["execution"].world_size > 1
+    return "LOCAL_RANK" not in os.environ and read_params("execution")["execution"].world_size > 1
 
 
 def launch(execution: ExecutionParams) -> None:

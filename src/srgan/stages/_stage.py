@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from srgan.config import load_params
+from srgan.config import DataParams, load_params
 from srgan.errors import SrganError
 from srgan.stages._restore import put_back
 from srgan.stages.paths import PARAMS, STAGE_OUTPUTS
@@ -23,9 +23,17 @@ DVC_STAGE = "DVC_STAGE"  # set by dvc for the commands of its stages
 PR_SET_PDEATHSIG = 1
 
 
-def params(*sections: str) -> dict:
+def read_params(*sections: str) -> dict:
     """The named sections, after every section of params.yaml has been validated."""
     return load_params(PARAMS, *sections)
+
+
+def eval_set_name(data: DataParams) -> str:
+    """The evaluation set a `<stage>@<set>` stage runs for (its argument), which data.eval must name."""
+    name = sys.argv[1]
+    if name not in data.eval:
+        raise SrganError(f"params.yaml: data.eval has no set named {name!r}; run `dvc repro` to follow params.yaml")
+    return name
 
 
 def run(main: Callable[[], None]) -> None:

@@ -13,9 +13,10 @@ from typing import Iterator
 
 import numpy as np
 import torch
+from torch import nn
 
 from srgan.code import PACKAGE, import_closure
-from srgan.config import DataParams, ExecutionParams
+from srgan.config import DataParams, ExecutionParams, LoopParams
 from srgan.data.crops import load_eval_images
 from srgan.devices import pick_device
 from srgan.models.card import model_card, write_card
@@ -23,6 +24,7 @@ from srgan.models.generator import Generator
 from srgan.models.io import save_generator
 from srgan.precision import resolve_precision
 from srgan.stages.paths import (
+    MODEL_FILES,
     TRAIN_HR,
     TRAIN_IDS,
     TRAIN_LR,
@@ -32,9 +34,11 @@ from srgan.stages.paths import (
     training_log,
     training_summary,
 )
+from srgan.train.batches import PairBatches, Prefetched
 from srgan.train.checkpoint import RunStore, fingerprint
 from srgan.train.distributed import Dist, from_environment
-from srgan.train.loop import NullLog, Validation
+from srgan.train.health import DiscriminatorWatch
+from srgan.train.loop import NullLog, Trainer, Validation, run_loop
 
 # The few numbers of a training run worth a column in `dvc exp show`: the final validation PSNR-Y (val/psnr_y) and
 # the throughput (perf/images_per_s); every curve stays in `dvc plots`.
@@ -120,7 +124,7 @@ def publish_log(log: Path, folder: Path) -> None:
 
 
 def training_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The prepared (lr, hr, image id) crops, memory-mapped."""
+    """The prepared (lq, gt, image id) crops, memory-mapped: the LR inputs, their HR ground truth, their image."""
     return (np.load(TRAIN_LR, mmap_mode="r"), np.load(TRAIN_HR, mmap_mode="r"), np.load(TRAIN_IDS))
 
 
@@ -129,12 +133,40 @@ def validation_set(validate_every: int, scale: int) -> Validation | None:
     return Validation(load_eval_images(VALIDATION), scale) if validate_every else None
 
 
-def run_store(stage: str, settings: dict, extra_inputs: tuple = ()) -> RunStore:
-    """Where this run's checkpoints live, keyed by its settings, the content of its inputs and its code (the
+def run_store(stage: str, params: dict, extra_inputs: tuple = ()) -> RunStore:
+    """Where this run's checkpoints live, keyed by its params, the content of its inputs and its code (the
     stage's import closure, which dvc.yaml lists as its code deps)."""
     inputs = [path for path in (*TRAINING_DATA, *extra_inputs) if path.exists()]
     code = {str(path.relative_to(PACKAGE)): path for path in import_closure(f"srgan.stages.{stage}")}
-    return RunStore(checkpoints(), stage, fingerprint(settings, inputs, code))
+    return RunStore(checkpoints(), stage, fingerprint(params, inputs, code))
+
+
+def paired_batches(batch_size: int, seed: int, session: Session) -> Prefetched:
+    """Seeded (lq, gt) batches of the prepared crops, this process's share of each, made ahead on a GPU."""
+    lq, gt, _ = training_arrays()
+    return Prefetched(PairBatches(lq, gt, batch_size, seed, session.device, session.dist.rank, session.dist.world),
+                      session.device)
+
+
+def train(stage: str, trainer: Trainer, params: LoopParams, *, session: Session, store: RunStore,
+          batches: Prefetched, scale: int, watch: DiscriminatorWatch | None = None) -> nn.Module:
+    """Run the training loop with the stage's log and validation images, then stop making batches; the generator
+    to save."""
+    with training_log_for(stage, session.dist.is_main) as log_to:
+        result = run_loop(trainer, params, store=store, log_to=log_to, dist=session.dist,
+                          validation=validation_set(params.validate_every, scale), watch=watch)
+    batches.close()
+    return result
+
+
+def save_and_discard(stage: str, model: str, generator: nn.Module, meta: dict, data: DataParams, *,
+                     session: Session, store: RunStore, execution: ExecutionParams, precision: str) -> None:
+    """How every training stage ends: on rank 0, the model file (MODEL_FILES[model]) and its card, its metadata
+    `meta` plus how the run was executed, then the run's checkpoints are discarded."""
+    if session.dist.is_main:
+        save_model(stage, MODEL_FILES[model], generator, {**meta, "execution": session.describe(execution, precision)},
+                   data)
+        store.discard()
 
 
 def save_model(stage: str, path: Path, generator: Generator, meta: dict, data: DataParams) -> None:

@@ -4,12 +4,12 @@ import shutil
 
 from srgan import backbones
 from srgan.atomic import write_json
-from srgan.stages._stage import log, params, run
+from srgan.stages._stage import log, read_params, run
 from srgan.stages.paths import BACKBONES, WEIGHTS_RECORD
 
 
 def main() -> None:
-    data = params("data")["data"]
+    data = read_params("data")["data"]
     record = backbones.resolve_all(fetch=data.fetch_weights)
     shutil.rmtree(BACKBONES, ignore_errors=True)
     BACKBONES.mkdir(parents=True)

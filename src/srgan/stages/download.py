@@ -1,12 +1,12 @@
 """Stage download: the training images (data.train) and the validation images (data.validation) -> data/raw/."""
 
 from srgan.data import sources
-from srgan.stages._stage import log, params, run
+from srgan.stages._stage import log, read_params, run
 from srgan.stages.paths import RAW_TRAIN, RAW_VALIDATION, downloads
 
 
 def main() -> None:
-    data = params("data")["data"]
+    data = read_params("data")["data"]
     sources.check_source(data.train, "data.train", "train")
     sources.check_source(data.validation.source, "data.validation.source", "eval")
     count = sources.materialise(data.train, "train", RAW_TRAIN, downloads(), data.archives, data.max_images)

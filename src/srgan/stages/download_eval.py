@@ -1,19 +1,15 @@
 """Stage download_eval@<set>: the images of one evaluation set (data.eval.<set>) -> data/raw/eval/<set>/."""
 
-import sys
 from pathlib import Path
 
 from srgan.data import sources
-from srgan.errors import SrganError
-from srgan.stages._stage import log, params, run
+from srgan.stages._stage import eval_set_name, log, read_params, run
 from srgan.stages.paths import downloads, evaluation, prepared_eval, raw_eval
 
 
 def main() -> None:
-    name = sys.argv[1]
-    data = params("data")["data"]
-    if name not in data.eval:
-        raise SrganError(f"params.yaml: data.eval has no set named {name!r}; run `dvc repro` to follow params.yaml")
+    data = read_params("data")["data"]
+    name = eval_set_name(data)
     source = data.eval[name].source
     sources.check_source(source, f"data.eval.{name}", "eval")
     try:

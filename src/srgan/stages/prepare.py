@@ -8,12 +8,12 @@ from srgan.atomic import write_json
 from srgan.data import pairs, sources
 from srgan.data.crops import face_crop, write_eval_images, write_training_crops
 from srgan.data.degradations import make_lr
-from srgan.stages._stage import log, params, run
+from srgan.stages._stage import log, read_params, run
 from srgan.stages.paths import RAW_TRAIN, RAW_VALIDATION, TRAIN, VALIDATION
 
 
 def main() -> None:
-    p = params("seed", "data")
+    p = read_params("seed", "data")
     data = p["data"]
     lr_maker = make_lr(data.degradation, data.realistic)
     train, train_lr, train_unmatched = pairs.raw_images(RAW_TRAIN, sources.is_pairs(data.train))

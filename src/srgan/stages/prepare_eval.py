@@ -1,22 +1,18 @@
 """Stage prepare_eval@<set>: whole held-out images of one evaluation set, LR degraded as the set says
 -> data/prepared/eval/<set>/."""
 
-import sys
 
 from srgan.atomic import write_json
 from srgan.data import pairs, sources
 from srgan.data.crops import face_crop, write_eval_images
 from srgan.data.degradations import make_lr
-from srgan.errors import SrganError
-from srgan.stages._stage import log, params, run
+from srgan.stages._stage import eval_set_name, log, read_params, run
 from srgan.stages.paths import prepared_eval, raw_eval
 
 
 def main() -> None:
-    name = sys.argv[1]
-    data = params("data")["data"]
-    if name not in data.eval:
-        raise SrganError(f"params.yaml: data.eval has no set named {name!r}; run `dvc repro` to follow params.yaml")
+    data = read_params("data")["data"]
+    name = eval_set_name(data)
     folder = prepared_eval(name)
     evaluation_set = data.eval[name]
     hr, lr, unmatched = pairs.raw_images(raw_eval(name), sources.is_pairs(evaluation_set.source))

@@ -2,41 +2,24 @@
 
 from srgan.models.generator import Generator
 from srgan.stages._launcher import run_training
-from srgan.stages._stage import params
-from srgan.stages._training import (
-    run_store,
-    save_model,
-    start_training,
-    training_arrays,
-    training_log_for,
-    validation_set,
-)
-from srgan.stages.paths import MODEL_FILES
-from srgan.train.batches import PairBatches, Prefetched
-from srgan.train.loop import run_loop
+from srgan.stages._stage import read_params
+from srgan.stages._training import paired_batches, run_store, save_and_discard, start_training, train
 from srgan.train.pretrain import MSETrainer
 
 
 def main() -> None:
-    p = params("seed", "execution", "data", "model", "pretrain")
-    seed, data, settings, execution = p["seed"], p["data"], p["pretrain"], p["execution"]
+    p = read_params("seed", "execution", "data", "model", "pretrain")
+    seed, data, params, execution = p["seed"], p["data"], p["pretrain"], p["execution"]
     session = start_training(execution, seed)
     generator = Generator(scale=data.scale, **p["model"].generator.model_dump(),
-                          progressive=bool(settings.progressive.phase_steps))
-    lr, hr, _ = training_arrays()
-    batches = Prefetched(PairBatches(lr, hr, settings.batch_size, seed, session.device, session.dist.rank,
-                                     session.dist.world), session.device)
-    trainer = MSETrainer(generator, batches, settings, session.device, session.dist, execution.compile)
-    store = run_store("pretrain", {"seed": seed, "arch": generator.arch, "pretrain": settings.model_dump()})
-    with training_log_for("pretrain", session.dist.is_main) as log_to:
-        result = run_loop(trainer, settings, store=store, log_to=log_to, dist=session.dist,
-                          validation=validation_set(settings.validate_every, data.scale))
-    batches.close()
-    if session.dist.is_main:
-        save_model("pretrain", MODEL_FILES["srresnet"], result, {
-            "name": "SRResNet", "label": "SRResNet", "steps": settings.steps, "trained_with": "pixel MSE",
-            "execution": session.describe(execution, settings.precision)}, data)
-        store.discard()
+                          progressive=bool(params.progressive.phase_steps))
+    batches = paired_batches(params.batch_size, seed, session)
+    trainer = MSETrainer(generator, batches, params, session.device, session.dist, execution.compile)
+    store = run_store("pretrain", {"seed": seed, "arch": generator.arch, "pretrain": params.model_dump()})
+    result = train("pretrain", trainer, params, session=session, store=store, batches=batches, scale=data.scale)
+    save_and_discard("pretrain", "srresnet", result, {
+        "name": "SRResNet", "label": "SRResNet", "steps": params.steps, "trained_with": "pixel MSE"}, data,
+        session=session, store=store, execution=execution, precision=params.precision)
 
 
 if __name__ == "__main__":

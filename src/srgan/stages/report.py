@@ -27,7 +27,7 @@ from srgan.report import (
     read_curves,
     shown_metrics,
 )
-from srgan.stages._stage import log, params, run
+from srgan.stages._stage import log, read_params, run
 from srgan.stages.paths import (
     CURVES_FIGURE,
     FIGURES,
@@ -79,8 +79,8 @@ def write_index(viewers: list[dict], table: pd.DataFrame, scale: int, provenance
 
 
 def main() -> None:
-    p = params("data", "report")
-    settings, scale = p["report"], p["data"].scale
+    p = read_params("data", "report")
+    params, scale = p["report"], p["data"].scale
     sets = list(p["data"].eval)
     metrics = {name: json.loads(evaluation_metrics(name).read_text()) for name in sets}
     provenance = {name: json.loads(evaluation_provenance(name).read_text()) for name in sets}
@@ -89,27 +89,27 @@ def main() -> None:
     for name in sets:
         table = pd.read_csv(evaluation_table(name))
         samples = evaluation_samples(name)
-        names = sample_names(samples, settings.images, name)
+        names = sample_names(samples, params.images, name)
         if not names:
             log.info("%s: no samples kept (evaluate.samples: 0), so no comparison figures", name)
             continue
         viewers.append(report_viewer(name, samples, names, list(dict.fromkeys(table["method"])), scale, labels[name],
                                      REPORTS))
         out = FIGURES / f"comparison_{name}.png"
-        comparison_figure(samples, names, table, scale, settings.zoom, out, settings.dpi, labels=labels[name])
+        comparison_figure(samples, names, table, scale, params.zoom, out, params.dpi, labels=labels[name])
         figures[f"Comparison on {name}"] = link(out)
         models = [m for m in dict.fromkeys(table["method"]) if m not in (*BASELINES, REFERENCE) and not is_blend(m)]
         for model in models:
             out = FIGURES / f"grid_{name}_{model}.png"
-            comparison_figure(samples, names, table, scale, settings.zoom, out, settings.dpi,
+            comparison_figure(samples, names, table, scale, params.zoom, out, params.dpi,
                               columns=model_grid_columns(model), labels=labels[name])
             label = display_name(model, labels[name])
             figures[f"{label} on {name}: LR | SR | HR | UR"] = link(out)
     table = metrics_table(metrics, labels)
-    axis = perception_distortion_figure(table, PERCEPTION_DISTORTION_FIGURE, settings.dpi)
+    axis = perception_distortion_figure(table, PERCEPTION_DISTORTION_FIGURE, params.dpi)
     if axis:
         figures[f"Perception-distortion (PSNR-Y against {axis.upper()})"] = link(PERCEPTION_DISTORTION_FIGURE)
-    curves_figure({stage: read_curves(training_log(stage)) for stage in TRAINING_STAGES}, CURVES_FIGURE, settings.dpi)
+    curves_figure({stage: read_curves(training_log(stage)) for stage in TRAINING_STAGES}, CURVES_FIGURE, params.dpi)
     figures["Training curves"] = link(CURVES_FIGURE)
     write_text(METRICS_TABLE, latex_table(table, scale))
     write_text(REPORT_MARKDOWN, markdown_report(table, scale, provenance, figures, link(METRICS_TABLE)))

@@ -9,29 +9,20 @@ from srgan.models.discriminator import Discriminator
 from srgan.models.generator import Generator
 from srgan.models.io import load_generator
 from srgan.stages._launcher import run_training
-from srgan.stages._stage import log, params
-from srgan.stages._training import (
-    run_store,
-    save_model,
-    start_training,
-    training_arrays,
-    training_log_for,
-    validation_set,
-)
+from srgan.stages._stage import log, read_params
+from srgan.stages._training import paired_batches, run_store, save_and_discard, start_training, train
 from srgan.stages.paths import BACKBONES, MODEL_FILES, WEIGHTS_RECORD
-from srgan.train.batches import PairBatches, Prefetched
 from srgan.train.gan import GanTrainer
 from srgan.train.health import DiscriminatorWatch
-from srgan.train.loop import run_loop
 
 TERM_LABELS = {"mse": "MSE", "l1": "L1", "vgg22": "VGG22", "vgg54": "VGG54", "feature_matching": "FM",
                "low_pass": "LP"}
 
 
-def content_loss(settings: GanParams, vgg_record: dict) -> tuple[ContentLoss, dict, str]:
+def content_loss(params: GanParams, vgg_record: dict) -> tuple[ContentLoss, dict, str]:
     """The content loss to train with, the weights it really uses, and how to describe it; loud when VGG19
     had to be replaced by pixel MSE."""
-    requested = settings.content.model_dump()
+    requested = params.content.model_dump()
     weights, note = content_weights_for(requested, vgg_record["status"] == "available", vgg_record.get("reason", ""))
     if note:
         log.warning(note)
@@ -49,36 +40,30 @@ def label(weights: dict, adversarial: str) -> str:
 
 
 def main() -> None:
-    p = params("seed", "execution", "data", "model", "gan")
-    seed, data, settings, execution = p["seed"], p["data"], p["gan"], p["execution"]
+    p = read_params("seed", "execution", "data", "model", "gan")
+    seed, data, params, execution = p["seed"], p["data"], p["gan"], p["execution"]
     session = start_training(execution, seed)
-    growing = bool(settings.progressive.phase_steps)
-    if settings.init_generator == "pretrained":
+    growing = bool(params.progressive.phase_steps)
+    if params.init_generator == "pretrained":
         generator, _ = load_generator(MODEL_FILES["srresnet"], session.device)
     else:
         generator = Generator(scale=data.scale, **p["model"].generator.model_dump(), progressive=growing)
     discriminator = Discriminator(data.hr_size, **p["model"].discriminator.model_dump(),
-                                  max_skip=generator.stages - 1 if growing else 0)
-    content, weights, description = content_loss(settings, json.loads(WEIGHTS_RECORD.read_text())["vgg19"])
-    lr, hr, _ = training_arrays()
-    batches = Prefetched(PairBatches(lr, hr, settings.batch_size, seed, session.device, session.dist.rank,
-                                     session.dist.world), session.device)
-    trainer = GanTrainer(generator, discriminator, content, batches, settings, session.device, seed=seed,
+                                  max_skip=generator.upsample_steps - 1 if growing else 0)
+    content, weights, description = content_loss(params, json.loads(WEIGHTS_RECORD.read_text())["vgg19"])
+    batches = paired_batches(params.batch_size, seed, session)
+    trainer = GanTrainer(generator, discriminator, content, batches, params, session.device, seed=seed,
                          dist=session.dist, compile=execution.compile)
-    inputs = (MODEL_FILES["srresnet"],) if settings.init_generator == "pretrained" else ()
-    store = run_store("train_gan", {"seed": seed, "gan": settings.model_dump(), "g": generator.arch,
+    inputs = (MODEL_FILES["srresnet"],) if params.init_generator == "pretrained" else ()
+    store = run_store("train_gan", {"seed": seed, "gan": params.model_dump(), "g": generator.arch,
                                     "d": p["model"].discriminator.model_dump(), "content": description}, inputs)
-    watch = DiscriminatorWatch(start=settings.d_warmup_steps)
-    with training_log_for("train_gan", session.dist.is_main) as log_to:
-        result = run_loop(trainer, settings, store=store, log_to=log_to, dist=session.dist,
-                          validation=validation_set(settings.validate_every, data.scale), watch=watch)
-    batches.close()
-    if session.dist.is_main:
-        save_model("train_gan", MODEL_FILES["srgan"], result, {
-            "name": "SRGAN", "label": label(weights, settings.adversarial), "steps": settings.steps,
-            "init": settings.init_generator, "trained_with": description, "discriminator": watch.summary(),
-            "execution": session.describe(execution, settings.precision)}, data)
-        store.discard()
+    watch = DiscriminatorWatch(start=params.d_warmup_steps)
+    result = train("train_gan", trainer, params, session=session, store=store, batches=batches, scale=data.scale,
+                   watch=watch)
+    save_and_discard("train_gan", "srgan", result, {
+        "name": "SRGAN", "label": label(weights, params.adversarial), "steps": params.steps,
+        "init": params.init_generator, "trained_with": description, "discriminator": watch.summary()}, data,
+        session=session, store=store, execution=execution, precision=params.precision)
 
 
 if __name__ == "__main__":

@@ -3,19 +3,10 @@
 from srgan.models.discriminator import Discriminator
 from srgan.models.generator import Generator, start_at_bicubic
 from srgan.stages._launcher import run_training
-from srgan.stages._stage import params
-from srgan.stages._training import (
-    run_store,
-    save_model,
-    start_training,
-    training_arrays,
-    training_log_for,
-    validation_set,
-)
-from srgan.stages.paths import MODEL_FILES
-from srgan.train.batches import LRBatches, Prefetched, UnpairedBatches
+from srgan.stages._stage import read_params
+from srgan.stages._training import run_store, save_and_discard, start_training, train, training_arrays
+from srgan.train.batches import LQBatches, Prefetched, UnpairedBatches
 from srgan.train.health import DiscriminatorWatch
-from srgan.train.loop import run_loop
 from srgan.train.unsupervised import UnsupervisedTrainer
 
 TRAINED_WITH = {
@@ -25,37 +16,33 @@ TRAINED_WITH = {
 
 
 def main() -> None:
-    p = params("seed", "execution", "data", "model", "unsupervised")
-    seed, data, settings, execution = p["seed"], p["data"], p["unsupervised"], p["execution"]
+    p = read_params("seed", "execution", "data", "model", "unsupervised")
+    seed, data, params, execution = p["seed"], p["data"], p["unsupervised"], p["execution"]
     session = start_training(execution, seed)
     generator = Generator(scale=data.scale, **p["model"].generator.model_dump())
     if generator.bicubic_skip and generator.arch["norm"] != "spectral":
         start_at_bicubic(generator)
     # The unpaired D judges SR against HR crops; the measurement D judges LR-sized measurements.
-    d_size = data.hr_size if settings.mode == "unpaired" else data.hr_size // data.scale
+    d_size = data.hr_size if params.mode == "unpaired" else data.hr_size // data.scale
     discriminator = Discriminator(d_size, **p["model"].discriminator.model_dump())
-    lr, hr, ids = training_arrays()
+    lq, gt, ids = training_arrays()
     rank, world = session.dist.rank, session.dist.world
-    if settings.mode == "unpaired":
-        source = UnpairedBatches(lr, hr, ids, settings.batch_size, seed, session.device, rank, world)
+    if params.mode == "unpaired":
+        source = UnpairedBatches(lq, gt, ids, params.batch_size, seed, session.device, rank, world)
     else:
-        source = LRBatches(lr, settings.batch_size, seed, session.device, rank, world)
+        source = LQBatches(lq, params.batch_size, seed, session.device, rank, world)
     batches = Prefetched(source, session.device)
-    trainer = UnsupervisedTrainer(generator, discriminator, batches, settings, session.device, seed=seed,
+    trainer = UnsupervisedTrainer(generator, discriminator, batches, params, session.device, seed=seed,
                                   dist=session.dist, compile=execution.compile)
-    store = run_store("train_unsupervised", {"seed": seed, "unsupervised": settings.model_dump(),
+    store = run_store("train_unsupervised", {"seed": seed, "unsupervised": params.model_dump(),
                                              "g": generator.arch, "d": p["model"].discriminator.model_dump()})
     watch = DiscriminatorWatch(start=0)
-    with training_log_for("train_unsupervised", session.dist.is_main) as log_to:
-        result = run_loop(trainer, settings, store=store, log_to=log_to, dist=session.dist,
-                          validation=validation_set(settings.validate_every, data.scale), watch=watch)
-    batches.close()
-    if session.dist.is_main:
-        save_model("train_unsupervised", MODEL_FILES["unsupervised"], result, {
-            "name": f"Unsupervised ({settings.mode})", "label": f"Unsupervised ({settings.mode})",
-            "steps": settings.steps, "trained_with": TRAINED_WITH[settings.mode],
-            "discriminator": watch.summary(), "execution": session.describe(execution, settings.precision)}, data)
-        store.discard()
+    result = train("train_unsupervised", trainer, params, session=session, store=store, batches=batches,
+                   scale=data.scale, watch=watch)
+    save_and_discard("train_unsupervised", "unsupervised", result, {
+        "name": f"Unsupervised ({params.mode})", "label": f"Unsupervised ({params.mode})",
+        "steps": params.steps, "trained_with": TRAINED_WITH[params.mode], "discriminator": watch.summary()}, data,
+        session=session, store=store, execution=execution, precision=params.precision)
 
 
 if __name__ == "__main__":

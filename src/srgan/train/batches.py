@@ -3,6 +3,9 @@
 The global batch of step k is a pure function of (seed, k): a resumed run draws exactly the batches
 an uninterrupted one would, and N data-parallel processes each take their 1/N of the same global
 batch, so they train on the samples one process would.
+
+Image batches are named as in BasicSR: `lq` the low-resolution inputs, `gt` their high-resolution ground
+truth; in the training code `lr` is only ever a learning rate.
 """
 
 from __future__ import annotations
@@ -29,26 +32,26 @@ def to_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
 
 
 class PairBatches:
-    """Seeded random batches of (lr, hr) float tensors from uint8 NHWC arrays (memory-mapped is fine).
+    """Seeded random batches of (lq, gt) float tensors from uint8 NHWC arrays (memory-mapped is fine).
 
     Each epoch is a fresh permutation seeded by (seed, epoch). `batch_size` is the global batch;
     process `rank` of `world` gets its contiguous share of the (sorted) global batch.
     """
 
-    def __init__(self, lr: np.ndarray, hr: np.ndarray, batch_size: int, seed: int, device: torch.device,
+    def __init__(self, lq: np.ndarray, gt: np.ndarray, batch_size: int, seed: int, device: torch.device,
                  rank: int = 0, world: int = 1):
-        if len(lr) != len(hr) or len(hr) == 0:
-            raise SrganError(f"training pairs are empty or mismatched ({len(lr)} LR, {len(hr)} HR); rerun prepare")
+        if len(lq) != len(gt) or len(gt) == 0:
+            raise SrganError(f"training pairs are empty or mismatched ({len(lq)} LR, {len(gt)} HR); rerun prepare")
         if batch_size % world:
             raise SrganError(f"a batch of {batch_size} cannot be split evenly over {world} processes")
-        self.lr, self.hr = lr, hr
+        self.lq, self.gt = lq, gt
         self.batch_size, self.seed, self.device = batch_size, seed, device
         self.share = slice(rank * batch_size // world, (rank + 1) * batch_size // world)
         self._epoch, self._order = -1, None
 
     def indices(self, step: int) -> np.ndarray:
         """Crop indices of the global batch of `step`, in drawing order."""
-        count = len(self.hr)
+        count = len(self.gt)
         positions = np.arange(step * self.batch_size, (step + 1) * self.batch_size)
         out = np.empty(self.batch_size, dtype=np.int64)
         for i, position in enumerate(positions):
@@ -65,7 +68,7 @@ class PairBatches:
 
     def __call__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         index = self.local_indices(step)
-        return to_tensor(self.lr[index], self.device), to_tensor(self.hr[index], self.device)
+        return to_tensor(self.lq[index], self.device), to_tensor(self.gt[index], self.device)
 
 
 class UnpairedBatches:
@@ -75,7 +78,7 @@ class UnpairedBatches:
     input with its own HR. Batches are a pure function of (seed, step), like PairBatches.
     """
 
-    def __init__(self, lr: np.ndarray, hr: np.ndarray, image_ids: np.ndarray, batch_size: int, seed: int,
+    def __init__(self, lq: np.ndarray, gt: np.ndarray, image_ids: np.ndarray, batch_size: int, seed: int,
                  device: torch.device, rank: int = 0, world: int = 1):
         inputs = np.flatnonzero(image_ids % 2 == 0)
         reals = np.flatnonzero(image_ids % 2 == 1)
@@ -83,8 +86,8 @@ class UnpairedBatches:
             raise SrganError("unpaired training needs at least two training images (inputs and real HR come "
                              "from different images); add images to data.train")
         self.image_ids = image_ids
-        self.inputs = PairBatches(lr[inputs], lr[inputs], batch_size, seed, device, rank, world)
-        self.reals = PairBatches(hr[reals], hr[reals], batch_size, seed + 1, device, rank, world)
+        self.inputs = PairBatches(lq[inputs], lq[inputs], batch_size, seed, device, rank, world)
+        self.reals = PairBatches(gt[reals], gt[reals], batch_size, seed + 1, device, rank, world)
         self.input_index, self.real_index = inputs, reals
 
     def indices(self, step: int) -> tuple[np.ndarray, np.ndarray]:
@@ -95,15 +98,15 @@ class UnpairedBatches:
         return self.inputs(step)[0], self.reals(step)[0]
 
 
-class LRBatches:
+class LQBatches:
     """Seeded batches of LR crops alone: the measurement mode never sees an HR image."""
 
-    def __init__(self, lr: np.ndarray, batch_size: int, seed: int, device: torch.device, rank: int = 0,
+    def __init__(self, lq: np.ndarray, batch_size: int, seed: int, device: torch.device, rank: int = 0,
                  world: int = 1):
-        self.batches = PairBatches(lr, lr, batch_size, seed, device, rank, world)
+        self.batches = PairBatches(lq, lq, batch_size, seed, device, rank, world)
 
     def __call__(self, step: int) -> tuple[torch.Tensor, None]:
-        return to_tensor(self.batches.lr[self.batches.local_indices(step)], self.batches.device), None
+        return to_tensor(self.batches.lq[self.batches.local_indices(step)], self.batches.device), None
 
 
 class Prefetched:

@@ -34,10 +34,10 @@ log = logging.getLogger(__name__)
 SAFE_TYPES = [collections.Counter]
 
 
-def fingerprint(settings: dict, inputs: list[Path], code: dict[str, Path] | None = None) -> str:
-    """Identifies one training run: its settings, the content of its input files and of its code ({name: file})
+def fingerprint(params: dict, inputs: list[Path], code: dict[str, Path] | None = None) -> str:
+    """Identifies one training run: its params, the content of its input files and of its code ({name: file})
     (content, not mtimes, so a fresh checkout of the same data and code resumes; an edit starts over)."""
-    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
+    digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode())
     for path in inputs:
         digest.update(path.name.encode())
         digest.update(_content_hash(path).encode())

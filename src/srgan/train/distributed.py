@@ -41,16 +41,18 @@ class Dist:
         ids = [device.index] if device.type == "cuda" else None
         return DistributedDataParallel(module, device_ids=ids, find_unused_parameters=find_unused)
 
-    def mean(self, values: torch.Tensor) -> torch.Tensor:
-        """The mean over ranks of a tensor every rank holds (logged losses)."""
+    def detached_mean(self, values: torch.Tensor) -> torch.Tensor:
+        """The mean over ranks of a tensor every rank holds, element by element, detached: for reading values back
+        (logged losses), never for a loss to train on (see differentiable_mean)."""
         if not self.active:
             return values
         values = values.detach().clone()
         dist.all_reduce(values)
         return values / self.world
 
-    def global_mean(self, values: torch.Tensor) -> torch.Tensor:
-        """The mean of `values` over the global batch, differentiable (gradients reach every rank's share)."""
+    def differentiable_mean(self, values: torch.Tensor) -> torch.Tensor:
+        """The mean of all of `values` over the global batch, differentiable: gradients reach every rank's share
+        (a term of a loss, such as the relativistic loss's mean logits)."""
         if not self.active:
             return values.mean()
         return all_reduce_sum(values.sum()) / (values.numel() * self.world)

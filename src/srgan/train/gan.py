@@ -38,7 +38,7 @@ class GanTrainer:
                  dist: Dist = Dist(), compile: bool = False):
         self.params, self.device, self.batches, self.dist = params, device, batches, dist
         self.precision = resolve_precision(params.precision, device).name
-        self.growth = Growth(generator.stages, tuple(params.progressive.phase_steps), params.progressive.fade_steps)
+        self.growth = Growth.of(generator.upsample_steps, params.progressive)
         for module in (generator, discriminator, content):
             module.to(device, memory_format=torch.channels_last).train()
         self.generator, self.discriminator, self.content = generator, discriminator, content
@@ -47,11 +47,10 @@ class GanTrainer:
         self.d = dist.wrap(discriminator, device, find_unused=growing)
         if compile and not growing:
             self.g, self.d = torch.compile(self.g), torch.compile(self.d)
-        decay = {"decay_at": params.lr_decay.at, "decay_factor": params.lr_decay.factor}
         self.opt_g = Optimiser(generator, params.lr_g, params.betas_g, precision=self.precision, device=device,
-                               **decay)
+                               decay=params.lr_decay)
         self.opt_d = Optimiser(discriminator, params.lr_d, params.betas_d, precision=self.precision, device=device,
-                               **decay)
+                               decay=params.lr_decay)
         self.replay = ReplayBuffer(params.replay.size, params.replay.fraction, seed=seed)
         self.total_steps = params.d_warmup_steps + params.steps
         self.images_per_step = params.batch_size * params.d_steps
@@ -70,55 +69,55 @@ class GanTrainer:
         gan_step = max(index - self.params.d_warmup_steps, 0)
         values = {"adv_weight": self.adv_weight(gan_step), "lr/g": self.opt_g.lr, "lr/d": self.opt_d.lr}
         if self.growth.phase_steps:
-            stages, alpha = self.growth.at(gan_step)
-            values.update({"progressive/scale": float(2**stages), "progressive/alpha": alpha})
+            upsample_steps, alpha = self.growth.at(gan_step)
+            values.update({"progressive/scale": float(2**upsample_steps), "progressive/alpha": alpha})
         return values
 
-    def warmup_step(self, lr: torch.Tensor, hr: torch.Tensor) -> dict[str, torch.Tensor]:
+    def warmup_step(self, lq: torch.Tensor, gt: torch.Tensor) -> dict[str, torch.Tensor]:
         """Train D alone against the frozen generator (at the resolution of the first GAN step)."""
-        stages, alpha = self.growth.at(0)
+        upsample_steps, alpha = self.growth.at(0)
         with torch.no_grad(), autocast(self.device, self.precision):
-            fake = self.g.eval()(lr, stages, alpha)
+            fake = self.g.eval()(lq, upsample_steps, alpha)
         self.g.train()
-        return self.discriminator_step(fake, self.growth.target(hr, stages), stages, alpha)
+        return self.discriminator_step(fake, self.growth.target(gt, upsample_steps), upsample_steps, alpha)
 
     def gan_step(self, batch_at: Callable[[int], tuple], gan_step: int) -> dict[str, torch.Tensor]:
         """params.d_steps D updates (each on its own batch), then one G update on the first batch."""
-        stages, alpha = self.growth.at(gan_step)
+        upsample_steps, alpha = self.growth.at(gan_step)
         losses: dict[str, torch.Tensor] = {}
         first = None
         for k in range(self.params.d_steps):
-            lr, hr = batch_at(gan_step * self.params.d_steps + k)
-            hr = self.growth.target(hr, stages)
+            lq, gt = batch_at(gan_step * self.params.d_steps + k)
+            gt = self.growth.target(gt, upsample_steps)
             with torch.set_grad_enabled(k == 0), autocast(self.device, self.precision):
-                sr = self.g(lr, stages, alpha)  # only the first batch's SR trains G
+                sr = self.g(lq, upsample_steps, alpha)  # only the first batch's SR trains G
             if k == 0:
-                first = (sr, hr)
-            losses = self.discriminator_step(sr, hr, stages, alpha)
-        losses.update(self.generator_step(*first, self.adv_weight(gan_step), stages, alpha))
+                first = (sr, gt)
+            losses = self.discriminator_step(sr, gt, upsample_steps, alpha)
+        losses.update(self.generator_step(*first, self.adv_weight(gan_step), upsample_steps, alpha))
         self.opt_g.end_of_step()
         self.opt_d.end_of_step()
         return losses
 
-    def discriminator_step(self, fake: torch.Tensor, hr: torch.Tensor, stages: int | None = None,
+    def discriminator_step(self, fake: torch.Tensor, gt: torch.Tensor, upsample_steps: int | None = None,
                            alpha: float = 1.0) -> dict[str, torch.Tensor]:
         """One D update on real HR and (detached, possibly replayed) fakes; its loss and mean outputs."""
-        stages = stages or self.generator.stages
-        skip = self.generator.stages - stages
+        upsample_steps = upsample_steps or self.generator.upsample_steps
+        skip = self.generator.upsample_steps - upsample_steps
         fake = self.dist.share(self.replay.mix(self.dist.gather(fake.detach().float())))
         with autocast(self.device, self.precision):
-            real_logits = self.d(self.seen_by_d(hr, stages), skip, alpha).float()
-            fake_logits = self.d(self.seen_by_d(fake, stages), skip, alpha).float()
+            real_logits = self.d(self.seen_by_d(gt, upsample_steps), skip, alpha).float()
+            fake_logits = self.d(self.seen_by_d(fake, upsample_steps), skip, alpha).float()
         if self.params.adversarial == "relativistic":
-            loss = relativistic_discriminator_loss(real_logits, fake_logits, self.dist.global_mean(real_logits),
-                                                   self.dist.global_mean(fake_logits), self.params.real_label)
+            loss = relativistic_discriminator_loss(real_logits, fake_logits, self.dist.differentiable_mean(real_logits),
+                                                   self.dist.differentiable_mean(fake_logits), self.params.real_label)
         else:
             loss = discriminator_loss(real_logits, fake_logits, self.params.real_label)
         self.opt_d.step(loss)
         return {"d/loss": loss.detach(), "d/real": torch.sigmoid(real_logits).mean().detach(),
                 "d/fake": torch.sigmoid(fake_logits).mean().detach()}
 
-    def seen_by_d(self, images: torch.Tensor, stages: int) -> torch.Tensor:
+    def seen_by_d(self, images: torch.Tensor, upsample_steps: int) -> torch.Tensor:
         """What D judges: the images, or (discriminator_input: high_pass) only the detail their LR version
         cannot hold, x - upscale(downscale(x)) at the stage's scale, times high_pass_gain. Colours and shapes
         are then fixed by the content loss alone, and D rules on texture (frequency separation, Fritsche et al.
@@ -126,34 +125,35 @@ class GanTrainer:
         the detail of a photo is small (std about 0.05), so unscaled its logits can hardly tell real from fake."""
         if self.params.discriminator_input == "image":
             return images
-        factor = 2**stages
+        factor = 2**upsample_steps
         detail = images - upscale(downscale(images.float(), factor), factor).to(images.dtype)
         return detail * self.params.high_pass_gain
 
-    def generator_step(self, sr: torch.Tensor, hr: torch.Tensor, adv_weight: float, stages: int | None = None,
-                       alpha: float = 1.0) -> dict[str, torch.Tensor]:
+    def generator_step(self, sr: torch.Tensor, gt: torch.Tensor, adv_weight: float,
+                       upsample_steps: int | None = None, alpha: float = 1.0) -> dict[str, torch.Tensor]:
         """One G update: content terms, feature matching on D's features and the weighted adversarial term.
 
         D is frozen (no gradients for its weights) and called unwrapped: this step trains G only.
         """
-        stages = stages or self.generator.stages
-        skip = self.generator.stages - stages
+        upsample_steps = upsample_steps or self.generator.upsample_steps
+        skip = self.generator.upsample_steps - upsample_steps
         with autocast(self.device, self.precision):
-            content, parts = self.content(sr, hr)
+            content, parts = self.content(sr, gt)
         if self.params.content.low_pass > 0:
-            factor = 2**stages
-            parts["low_pass"] = F.mse_loss(downscale(sr.float(), factor), downscale(hr.float(), factor))
+            factor = 2**upsample_steps
+            parts["low_pass"] = F.mse_loss(downscale(sr.float(), factor), downscale(gt.float(), factor))
             content = content + self.params.content.low_pass * parts["low_pass"]
         adversarial = torch.zeros((), device=self.device)
         matching = self.params.content.feature_matching
         if adv_weight > 0 or matching > 0:
             self.discriminator.requires_grad_(False)
             with autocast(self.device, self.precision):
-                fake_logits, fake_features = self.discriminator(self.seen_by_d(sr, stages), skip, alpha, features=True)
+                fake_logits, fake_features = self.discriminator(self.seen_by_d(sr, upsample_steps), skip, alpha,
+                                                                features=True)
                 real_logits = real_features = None
                 if matching > 0 or self.params.adversarial == "relativistic":  # else D(HR) is not needed here
                     with torch.no_grad():
-                        real_logits, real_features = self.discriminator(self.seen_by_d(hr, stages), skip, alpha,
+                        real_logits, real_features = self.discriminator(self.seen_by_d(gt, upsample_steps), skip, alpha,
                                                                         features=True)
             self.discriminator.requires_grad_(True)
             adversarial = self._adversarial(real_logits, fake_logits.float())
@@ -168,8 +168,8 @@ class GanTrainer:
     def _adversarial(self, real_logits: torch.Tensor | None, fake_logits: torch.Tensor) -> torch.Tensor:
         if self.params.adversarial == "relativistic":
             real_logits = real_logits.float()
-            return relativistic_generator_loss(real_logits, fake_logits, self.dist.global_mean(real_logits),
-                                               self.dist.global_mean(fake_logits))
+            return relativistic_generator_loss(real_logits, fake_logits, self.dist.differentiable_mean(real_logits),
+                                               self.dist.differentiable_mean(fake_logits))
         return generator_adversarial_loss(fake_logits)
 
     def state_dict(self) -> dict:

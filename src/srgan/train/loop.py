@@ -69,7 +69,7 @@ class Trainer(Protocol):
 
 @dataclass
 class Validation:
-    """Held-out (lr, hr) images: mean PSNR-Y of the generator on them, and the first output as a sample."""
+    """Held-out (lq, gt) images: mean PSNR-Y of the generator on them, and the first output as a sample."""
     images: dict[str, tuple[np.ndarray, np.ndarray]]
     scale: int
     tile: int = 128
@@ -78,9 +78,9 @@ class Validation:
         was_training = generator.training
         generator.eval()
         scores, samples = [], {}
-        for name, (lr, hr) in self.images.items():
-            sr = upscale_image(generator, lr, tile=self.tile, overlap=min(16, self.tile // 4))
-            scores.append(psnr_y(sr, hr, self.scale))
+        for name, (lq, gt) in self.images.items():
+            sr = upscale_image(generator, lq, tile=self.tile, overlap=min(16, self.tile // 4))
+            scores.append(psnr_y(sr, gt, self.scale))
             if not samples:
                 samples[f"val/{name}"] = sr
         generator.train(was_training)
@@ -105,7 +105,7 @@ class RunningMean:
         if not self.totals:
             return {}
         names = list(self.totals)
-        values = dist.mean(torch.stack([self.totals[name] / self.counts[name] for name in names])).tolist()
+        values = dist.detached_mean(torch.stack([self.totals[name] / self.counts[name] for name in names])).tolist()
         for name, value in zip(names, values):
             if not math.isfinite(value):
                 raise SrganError(f"step {step}: loss '{name}' is {value}; training stopped. The last good "
@@ -132,10 +132,10 @@ class Averaged:
         return self.model.module
 
 
-def run_loop(trainer: Trainer, settings: LoopParams, *, store: RunStore, log_to: TrainingLog = NullLog(),
+def run_loop(trainer: Trainer, params: LoopParams, *, store: RunStore, log_to: TrainingLog = NullLog(),
              validation: Validation | None = None, dist: Dist = Dist(),
              watch: DiscriminatorWatch | None = None) -> nn.Module:
-    """Drive trainer.step for every step; return the generator to save (its average when settings.ema).
+    """Drive trainer.step for every step; return the generator to save (its average when params.ema).
 
     The checkpoint holds the trainer's state, the average, the RNG state and the logged history
     (its images in the run's folder); a resumed run replays that history to the log (and to `watch`,
@@ -143,12 +143,12 @@ def run_loop(trainer: Trainer, settings: LoopParams, *, store: RunStore, log_to:
     continues where it stopped.
     """
     with store.lock() if dist.is_main else nullcontext():
-        return _run(trainer, settings, store, log_to, validation, dist, watch or DiscriminatorWatch())
+        return _run(trainer, params, store, log_to, validation, dist, watch or DiscriminatorWatch())
 
 
-def _run(trainer: Trainer, settings: LoopParams, store: RunStore, log_to: TrainingLog,
+def _run(trainer: Trainer, params: LoopParams, store: RunStore, log_to: TrainingLog,
          validation: Validation | None, dist: Dist, watch: DiscriminatorWatch) -> nn.Module:
-    average = Averaged(trainer.generator, settings.ema) if settings.ema else None
+    average = Averaged(trainer.generator, params.ema) if params.ema else None
     start, history = _resume(trainer, average, store, log_to, dist)
     for entry in history:
         watch.observe(entry["step"], entry["values"])
@@ -163,16 +163,16 @@ def _run(trainer: Trainer, settings: LoopParams, store: RunStore, log_to: Traini
                 average.update(trainer.generator)
             done = index + 1
             entry: dict = {"step": done, "values": {}, "images": []}
-            if done % settings.log_every == 0 or done == total:
+            if done % params.log_every == 0 or done == total:
                 rate = trainer.images_per_step * (done - since) / (time.perf_counter() - clock)
                 entry["values"] = {**running.pop(dist, done, store.describe()), **trainer.schedule(index),
                                    "perf/images_per_s": rate}
                 bar.set_postfix_str(f"{rate:.1f} img/s")
                 clock, since = time.perf_counter(), done
-            elif done % settings.checkpoint_every == 0:
+            elif done % params.checkpoint_every == 0:
                 running.means(dist, done, store.describe())  # never checkpoint a diverged run
-            if validation and dist.is_main and settings.validate_every and (
-                    done % settings.validate_every == 0 or done == total):
+            if validation and dist.is_main and params.validate_every and (
+                    done % params.validate_every == 0 or done == total):
                 scores, samples = validation.run(average.generator if average else trainer.generator)
                 entry["values"].update(scores)
                 entry["images"] = _log_images(store, log_to, done, samples)
@@ -180,13 +180,13 @@ def _run(trainer: Trainer, settings: LoopParams, store: RunStore, log_to: Traini
                 history.append(entry)
                 log_to.metrics(done, entry["values"])
                 watch.observe(done, entry["values"])
-            if done % settings.checkpoint_every == 0 and done < total:
+            if done % params.checkpoint_every == 0 and done < total:
                 if dist.is_main:
                     store.save({"step": done, "trainer": trainer.state_dict(), "rng": rng_state(),
                                 "history": history, "average": average.model.state_dict() if average else None})
                 kept = done
     except KeyboardInterrupt:
-        raise KeyboardInterrupt(_what_is_kept(trainer, settings, store, done, kept)) from None
+        raise KeyboardInterrupt(_what_is_kept(trainer, params, store, done, kept)) from None
     bar.close()
     return average.generator if average else trainer.generator
 
@@ -207,11 +207,11 @@ def _resume(trainer: Trainer, average: Averaged | None, store: RunStore, log_to:
     return saved["step"], saved["history"]
 
 
-def _what_is_kept(trainer: Trainer, settings: LoopParams, store: RunStore, done: int, kept: int) -> str:
+def _what_is_kept(trainer: Trainer, params: LoopParams, store: RunStore, done: int, kept: int) -> str:
     where = f"{trainer.name}: interrupted after step {done} of {trainer.total_steps}"
     if kept:
         return f"{where}; its checkpoint of step {kept} is kept ({store.describe()}) and `dvc repro` resumes from it"
-    return (f"{where}, before its first checkpoint (checkpoint_every: {settings.checkpoint_every}): nothing is kept, "
+    return (f"{where}, before its first checkpoint (checkpoint_every: {params.checkpoint_every}): nothing is kept, "
             "and `dvc repro` starts over")
 
 

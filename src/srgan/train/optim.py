@@ -10,20 +10,23 @@ import warnings
 
 import torch
 
+from srgan.config import LrDecay
 
-def adam(params, lr: float, betas: tuple[float, float], device: torch.device) -> torch.optim.Adam:
+
+def adam(parameters, lr: float, betas: tuple[float, float], device: torch.device) -> torch.optim.Adam:
     """Adam, fused into one kernel per step where torch has one for the device (CUDA and CPU)."""
-    return torch.optim.Adam(params, lr=lr, betas=tuple(betas), fused=device.type in ("cuda", "cpu"))
+    return torch.optim.Adam(parameters, lr=lr, betas=tuple(betas), fused=device.type in ("cuda", "cpu"))
 
 
 class Optimiser:
-    """One network's Adam, its step decay (MultiStepLR) and, in fp16, its gradient scaler."""
+    """One network's Adam, its step decay (a params `lr_decay` section, as MultiStepLR) and, in fp16, its gradient
+    scaler."""
 
     def __init__(self, module: torch.nn.Module, lr: float, betas: tuple[float, float], *, precision: str,
-                 device: torch.device, decay_at: list[int] = (), decay_factor: float = 0.1):
+                 device: torch.device, decay: LrDecay = LrDecay()):
         self.optimizer = adam(module.parameters(), lr, betas, device)
-        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, milestones=list(decay_at),
-                                                              gamma=decay_factor)
+        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, milestones=list(decay.at),
+                                                              gamma=decay.factor)
         self.scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
 
     @property

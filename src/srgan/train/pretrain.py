@@ -16,7 +16,7 @@ from srgan.train.tricks import Growth
 
 
 class MSETrainer:
-    """Trains the generator on batches(step) -> (lr, hr) with the pixel MSE (the SRResNet of the paper)."""
+    """Trains the generator on batches(step) -> (lq, gt) with the pixel MSE (the SRResNet of the paper)."""
     name = "pretrain"
 
     def __init__(self, generator: Generator, batches: Callable[[int], tuple], params: PretrainParams,
@@ -24,21 +24,21 @@ class MSETrainer:
         self.params, self.device, self.batches = params, device, batches
         self.precision = resolve_precision(params.precision, device).name
         self.generator = generator.to(device, memory_format=torch.channels_last).train()
-        self.growth = Growth(generator.stages, tuple(params.progressive.phase_steps), params.progressive.fade_steps)
+        self.growth = Growth.of(generator.upsample_steps, params.progressive)
         self.network = dist.wrap(self.generator, device, find_unused=bool(self.growth.phase_steps))
         if compile:
             self.network = torch.compile(self.network)
         self.optimiser = Optimiser(self.generator, params.lr, params.betas, precision=self.precision,
-                                   device=device, decay_at=params.lr_decay.at, decay_factor=params.lr_decay.factor)
+                                   device=device, decay=params.lr_decay)
         self.total_steps = params.steps
         self.images_per_step = params.batch_size
 
     def step(self, index: int) -> dict[str, torch.Tensor]:
-        lr, hr = self.batches(index)
-        stages, alpha = self.growth.at(index)
+        lq, gt = self.batches(index)
+        upsample_steps, alpha = self.growth.at(index)
         with autocast(self.device, self.precision):
-            sr = self.network(lr, stages, alpha)
-        loss = F.mse_loss(sr.float(), self.growth.target(hr, stages))
+            sr = self.network(lq, upsample_steps, alpha)
+        loss = F.mse_loss(sr.float(), self.growth.target(gt, upsample_steps))
         self.optimiser.step(loss)
         self.optimiser.end_of_step()
         return {"train/mse": loss.detach()}
@@ -46,8 +46,8 @@ class MSETrainer:
     def schedule(self, index: int) -> dict[str, float]:
         values = {"lr": self.optimiser.lr}
         if self.growth.phase_steps:
-            stages, alpha = self.growth.at(index)
-            values.update({"progressive/scale": float(2**stages), "progressive/alpha": alpha})
+            upsample_steps, alpha = self.growth.at(index)
+            values.update({"progressive/scale": float(2**upsample_steps), "progressive/alpha": alpha})
         return values
 
     def state_dict(self) -> dict:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
+from srgan.config import Progressive
 from srgan.data.resize import downscale
 
 
@@ -71,32 +72,38 @@ class ReplayBuffer:
 
 @dataclass(frozen=True)
 class Growth:
-    """Progressive growing x2 -> x4 -> x8: which stages are active, and the fade-in weight, at a step.
+    """Progressive growing x2 -> x4 -> x8: how many of the generator's x2 upsampling steps are active,
+    and the fade-in weight, at a step.
 
     Phase k (1-based) trains the output at x2^k for phase_steps[k-1] steps; the last phase runs to the
     end. The first `fade_steps` steps of each new phase blend its new stage in, alpha rising to 1.
     With no phase_steps every stage is active from the start (direct training).
     """
-    stages: int
+    upsample_steps: int  # the generator's, all active in the last phase
     phase_steps: tuple[int, ...] = ()
     fade_steps: int = 0
 
+    @classmethod
+    def of(cls, upsample_steps: int, progressive: Progressive) -> Growth:
+        """The growth a run's `progressive` section asks of a generator with `upsample_steps` x2 steps."""
+        return cls(upsample_steps, tuple(progressive.phase_steps), progressive.fade_steps)
+
     def at(self, step: int) -> tuple[int, float]:
         if not self.phase_steps:
-            return self.stages, 1.0
+            return self.upsample_steps, 1.0
         start = 0
         for phase, length in enumerate(self.phase_steps, start=1):
             if step < start + length:
                 return phase, self._alpha(phase, step - start)
             start += length
-        return self.stages, self._alpha(self.stages, step - start)
+        return self.upsample_steps, self._alpha(self.upsample_steps, step - start)
 
     def _alpha(self, phase: int, into_phase: int) -> float:
         if phase == 1 or self.fade_steps == 0:
             return 1.0
         return min(1.0, (into_phase + 1) / self.fade_steps)
 
-    def target(self, hr: torch.Tensor, stages: int) -> torch.Tensor:
-        """The HR batch at the resolution of `stages` active stages, by the one degradation."""
-        factor = 2 ** (self.stages - stages)
-        return hr if factor == 1 else downscale(hr, factor)
+    def target(self, gt: torch.Tensor, upsample_steps: int) -> torch.Tensor:
+        """The HR batch at the resolution of `upsample_steps` active upsampling steps, by the one degradation."""
+        factor = 2 ** (self.upsample_steps - upsample_steps)
+        return gt if factor == 1 else downscale(gt, factor)

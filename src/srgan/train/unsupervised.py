@@ -34,13 +34,13 @@ def random_measurement(images: torch.Tensor, scale: int, generator: torch.Genera
     return downscale(shifted.float(), scale), (dy, dx)
 
 
-def consistency_loss(sr: torch.Tensor, lr: torch.Tensor, scale: int) -> torch.Tensor:
+def consistency_loss(sr: torch.Tensor, lq: torch.Tensor, scale: int) -> torch.Tensor:
     """Mean squared difference between downscale(SR) and the LR it came from: zero for a perfect inverse."""
-    return F.mse_loss(downscale(sr.float(), scale), lr.float())
+    return F.mse_loss(downscale(sr.float(), scale), lq.float())
 
 
 class UnsupervisedTrainer:
-    """G and D trained from batches(step) -> (lr, real HR of other images, or None in measurement mode)."""
+    """G and D trained from batches(step) -> (lq, real HR crops of other images, or None in measurement mode)."""
     name = "train_unsupervised"
 
     def __init__(self, generator: Generator, discriminator: Discriminator, batches: Callable[[int], tuple],
@@ -61,16 +61,16 @@ class UnsupervisedTrainer:
         self.images_per_step = params.batch_size
 
     def step(self, index: int) -> dict[str, torch.Tensor]:
-        lr, real_hr = self.batches(index)
+        lq, reals = self.batches(index)
         precision, scale = self.precision, self.generator.scale
         with autocast(self.device, precision):
-            sr = self.g(lr)
+            sr = self.g(lq)
         if self.params.mode == "unpaired":
-            real, fake = real_hr, sr
-            content = consistency_loss(sr, lr, scale)
+            real, fake = reals, sr
+            content = consistency_loss(sr, lq, scale)
         else:
             measured, shift = random_measurement(sr, scale, self.shifts)
-            real, fake = lr, measured
+            real, fake = lq, measured
             with autocast(self.device, precision):
                 undone = self.g(measured)
             content = F.mse_loss(undone.float(), torch.roll(sr.float(), shift, dims=(2, 3)).detach())

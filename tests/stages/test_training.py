@@ -1,0 +1,79 @@
+"""How the three training stages run and end (srgan.stages._training): one loop call and one ending for all."""
+
+import json
+
+import numpy as np
+import torch
+
+from srgan.config import parse_section
+from srgan.data.resize import degrade
+from srgan.models.generator import Generator
+from srgan.models.io import load_generator
+from srgan.stages._training import Session, save_and_discard, train
+from srgan.stages.paths import MODEL_FILES, training_log
+from srgan.train.batches import PairBatches, Prefetched
+from srgan.train.checkpoint import RunStore
+from srgan.train.distributed import Dist
+from srgan.train.pretrain import MSETrainer
+
+CPU = torch.device("cpu")
+META = {"name": "SRResNet", "label": "SRResNet", "steps": 2, "trained_with": "pixel MSE"}
+
+
+def tiny_generator() -> Generator:
+    torch.manual_seed(0)
+    return Generator(scale=4, blocks=1, channels=8)
+
+
+def kept_run(tmp_path) -> RunStore:
+    store = RunStore(tmp_path / "checkpoints", "pretrain", "f" * 64)
+    store.save({"step": 1})
+    return store
+
+
+def test_save_and_discard_writes_the_model_with_how_it_ran_then_forgets_the_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    store = kept_run(tmp_path)
+    generator = tiny_generator()
+    save_and_discard("pretrain", "srresnet", generator, META, parse_section("data", {}), session=Session(CPU, Dist()),
+                     store=store, execution=parse_section("execution", {}), precision="fp32")
+    loaded, meta = load_generator(MODEL_FILES["srresnet"])
+    assert list(meta) == [*META, "execution"]  # the metadata's order, as each stage wrote it before
+    assert meta["execution"]["device"] == "cpu" and meta["execution"]["processes"] == 1
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), generator.state_dict().values()))
+    assert MODEL_FILES["srresnet"].with_suffix(".card.json").exists()
+    assert not store.folder.exists() and not store.state.exists()
+
+
+def test_only_the_first_process_saves_and_discards(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    store = kept_run(tmp_path)
+    save_and_discard("pretrain", "srresnet", tiny_generator(), META, parse_section("data", {}),
+                     session=Session(CPU, Dist(rank=1, world=2)), store=store,
+                     execution=parse_section("execution", {}), precision="fp32")
+    assert not MODEL_FILES["srresnet"].exists()
+    assert store.state.exists()
+
+
+class ClosedBatches(Prefetched):
+    closed = False
+
+    def close(self) -> None:
+        self.closed = True
+        super().close()
+
+
+def test_train_runs_the_loop_into_the_stage_log_and_stops_the_batches(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    gt = np.stack([np.kron(b, np.ones((4, 4, 1), dtype=np.uint8)) for b in rng.integers(0, 256, (8, 8, 8, 3),
+                                                                                         dtype=np.uint8)])
+    lq = np.stack([degrade(image, 4) for image in gt])
+    params = parse_section("pretrain", {"steps": 2, "batch_size": 4, "log_every": 1, "precision": "fp32"})
+    batches = ClosedBatches(PairBatches(lq, gt, 4, 0, CPU), CPU)
+    trainer = MSETrainer(tiny_generator(), batches, params, CPU)
+    result = train("pretrain", trainer, params, session=Session(CPU, Dist()),
+                   store=RunStore(tmp_path / "checkpoints", "pretrain", "f" * 64), batches=batches, scale=4)
+    assert result is trainer.generator and batches.closed
+    assert (training_log("pretrain") / "plots" / "metrics" / "train" / "mse.tsv").exists()
+    assert json.loads((training_log("pretrain") / "metrics.json").read_text()).keys() <= {"val", "perf", "step"}
