@@ -5,7 +5,7 @@ import json
 
 import torch
 
-from srgan.models.card import UNKNOWN_LICENCE, card_paths, model_card, write_card
+from srgan.models.card import UNKNOWN_LICENCE, card_paths, model_card, with_evaluation, write_card
 from srgan.models.generator import Generator
 from srgan.models.io import save_generator
 
@@ -40,3 +40,19 @@ def test_the_licence_of_the_users_own_images_is_unknown(tmp_path):
     save_generator(tmp_path / "g.pt", generator)
     card = model_card(tmp_path / "g.pt", generator, {}, {"data": "folder:/photos", "degradation": "bicubic"}, {})
     assert card["training"]["data_licence"] == UNKNOWN_LICENCE and card["name"] == "g"
+
+
+def test_an_evaluated_card_adds_each_sets_metrics_and_is_written_where_asked(tmp_path):
+    generator = Generator(4, blocks=1, channels=4)
+    model = tmp_path / "models" / "srresnet.pt"
+    save_generator(model, generator, {"label": "SRResNet"})
+    card = model_card(model, generator, {"label": "SRResNet"}, {"data": "skimage", "degradation": "bicubic"},
+                      {"validation (skimage, 2 images)": {"psnr_y": 28.6}})
+    evaluated = with_evaluation(card, {"set5 (Set5, bicubic, 5 images)": {"psnr_y": 30.1, "niqe": 6.2}})
+    assert list(evaluated["metrics"]) == ["validation (skimage, 2 images)", "set5 (Set5, bicubic, 5 images)"]
+    assert card["metrics"] == {"validation (skimage, 2 images)": {"psnr_y": 28.6}}, "the training card is unchanged"
+    write_card(model, evaluated, tmp_path / "reports" / "cards")
+    written = tmp_path / "reports" / "cards" / "srresnet.card.md"
+    assert "- **set5 (Set5, bicubic, 5 images)**: psnr_y 30.1, niqe 6.2" in written.read_text()
+    assert json.loads(written.with_suffix("").with_suffix(".card.json").read_text()) == evaluated
+    assert not card_paths(model)[0].exists(), "nothing written beside the model"

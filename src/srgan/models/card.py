@@ -47,8 +47,15 @@ def model_card(model: Path, generator: Generator, meta: dict, training: dict, me
     }
 
 
-def write_card(model: Path, card: dict) -> None:
-    json_path, markdown_path = card_paths(model)
+def with_evaluation(card: dict, evaluations: dict[str, dict]) -> dict:
+    """The card with the model's metrics on each evaluation set added after those recorded at training time.
+    `evaluations`: {set title: {metric: value}}."""
+    return {**card, "metrics": {**card["metrics"], **evaluations}}
+
+
+def write_card(model: Path, card: dict, folder: Path | None = None) -> None:
+    """The card as JSON and Markdown, beside the model file or in `folder`."""
+    json_path, markdown_path = card_paths(folder / model.name if folder else model)
     write_json(json_path, card)
     write_text(markdown_path, markdown(card))
 

@@ -31,6 +31,7 @@ MODEL_FILES = {"srresnet": MODELS / "srresnet.pt", "srgan": MODELS / "srgan.pt",
 REPORTS = Path("reports")
 EVALUATIONS = REPORTS / "evaluate"
 FIGURES = REPORTS / "figures"
+EVALUATED_CARDS = REPORTS / "cards"  # each model's card with its metrics on every evaluation set
 PERCEPTION_DISTORTION_FIGURE = FIGURES / "perception_distortion.png"
 CURVES_FIGURE = FIGURES / "training_curves.png"
 REPORT_PAGE = REPORTS / "index.html"

@@ -10,6 +10,7 @@ from srgan.atomic import write_text
 from srgan.errors import SrganError
 from srgan.html_report import report_viewer, table_spec, write_page
 from srgan.interpolation import is_blend
+from srgan.models.card import card_paths, with_evaluation, write_card
 from srgan.report import (
     BASELINES,
     REFERENCE,
@@ -30,8 +31,10 @@ from srgan.report import (
 from srgan.stages._stage import log, read_params, run
 from srgan.stages.paths import (
     CURVES_FIGURE,
+    EVALUATED_CARDS,
     FIGURES,
     METRICS_TABLE,
+    MODEL_FILES,
     PERCEPTION_DISTORTION_FIGURE,
     REPORT_MARKDOWN,
     REPORT_PAGE,
@@ -114,6 +117,19 @@ def main() -> None:
     write_text(METRICS_TABLE, latex_table(table, scale))
     write_text(REPORT_MARKDOWN, markdown_report(table, scale, provenance, figures, link(METRICS_TABLE)))
     write_index(viewers, table, scale, provenance, figures)
+    write_evaluated_cards(metrics, provenance)
+
+
+def write_evaluated_cards(metrics: dict[str, dict], provenance: dict[str, dict]) -> None:
+    """reports/cards/: each model's card (models/<name>.card.json, written with the model) with its metrics on
+    every evaluation set, which exist only once evaluate has run."""
+    for model, path in MODEL_FILES.items():
+        card = json.loads(card_paths(path)[0].read_text())
+        evaluations = {f"{name} ({info.get('source', name)}, {info.get('degradation', 'bicubic')}, "
+                       f"{info.get('images')} images)": metrics[name][model]
+                       for name, info in provenance.items() if model in metrics[name]}
+        write_card(path, with_evaluation(card, evaluations), EVALUATED_CARDS)
+
 
 if __name__ == "__main__":
     run(main)
