@@ -40,7 +40,7 @@ def test_repro_runs_every_stage(project, first_run):
     assert project.ran(first_run) == STAGES
 
 
-def test_outputs(project, first_run):
+def test_repro_writes_every_output_of_the_tiny_pipeline(project, first_run):
     root = project.root
     assert len(list((root / "data/raw/train").glob("*.png"))) == 13
     assert sorted(p.stem for p in (root / "data/raw/eval/skimage").glob("*.png")) == ["astronaut", "chelsea",
@@ -314,8 +314,8 @@ def test_the_readme_failure_modes_run_in_order_each_on_its_own(project, first_ru
 
 
 def test_a_failed_set_download_leaves_no_empty_folder_nor_lock_file(project, first_run):
-    """As the issue found it: a plain `dvc exp run` adding a set whose download fails (here the archive's
-    mirror is a closed port on 127.0.0.1, so it fails at once, offline or not)."""
+    """A plain `dvc exp run` adding a set whose download fails (here the archive's mirror is a closed port on
+    127.0.0.1, so it fails at once, offline or not) leaves nothing behind for a later run to trip on."""
     project.edit_params(lambda p: p["data"]["archives"].update({"benchmark.tar": "http://127.0.0.1:9/benchmark.tar"}))
     try:
         result = project.dvc("exp", "run", "-S", "++data.eval.set14=set14", check=False)

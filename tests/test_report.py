@@ -27,7 +27,7 @@ def make_samples(folder, scale=4):
         write_png(folder / "img" / f"{key}.png", np.resize(hr, (int(height * factor), int(width * factor), 3)))
 
 
-def test_centre_box():
+def test_the_centre_box_is_the_middle_of_the_image_at_the_zoom():
     assert centre_box(100, 200, 0.5) == (25, 75, 50)
 
 
@@ -76,7 +76,7 @@ def pytest_approx(value):
     return pytest.approx(value, abs=1)
 
 
-def test_curves_from_dvclive_tsv(tmp_path):
+def test_curves_are_read_from_dvclive_tsv_files(tmp_path):
     metric_dir = tmp_path / "pretrain" / "plots" / "metrics" / "val"
     metric_dir.mkdir(parents=True)
     (metric_dir / "psnr_y.tsv").write_text("step\tpsnr_y\n10\t25.5\n20\t26.25\n")
