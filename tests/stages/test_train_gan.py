@@ -103,7 +103,7 @@ def one_thread():
 
 
 def test_the_default_gan_section_trades_psnr_for_a_lower_niqe_on_a_tiny_run(project_params, tmp_path, one_thread):
-    """The direction the offline default is meant to move a generator in, on a tiny model and 48-pixel crops of the training
+    """The direction the offline default moves a generator in, on a tiny model and 48-pixel crops of the training
     photos: the default pretrain and GAN sections (fewer steps) make the held-out astronaut's output more
     natural by NIQE than the SRResNet it starts from, and give up PSNR-Y for it. The full default run's
     thresholds are checked on the real run (README). Over 3 seeds x 1 and 2 threads NIQE fell by 0.20 to 1.27,
