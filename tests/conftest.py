@@ -183,22 +183,80 @@ def _git(root: Path, *args: str) -> None:
                    capture_output=True)
 
 
+def new_project(root: Path, edit=lambda params: None) -> DvcProject:
+    """A fresh copy of the project at `root` (nothing run yet), with tiny params, then `edit` applied."""
+    shutil.copytree(PROJECT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    shutil.copytree(PROJECT / ".dvc", root / ".dvc", ignore=shutil.ignore_patterns("tmp", "cache"))
+    for name in ("dvc.yaml", "params.yaml", ".gitignore", ".dvcignore"):
+        shutil.copy(PROJECT / name, root / name)
+    project = DvcProject(root)
+    project.edit_params(lambda params: edit(tiny_params(params)))
+    _git(root, "init", "-q")
+    _git(root, "add", "-A")
+    _git(root, "commit", "-qm", "tiny project")
+    return project
+
+
+def copy_project(source: DvcProject, root: Path, edit=None) -> DvcProject:
+    """A copy of `source` at `root`: workspace, git history, DVC cache and run-cache (outputs and their
+    hashes, so `dvc repro` there reruns only what differs from `source`), without DVC's locks and temporary
+    files; then `edit` applied to its params."""
+    def ignore(folder: str, names: list[str]) -> list[str]:
+        return ["tmp"] if Path(folder) == source.root / ".dvc" else []
+
+    shutil.copytree(source.root, root, symlinks=True, ignore=ignore)
+    project = DvcProject(root)
+    if edit is not None:
+        project.edit_params(edit)
+    return project
+
+
 @pytest.fixture(scope="module")
 def make_project(tmp_path_factory):
-    """Factory: make_project(edit) -> DvcProject with tiny params, then `edit` applied."""
-    def make(edit=lambda params: None) -> DvcProject:
-        root = tmp_path_factory.mktemp("project")
-        shutil.copytree(PROJECT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-        shutil.copytree(PROJECT / ".dvc", root / ".dvc", ignore=shutil.ignore_patterns("tmp", "cache"))
-        for name in ("dvc.yaml", "params.yaml", ".gitignore", ".dvcignore"):
-            shutil.copy(PROJECT / name, root / name)
-        project = DvcProject(root)
-        project.edit_params(lambda params: edit(tiny_params(params)))
-        _git(root, "init", "-q")
-        _git(root, "add", "-A")
-        _git(root, "commit", "-qm", "tiny project")
-        return project
-    return make
+    """Factory: make_project(edit) -> DvcProject with tiny params, then `edit` applied; nothing run yet."""
+    return lambda edit=lambda params: None: new_project(tmp_path_factory.mktemp("project"), edit)
+
+
+def shared_folder(tmp_path_factory) -> Path:
+    """A folder of this test session that every xdist worker of it sees: the parent of the workers' own
+    temporary roots under xdist, the session's temporary root without it."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> DvcProject:
+    """The tiny project after one `dvc repro` of the whole pipeline, built once per test session: the first
+    worker to ask builds it (under a file lock), every other one reuses it. Read it, never change it (nor run
+    dvc commands that write in it from other test files: workers run in parallel); take `tiny_copy` or
+    `copy_tiny_run` to change things. Its `first_run` is the repro's CompletedProcess."""
+    from filelock import FileLock
+
+    folder = shared_folder(tmp_path_factory) / "tiny-run"
+    project = DvcProject(folder / "project")
+    with FileLock(str(folder) + ".lock"):
+        if not (folder / "ready.json").exists():
+            shutil.rmtree(folder, ignore_errors=True)  # a build that failed half-way
+            folder.mkdir()
+            result = new_project(project.root).dvc("repro")
+            (folder / "ready.json").write_text(json.dumps({"args": result.args, "stdout": result.stdout,
+                                                          "stderr": result.stderr}))
+    ran = json.loads((folder / "ready.json").read_text())
+    project.first_run = subprocess.CompletedProcess(ran["args"], 0, ran["stdout"], ran["stderr"])
+    return project
+
+
+@pytest.fixture(scope="module")
+def copy_tiny_run(tiny_run, tmp_path_factory):
+    """Factory: copy_tiny_run(edit) -> a private copy of `tiny_run` (outputs, cache and run-cache included),
+    with `edit` applied to its params: `dvc repro` there runs only the stages `edit` touches."""
+    return lambda edit=None: copy_project(tiny_run, tmp_path_factory.mktemp("project") / "project", edit)
+
+
+@pytest.fixture
+def tiny_copy(tiny_run, tmp_path) -> DvcProject:
+    """A private copy of `tiny_run` for one test, which may change it at will."""
+    return copy_project(tiny_run, tmp_path / "project")
 
 
 def bomb_png(path: Path, width: int = 30000, height: int = 30000) -> Path:

@@ -45,7 +45,7 @@ def _use(monkeypatch, name: str, url: str) -> None:
     monkeypatch.setattr(backbones, "BACKBONES", {"tiny": Weights(name, url)})
 
 
-def test_weights_hash_prefix():
+def test_a_weights_file_name_gives_its_hash_prefix():
     assert backbones.BACKBONES["vgg19"].hash_prefix == "dcbb9e9d"
     assert backbones.BACKBONES["alexnet"].hash_prefix == "7be5be79"
     assert Weights("alexnet-owt-7be5be79.pth", "u").hash_prefix == "7be5be79"

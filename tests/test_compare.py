@@ -64,7 +64,7 @@ def repo(tmp_path_factory) -> Path:
     return root
 
 
-def test_runs_table_and_markdown():
+def test_runs_become_a_table_and_markdown():
     runs = {"a": {"set5": {"bicubic": {"psnr_y": 28.0, "ssim_y": 0.8, "psnr_rgb": 27.0}}},
             "b": {"set5": {"bicubic": {"psnr_y": 29.0, "ssim_y": 0.85, "psnr_rgb": 28.0, "lpips": 0.2}}}}
     table = runs_table(runs)
@@ -103,7 +103,7 @@ def test_runs_are_named_by_the_params_that_differ():
     assert differing_params(params) == {"a": "gan.adv_weight=0.001", "b": "gan.adv_weight=0.01"}
 
 
-def test_compare_commits_and_workspace(repo, tmp_path, capsys):
+def test_compare_puts_commits_and_the_workspace_side_by_side(repo, tmp_path, capsys):
     (repo / "reports/evaluate/set5/metrics.json").write_text(json.dumps({"srgan": {"psnr_y": 31.0, "ssim_y": 0.9}}))
     assert main(["HEAD~1", "HEAD", "workspace", "--repo", str(repo), "-o", str(tmp_path)]) == 0
     table = pd.read_csv(tmp_path / "comparison.csv")
@@ -178,7 +178,7 @@ def test_a_workspace_is_named_by_the_params_its_outputs_came_from(repo, tmp_path
         run(repo, "git", "checkout", ".")
 
 
-def test_compare_dvc_experiments(repo, tmp_path):
+def test_compare_reads_dvc_experiments_and_names_them_by_their_params(repo, tmp_path):
     run(repo, sys.executable, "-m", "dvc", "exp", "run", "-S", "gan.adv_weight=0.05", "-n", "bigger-x", "-q")
     assert main(["HEAD", "--exp", "--repo", str(repo), "-o", str(tmp_path)]) == 0
     key = pd.read_csv(tmp_path / "runs.csv").set_index("revision")

@@ -27,7 +27,7 @@ def error_for(tmp_path: Path, edit, *sections: str) -> str:
     return str(err.value)
 
 
-def test_project_params_load():
+def test_the_project_params_load_and_are_consistent():
     params = load_params(PROJECT / "params.yaml", *ALL)
     assert params["data"].hr_size % params["data"].scale == 0
     assert params["model"].generator.blocks > 0
@@ -45,7 +45,7 @@ def test_misspelled_key_is_named_with_suggestion(tmp_path):
     assert "did you mean 'hr_size'" in message
 
 
-def test_nested_unknown_key(tmp_path):
+def test_a_nested_unknown_key_is_named_with_a_suggestion(tmp_path):
     message = error_for(tmp_path, lambda p: p["model"]["generator"].update(blcks=3), "model")
     assert "unknown key 'model.generator.blcks'" in message
     assert "did you mean 'blocks'" in message
@@ -82,12 +82,12 @@ def test_hr_size_must_suit_the_discriminator(tmp_path):
 
 
 @pytest.mark.parametrize("scale", [3, 16, 1])
-def test_unsupported_scale(tmp_path, scale):
+def test_an_unsupported_scale_is_refused(tmp_path, scale):
     message = error_for(tmp_path, lambda p: p["data"].update(scale=scale), "data")
     assert "data.scale" in message and "not supported" in message
 
 
-def test_impossible_gan_loss(tmp_path):
+def test_a_gan_loss_with_every_weight_zero_is_refused(tmp_path):
     def edit(p):
         p["gan"]["adv_weight"] = 0
         p["gan"]["content"] = {"mse": 0, "vgg22": 0, "vgg54": 0}
@@ -149,7 +149,7 @@ def test_progressive_sections_are_in_params_yaml():
         assert set(raw[section]["progressive"]) == {"phase_steps", "fade_steps"}
 
 
-def test_missing_section(tmp_path):
+def test_a_missing_params_section_is_named(tmp_path):
     assert "missing section 'gan'" in error_for(tmp_path, lambda p: p.pop("gan"), "gan")
 
 
@@ -165,7 +165,7 @@ def test_only_requested_sections_are_returned_but_all_are_validated(tmp_path):
         load_params(path, "data")
 
 
-def test_not_a_mapping(tmp_path):
+def test_params_that_are_not_a_mapping_are_refused(tmp_path):
     path = tmp_path / "params.yaml"
     path.write_text("- just\n- a list\n")
     with pytest.raises(SrganError, match="expected a mapping"):

@@ -10,7 +10,7 @@ from srgan.errors import SrganError
 
 
 @pytest.mark.parametrize("name", ["auto", "cpu", "cuda", "cuda:3"])
-def test_known_names(name):
+def test_known_device_names_are_accepted_as_given(name):
     assert check_device(name) == name
 
 

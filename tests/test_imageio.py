@@ -76,7 +76,7 @@ def _palette_image() -> Image.Image:
     return image
 
 
-def test_palette_is_expanded(tmp_path):
+def test_a_palette_image_is_expanded_to_rgb(tmp_path):
     path = tmp_path / "palette.png"
     _palette_image().save(path)
     with Image.open(path) as check:
@@ -109,7 +109,7 @@ def test_16_bit_png_is_scaled_to_8_bits(tmp_path):
     np.testing.assert_array_equal(image[..., 0], image[..., 2])
 
 
-def test_32_bit_integer_tiff(tmp_path):
+def test_a_32_bit_integer_tiff_is_scaled_and_clipped_to_8_bits(tmp_path):
     data = np.array([[0, 65535, 257 * 100, 100_000, -5]], dtype=np.int32)
     path = tmp_path / "int32.tif"
     Image.fromarray(data, mode="I").save(path)
@@ -179,7 +179,7 @@ def test_text_file_named_png_names_the_file(tmp_path):
     assert "cannot read" in str(info.value)
 
 
-def test_missing_file(tmp_path):
+def test_reading_a_missing_file_says_it_was_not_found(tmp_path):
     with pytest.raises(SrganError, match="missing.png.*not found"):
         read_image(tmp_path / "missing.png")
 
@@ -218,7 +218,7 @@ def test_list_images_recursive_sorted_and_filtered(tmp_path):
         "a.jpg", "b.png", "sub/c.PNG", "sub/deeper/d.webp", "z.tif"]
 
 
-def test_list_images_missing_folder(tmp_path):
+def test_listing_a_missing_folder_is_an_error(tmp_path):
     with pytest.raises(SrganError, match="nowhere"):
         list_images(tmp_path / "nowhere")
     afile = tmp_path / "file.png"
@@ -227,7 +227,7 @@ def test_list_images_missing_folder(tmp_path):
         list_images(afile)
 
 
-def test_list_images_empty_folder(tmp_path):
+def test_an_empty_folder_lists_no_images(tmp_path):
     assert list_images(tmp_path) == []
 
 

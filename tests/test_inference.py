@@ -76,7 +76,7 @@ def test_overlap_not_smaller_than_tile_raises(generator, overlap):
         upscale_tensor(generator, _lr(8, 8), tile=32, overlap=overlap)
 
 
-def test_upscale_image_uint8(generator):
+def test_upscale_image_returns_uint8_at_the_scale_with_tiles(generator):
     rng = np.random.default_rng(0)
     lr = rng.integers(0, 256, size=(21, 17, 3), dtype=np.uint8)
     out = upscale_image(generator, lr, tile=16, overlap=4)

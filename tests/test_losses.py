@@ -35,7 +35,7 @@ def _images(seed=0, size=16):
     return torch.rand(1, 3, size, size, generator=generator), torch.rand(1, 3, size, size, generator=generator)
 
 
-def test_content_loss_mse_only():
+def test_an_mse_only_content_loss_is_the_weighted_mse():
     sr, hr = _images()
     loss = ContentLoss({"mse": 0.7, "vgg54": 0.0})
     total, parts = loss(sr, hr)

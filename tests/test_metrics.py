@@ -34,7 +34,7 @@ def test_psnr_is_capped_at_100_db_so_one_exact_image_cannot_make_a_mean_infinite
     assert math.isfinite(np.mean([psnr_y(flat, flat, 4), 30.0]))
 
 
-def test_identical_images():
+def test_identical_images_score_the_capped_psnr_and_an_ssim_of_1():
     image = _textured()
     for border in (0, 4):
         assert psnr_y(image, image, border) == PSNR_CAP == 100.0  # capped, as the literature reports it
@@ -44,7 +44,7 @@ def test_identical_images():
 
 @pytest.mark.parametrize("d", [1, 5, 20])
 @pytest.mark.parametrize("border", [0, 2])
-def test_constant_shift_by_hand(d, border):
+def test_a_constant_shift_scores_as_computed_by_hand(d, border):
     hr = _gray()
     sr = (hr.astype(int) + d).astype(np.uint8)
     # RGB: every channel off by d -> MSE d^2.
@@ -54,7 +54,7 @@ def test_constant_shift_by_hand(d, border):
     assert psnr_y(sr, hr, border) == pytest.approx(10 * math.log10(255**2 / (d * 219 / 255) ** 2), abs=1e-9)
 
 
-def test_rgb_to_y_range():
+def test_rgb_to_y_maps_black_and_white_to_16_and_235():
     black = np.zeros((1, 1, 3), dtype=np.uint8)
     white = np.full((1, 1, 3), 255, dtype=np.uint8)
     assert rgb_to_y(black)[0, 0] == pytest.approx(16.0, abs=1e-12)
@@ -80,7 +80,7 @@ def test_difference_only_in_the_border_is_ignored(scale):
     assert ssim_y(sr, hr, scale - 1) < 1.0
 
 
-def test_crop_border():
+def test_crop_border_removes_that_many_pixels_from_each_side():
     image = np.arange(5 * 6).reshape(5, 6)
     np.testing.assert_array_equal(crop_border(image, 0), image)
     np.testing.assert_array_equal(crop_border(image, 1), image[1:4, 1:5])
@@ -124,7 +124,7 @@ def test_ssim_is_symmetric_and_lower_for_more_noise():
 
 
 @pytest.mark.parametrize("metric", [psnr_y, psnr_rgb, ssim_y])
-def test_mismatched_inputs_raise(metric):
+def test_metrics_refuse_images_of_other_shapes_or_types(metric):
     hr = _textured()
     with pytest.raises(ValueError):
         metric(hr[:-1], hr, 0)
@@ -153,7 +153,7 @@ def test_lpips_trunk_uses_the_given_weights(lpips_metric, alex_state):
         torch.testing.assert_close(value, alex_state["features." + index], rtol=0, atol=0)
 
 
-def test_lpips_values(lpips_metric):
+def test_lpips_is_zero_for_the_same_image_and_grows_with_the_difference(lpips_metric):
     a = _textured(64, 64, seed=0)
     b = _textured(64, 64, seed=1)
     assert lpips_metric(a, a) == 0.0
@@ -164,7 +164,7 @@ def test_lpips_values(lpips_metric):
         lpips_metric(a, b[:-1])
 
 
-def test_full_reference_metrics_keys(lpips_metric):
+def test_full_reference_metrics_are_the_single_metrics_and_no_lpips_without_a_model(lpips_metric):
     hr = _textured(64, 64)
     sr = np.clip(hr.astype(int) + 3, 0, 255).astype(np.uint8)
     result = full_reference_metrics(sr, hr, 4, None)

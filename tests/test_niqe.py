@@ -43,7 +43,7 @@ def chelsea() -> np.ndarray:
 
 
 @pytest.mark.parametrize(("name", "expected", "tolerance"), REFERENCE)
-def test_reference_values(name, expected, tolerance):
+def test_niqe_matches_the_reference_implementation_on_known_images(name, expected, tolerance):
     value = niqe(getattr(data, name)(), border=4)
     assert value == pytest.approx(expected, abs=tolerance)
     assert round(value, 2) == round(expected, 2)  # astronaut 2.99, chelsea 2.69, coffee 4.08, camera 3.05
@@ -93,7 +93,7 @@ def test_one_block_is_enough():
     np.zeros((128, 128, 3), dtype=np.float64),  # RGB must be uint8
     np.zeros((2, 128, 128, 3), dtype=np.uint8),  # a batch
 ])
-def test_bad_input_raises(image):
+def test_niqe_refuses_an_image_it_cannot_score(image):
     with pytest.raises(ValueError, match="NIQE needs"):
         niqe(image)
 
@@ -136,7 +136,7 @@ def test_mvg_fit_follows_matlab_nanmean_and_nancov():
     assert mean == pytest.approx(3.0) and cov == pytest.approx(7.0)
 
 
-def test_pristine_model_file():
+def test_the_pristine_model_file_holds_the_niqe_parameters():
     with resources.files("srgan").joinpath("niqe_pris_params.npz").open("rb") as handle:
         with np.load(handle, allow_pickle=False) as stored:
             assert sorted(stored.files) == ["cov_pris_param", "mu_pris_param"]

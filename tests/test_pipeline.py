@@ -1,4 +1,8 @@
-"""The real `dvc repro` on tiny params, in a temporary copy of the project: outputs, and what reruns when."""
+"""The real `dvc repro` on tiny params, in a temporary copy of the project: outputs, and what reruns when.
+
+The tests that only read the run share one repro'd project (`tiny_run`, built once per session); every test that
+changes something (params, code, outputs, experiments) takes a private copy of it (`tiny_copy`), so none depends
+on another or on the order they run in."""
 
 import json
 import shlex
@@ -22,13 +26,14 @@ TRACER = Path(__file__).parent / "stages" / "trace_params.py"
 
 
 @pytest.fixture(scope="module")
-def project(make_project):
-    return make_project()
+def project(tiny_run):
+    """The shared tiny run: read only."""
+    return tiny_run
 
 
 @pytest.fixture(scope="module")
-def first_run(project):
-    return project.dvc("repro")
+def first_run(tiny_run):
+    return tiny_run.first_run
 
 
 def status(project) -> set[str]:
@@ -40,7 +45,7 @@ def test_repro_runs_every_stage(project, first_run):
     assert project.ran(first_run) == STAGES
 
 
-def test_outputs(project, first_run):
+def test_repro_writes_every_output_of_the_tiny_pipeline(project, first_run):
     root = project.root
     assert len(list((root / "data/raw/train").glob("*.png"))) == 13
     assert sorted(p.stem for p in (root / "data/raw/eval/skimage").glob("*.png")) == ["astronaut", "chelsea",
@@ -168,85 +173,71 @@ def test_each_curve_is_plotted_once_with_steps_on_x(project, first_run):
     assert any("plots/images/val/astronaut_" in name for name in images)
 
 
-def test_nothing_changed_runs_nothing(project, first_run):
-    assert project.ran(project.dvc("repro")) == set()
+def test_nothing_changed_runs_nothing(tiny_copy):
+    assert tiny_copy.ran(tiny_copy.dvc("repro")) == set()
 
 
-def test_execution_settings_rerun_nothing(project, first_run):
-    project.edit_params(lambda p: p["execution"].update(device="cpu", compile=False, nproc_per_node=2))
-    try:
-        assert status(project) == set()
-        assert project.ran(project.dvc("repro")) == set()
-    finally:
-        project.edit_params(lambda p: p["execution"].update(device="auto", nproc_per_node=1))
+def test_execution_settings_rerun_nothing(tiny_copy):
+    tiny_copy.edit_params(lambda p: p["execution"].update(device="cpu", compile=False, nproc_per_node=2))
+    assert status(tiny_copy) == set()
+    assert tiny_copy.ran(tiny_copy.dvc("repro")) == set()
 
 
-def test_max_images_dirties_the_downloads(project, first_run):
-    project.edit_params(lambda p: p["data"].update(max_images=5))
-    try:
-        assert status(project) == {"download", "download_eval@skimage"}
-    finally:
-        project.edit_params(lambda p: p["data"].update(max_images=0))
+def test_max_images_dirties_the_downloads(tiny_copy):
+    tiny_copy.edit_params(lambda p: p["data"].update(max_images=5))
+    assert status(tiny_copy) == {"download", "download_eval@skimage"}
 
 
-def test_editing_the_gan_loop_does_not_touch_pretraining(project, first_run):
-    path = project.root / "src/srgan/train/gan.py"
-    original = path.read_text()
-    path.write_text(original + "\n# an edit\n")
-    try:
-        assert status(project) == {"train_gan"}
-    finally:
-        path.write_text(original)
+def test_editing_the_gan_loop_does_not_touch_pretraining(tiny_copy):
+    path = tiny_copy.root / "src/srgan/train/gan.py"
+    path.write_text(path.read_text() + "\n# an edit\n")
+    assert status(tiny_copy) == {"train_gan"}
 
 
-def test_adding_and_removing_an_evaluation_set_trains_nothing(project, first_run, tmp_path_factory):
+def test_adding_and_removing_an_evaluation_set_trains_nothing(tiny_copy, tmp_path_factory):
     photos = tmp_path_factory.mktemp("held_out")
     rng = np.random.default_rng(0)
     for index in range(2):
         Image.fromarray(rng.integers(0, 256, (64, 48, 3), dtype=np.uint8)).save(photos / f"plate{index}.png")
-    project.edit_params(lambda p: p["data"]["eval"].update(plates=f"folder:{photos}"))
-    added = project.dvc("repro")
-    assert project.ran(added) == {"download_eval@plates", "prepare_eval@plates", "evaluate@plates", "report"}
-    assert (project.root / "reports/figures/comparison_plates.png").exists()
-    assert "| plates" in (project.root / "reports/report.md").read_text()
-    project.edit_params(lambda p: p["data"]["eval"].pop("plates"))
-    assert project.ran(project.dvc("repro")) == {"report"}
-    assert "| plates" not in (project.root / "reports/report.md").read_text()
+    tiny_copy.edit_params(lambda p: p["data"]["eval"].update(plates=f"folder:{photos}"))
+    added = tiny_copy.dvc("repro")
+    assert tiny_copy.ran(added) == {"download_eval@plates", "prepare_eval@plates", "evaluate@plates", "report"}
+    assert (tiny_copy.root / "reports/figures/comparison_plates.png").exists()
+    assert "| plates" in (tiny_copy.root / "reports/report.md").read_text()
+    tiny_copy.edit_params(lambda p: p["data"]["eval"].pop("plates"))
+    assert tiny_copy.ran(tiny_copy.dvc("repro")) == {"report"}
+    assert "| plates" not in (tiny_copy.root / "reports/report.md").read_text()
 
 
-def test_gan_change_reruns_only_gan_evaluate_report(project, first_run):
-    project.edit_params(lambda p: p["gan"].update(adv_weight=5e-3))
-    assert project.ran(project.dvc("repro")) == {"train_gan", "evaluate@skimage", "report"}
+def test_gan_change_reruns_only_gan_evaluate_report(tiny_copy):
+    tiny_copy.edit_params(lambda p: p["gan"].update(adv_weight=5e-3))
+    assert tiny_copy.ran(tiny_copy.dvc("repro")) == {"train_gan", "evaluate@skimage", "report"}
 
 
-def test_unsupervised_change_reruns_only_its_stage_evaluate_report(project, first_run):
-    project.edit_params(lambda p: p["unsupervised"].update(adv_weight=2e-3))
-    assert project.ran(project.dvc("repro")) == {"train_unsupervised", "evaluate@skimage", "report"}
+def test_unsupervised_change_reruns_only_its_stage_evaluate_report(tiny_copy):
+    tiny_copy.edit_params(lambda p: p["unsupervised"].update(adv_weight=2e-3))
+    assert tiny_copy.ran(tiny_copy.dvc("repro")) == {"train_unsupervised", "evaluate@skimage", "report"}
 
 
-def test_report_change_reruns_only_report(project, first_run):
-    project.edit_params(lambda p: p["report"].update(dpi=160))
-    assert project.ran(project.dvc("repro")) == {"report"}
+def test_report_change_reruns_only_report(tiny_copy):
+    tiny_copy.edit_params(lambda p: p["report"].update(dpi=160))
+    assert tiny_copy.ran(tiny_copy.dvc("repro")) == {"report"}
 
 
-def test_bad_params_stop_with_one_message(project, first_run):
-    project.edit_params(lambda p: p["data"].update(hr_szie=p["data"]["hr_size"]))
-    result = project.dvc("repro", "prepare", "--force", "--single-item", check=False)
-    project.edit_params(lambda p: p["data"].pop("hr_szie"))
+def test_bad_params_stop_with_one_message(tiny_copy):
+    tiny_copy.edit_params(lambda p: p["data"].update(hr_szie=p["data"]["hr_size"]))
+    result = tiny_copy.dvc("repro", "prepare", "--force", "--single-item", check=False)
     assert result.returncode != 0
     output = result.stdout + result.stderr
     assert "error: params.yaml: unknown key 'data.hr_szie'; did you mean 'hr_size'?" in output
     assert "Traceback" not in output
 
 
-def test_no_samples_still_makes_a_report(project, first_run):
-    project.edit_params(lambda p: p["evaluate"].update(samples=0))
-    try:
-        result = project.dvc("repro")
-        assert {"evaluate@skimage", "report"} <= project.ran(result)
-        assert "| skimage" in (project.root / "reports/report.md").read_text()
-    finally:
-        project.edit_params(lambda p: p["evaluate"].update(samples=2))
+def test_no_samples_still_makes_a_report(tiny_copy):
+    tiny_copy.edit_params(lambda p: p["evaluate"].update(samples=0))
+    result = tiny_copy.dvc("repro")
+    assert {"evaluate@skimage", "report"} <= tiny_copy.ran(result)
+    assert "| skimage" in (tiny_copy.root / "reports/report.md").read_text()
 
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -294,7 +285,7 @@ FAILURE_MODES = {  # the README's "known failure modes", each an experiment: its
 }
 
 
-def test_the_readme_failure_modes_run_in_order_each_on_its_own(project, first_run):
+def test_the_readme_failure_modes_run_in_order_each_on_its_own(tiny_copy):
     """The README's commands themselves, top to bottom: 'adversarial only' once failed on the content-only
     example's adv_weight=0, left in params.yaml by a plain `dvc exp run`."""
     commands = []
@@ -302,31 +293,29 @@ def test_the_readme_failure_modes_run_in_order_each_on_its_own(project, first_ru
         found = [command for command, _ in readme_experiments() if all(f"-S {o}" in command for o in overrides)]
         assert len(found) == 1, f"README no longer shows {mode} as one command"
         commands.append((found[0], stage))
-    params_before = (project.root / "params.yaml").read_text()
+    params_before = (tiny_copy.root / "params.yaml").read_text()
     for command, stage in commands:
-        result = project.dvc(*shlex.split(command)[1:], check=False)
+        result = tiny_copy.dvc(*shlex.split(command)[1:], check=False)
         output = result.stdout + result.stderr
         assert result.returncode == 0 and "Traceback" not in output, f"{command}:\n{output[-3000:]}"
-        assert stage in project.ran(result)
-        assert (project.root / "params.yaml").read_text() == params_before, f"{command} changed params.yaml"
-    shown = project.dvc("exp", "show", "--csv").stdout
+        assert stage in tiny_copy.ran(result)
+        assert (tiny_copy.root / "params.yaml").read_text() == params_before, f"{command} changed params.yaml"
+    shown = tiny_copy.dvc("exp", "show", "--csv").stdout
     assert "content-only" in shown and "adversarial-only" in shown
 
 
-def test_a_failed_set_download_leaves_no_empty_folder_nor_lock_file(project, first_run):
-    """As the issue found it: a plain `dvc exp run` adding a set whose download fails (here the archive's
-    mirror is a closed port on 127.0.0.1, so it fails at once, offline or not)."""
-    project.edit_params(lambda p: p["data"]["archives"].update({"benchmark.tar": "http://127.0.0.1:9/benchmark.tar"}))
-    try:
-        result = project.dvc("exp", "run", "-S", "++data.eval.set14=set14", check=False)
-        output = result.stdout + result.stderr
-        assert result.returncode != 0 and "127.0.0.1:9/benchmark.tar" in output and "Traceback" not in output
-        root = project.root
-        for folder in ("reports/evaluate/set14", "data/raw/eval/set14", "data/prepared/eval/set14"):
-            assert not (root / folder).exists(), f"{folder} left behind"
-        assert not list((root / "data/downloads").glob("*.lock")), "lock files left for `dvc add data/downloads`"
-    finally:
-        subprocess.run(["git", "checkout", "params.yaml"], cwd=project.root, check=True, capture_output=True)
+def test_a_failed_set_download_leaves_no_empty_folder_nor_lock_file(tiny_copy):
+    """A plain `dvc exp run` adding a set whose download fails (here the archive's mirror is a closed port on
+    127.0.0.1, so it fails at once, offline or not) leaves nothing behind for a later run to trip on."""
+    closed = "http://127.0.0.1:9/benchmark.tar"
+    tiny_copy.edit_params(lambda p: p["data"]["archives"].update({"benchmark.tar": closed}))
+    result = tiny_copy.dvc("exp", "run", "-S", "++data.eval.set14=set14", check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "127.0.0.1:9/benchmark.tar" in output and "Traceback" not in output
+    root = tiny_copy.root
+    for folder in ("reports/evaluate/set14", "data/raw/eval/set14", "data/prepared/eval/set14"):
+        assert not (root / folder).exists(), f"{folder} left behind"
+    assert not list((root / "data/downloads").glob("*.lock")), "lock files left for `dvc add data/downloads`"
 
 
 def test_dvc_plots_page_loads_vega_from_a_cdn_as_the_readme_says(project, first_run, tmp_path):
@@ -337,30 +326,33 @@ def test_dvc_plots_page_loads_vega_from_a_cdn_as_the_readme_says(project, first_
     assert "load their scripts from a CDN (cdn.jsdelivr.net)" in readme
 
 
-def test_every_param_a_stage_reads_is_one_of_its_params(project, first_run, tmp_path):
+def test_every_param_a_stage_reads_is_one_of_its_params(tiny_copy, tmp_path):
     """Each stage run again with its params traced: every key it reads is listed for it in dvc.yaml (resolved in
-    dvc.lock), except the execution settings, which are read by design and listed nowhere."""
-    project.dvc("repro")
-    lock = yaml.safe_load((project.root / "dvc.lock").read_text())["stages"]
-    for name in project.dvc("stage", "list", "--name-only").stdout.split():
-        entry = lock[name]
-        listed = list(entry.get("params", {}).get("params.yaml", {}))
-        module, *args = entry["cmd"].split(" -m ", 1)[1].split()
-        out = tmp_path / f"{name}.json"
-        result = subprocess.run([sys.executable, str(TRACER), str(out), module, *args], cwd=project.root,
-                                env=project.env(), capture_output=True, text=True)
-        assert result.returncode == 0, f"{name}:\n{result.stderr[-2000:]}"
-        read = [key for key in json.loads(out.read_text()) if not key.startswith("execution")]
+    dvc.lock), except the execution settings, which are read by design and listed nowhere. The stages run
+    one after another in one traced process (the run's outputs are all there: each finds its inputs)."""
+    lock = yaml.safe_load((tiny_copy.root / "dvc.lock").read_text())["stages"]
+    names = tiny_copy.dvc("stage", "list", "--name-only").stdout.split()
+    assert sorted(names) == sorted(lock) == sorted(STAGES)
+    runs = []
+    for name in lock:
+        module, *args = lock[name]["cmd"].split(" -m ", 1)[1].split()
+        runs += ["--", str(tmp_path / f"{name}.json"), module, *args]
+    result = subprocess.run([sys.executable, str(TRACER), *runs[1:]], cwd=tiny_copy.root, env=tiny_copy.env(),
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for name in names:
+        listed = list(lock[name].get("params", {}).get("params.yaml", {}))
+        read = [key for key in json.loads((tmp_path / f"{name}.json").read_text()) if not key.startswith("execution")]
         unlisted = [key for key in read if not any(key == p or key.startswith(p + ".") for p in listed)]
         assert not unlisted, f"{name} reads {unlisted} but dvc.yaml lists only {listed}"
 
 
-def test_a_queued_experiment_runs_its_own_code_not_the_workspace_s(project, first_run):
+def test_a_queued_experiment_runs_its_own_code_not_the_workspace_s(tiny_copy):
     """`pip install -e .` makes `import srgan` find the workspace's src/ (PYTHONPATH here stands for it); a queued
     experiment runs in a copy of the project and must import that copy's src/, so an edit made in the workspace
     after queueing cannot change what the experiment computes (nor make its dvc.lock lie)."""
-    root = project.root
-    env = {**project.env(), "PYTHONPATH": str(root / "src")}
+    root = tiny_copy.root
+    env = {**tiny_copy.env(), "PYTHONPATH": str(root / "src")}
 
     def dvc(*args):
         result = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, env=env, capture_output=True,
@@ -371,15 +363,12 @@ def test_a_queued_experiment_runs_its_own_code_not_the_workspace_s(project, firs
     dvc("exp", "run", "--queue", "--name", "own-code", "-S", "pretrain.steps=6", "pretrain")
     edited = root / "src/srgan/train/pretrain.py"
     edited.write_text(edited.read_text() + "\nraise SystemExit('the workspace code ran in a queued experiment')\n")
-    try:
-        dvc("queue", "start")
-        deadline, state = time.monotonic() + 600, ""
-        while state not in ("Success", "Failed") and time.monotonic() < deadline:
-            time.sleep(2)
-            line = next((line for line in dvc("queue", "status").splitlines() if "own-code" in line), "")
-            state = next((word for word in ("Success", "Failed") if word in line), "")
-        logs = dvc("queue", "logs", "own-code")
-    finally:
-        subprocess.run(["git", "checkout", "src"], cwd=root, check=True, capture_output=True)
+    dvc("queue", "start")
+    deadline, state = time.monotonic() + 600, ""
+    while state not in ("Success", "Failed") and time.monotonic() < deadline:
+        time.sleep(2)
+        line = next((line for line in dvc("queue", "status").splitlines() if "own-code" in line), "")
+        state = next((word for word in ("Success", "Failed") if word in line), "")
+    logs = dvc("queue", "logs", "own-code")
     assert "workspace code ran" not in logs
     assert state == "Success" and "Running stage 'pretrain'" in logs, logs[-3000:]

@@ -24,7 +24,7 @@ def _pairs(folder) -> str:
     return f"pairs:{folder / 'lr'},{folder / 'hr'}"
 
 
-def test_realistic_training_and_a_degraded_evaluation_set(make_project, tmp_path_factory):
+def test_realistic_training_and_a_degraded_evaluation_set_are_evaluated_side_by_side(copy_tiny_run, tmp_path_factory):
     plates = _pairs(tmp_path_factory.mktemp("plates"))
 
     def edit(params):
@@ -33,7 +33,7 @@ def test_realistic_training_and_a_degraded_evaluation_set(make_project, tmp_path
             "plates": plates})
         params["evaluate"]["interpolation"] = [0.5]
 
-    project = make_project(edit)
+    project = copy_tiny_run(edit)
     project.dvc("repro")
     root = project.root
     hr = np.load(root / "data/prepared/train/train_hr.npy")

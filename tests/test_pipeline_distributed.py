@@ -23,16 +23,16 @@ def longer(p, processes=1):
 
 
 @pytest.fixture(scope="module")
-def one(make_project):
-    project = make_project(lambda p: longer(p, 1))
+def one(copy_tiny_run):
+    project = copy_tiny_run(lambda p: longer(p, 1))
     project.dvc("repro")
     project.commit("baseline")  # experiments then rerun only what their params touch
     return project
 
 
 @pytest.fixture(scope="module")
-def two(make_project):
-    project = make_project(lambda p: longer(p, 2))
+def two(copy_tiny_run):
+    project = copy_tiny_run(lambda p: longer(p, 2))
     project.run_result = project.dvc("repro")
     return project
 
@@ -54,9 +54,9 @@ def test_two_processes_train_as_one(one, two):
         assert abs(first[method]["psnr_y"] - second[method]["psnr_y"]) < 0.05, method
 
 
-def test_a_killed_two_process_run_resumes_with_two_or_one(make_project):
-    project = make_project(lambda p: (longer(p, 2), p["gan"].update(steps=120, checkpoint_every=10,
-                                                                      log_every=10, validate_every=40)))
+def test_a_killed_two_process_run_resumes_with_two_or_one(copy_tiny_run):
+    project = copy_tiny_run(lambda p: (longer(p, 2), p["gan"].update(steps=120, checkpoint_every=10,
+                                                                       log_every=10, validate_every=40)))
     root = project.root
     project.dvc("repro", "pretrain")
     checkpoint = project.kill_during("train_gan", "checkpoints/train_gan-*/state.pt")

@@ -6,8 +6,8 @@ import sys
 from srgan.models.io import load_generator
 
 
-def test_a_fresh_clone_pulls_everything_and_reruns_nothing(make_project, tmp_path_factory):
-    project = make_project()
+def test_a_fresh_clone_pulls_everything_and_reruns_nothing(copy_tiny_run, tmp_path_factory):
+    project = copy_tiny_run()  # repro'd already: the repro below checks it is up to date
     store = tmp_path_factory.mktemp("remote")
     project.dvc("remote", "add", "-d", "team", str(store))
     project.dvc("repro")
@@ -29,12 +29,11 @@ def test_a_fresh_clone_pulls_everything_and_reruns_nothing(make_project, tmp_pat
     assert status in ("{}", "")
 
 
-def test_run_cache_restores_a_stage_instead_of_running_it(make_project, tmp_path_factory):
+def test_run_cache_restores_a_stage_instead_of_running_it(copy_tiny_run, tmp_path_factory):
     """With the team's run-cache, a stage another machine ran with the same inputs is restored, not rerun."""
-    project = make_project()
+    project = copy_tiny_run()  # repro'd: its run-cache holds every stage
     store = tmp_path_factory.mktemp("remote")
     project.dvc("remote", "add", "-d", "team", str(store))
-    project.dvc("repro", "prepare")
     project.commit("prepared")
     project.dvc("push", "--run-cache")
     clone = tmp_path_factory.mktemp("clone") / "project"

@@ -10,12 +10,11 @@ import pytest
 import torch
 
 
-def test_killed_training_resumes_to_the_same_files(make_project):
-    project = make_project(lambda p: p["gan"].update(
+def test_killed_training_resumes_to_the_same_files(copy_tiny_run):
+    project = copy_tiny_run(lambda p: p["gan"].update(  # pretrained already: only the GAN stage is out of date
         steps=150, checkpoint_every=10, log_every=10, validate_every=20, d_warmup_steps=10,
         replay={"size": 8, "fraction": 0.5}, adv_ramp={"schedule": "linear", "start": 0.0, "steps": 100}))
     root = project.root
-    project.dvc("repro", "pretrain")
     checkpoint = project.kill_during("train_gan", "checkpoints/train_gan-*/state.pt")
     step = torch.load(checkpoint, map_location="cpu", weights_only=False)["step"]
     assert 0 < step < 160
@@ -35,12 +34,12 @@ def test_killed_training_resumes_to_the_same_files(make_project):
     assert project.gan_digests() == after_resume
 
 
-@pytest.fixture(scope="module")
-def pretraining(make_project):
-    project = make_project(lambda p: p["pretrain"].update(steps=600, checkpoint_every=20, log_every=10,
-                                                          validate_every=0))
-    project.dvc("repro", "prepare")
-    return project
+@pytest.fixture
+def pretraining(tiny_copy):
+    """A private copy of the tiny run, prepared, whose pretrain stage is out of date: a longer pretraining."""
+    tiny_copy.edit_params(lambda p: p["pretrain"].update(steps=600, checkpoint_every=20, log_every=10,
+                                                         validate_every=0))
+    return tiny_copy
 
 
 def test_a_checkpoint_never_outlives_an_edit_to_the_code_that_made_it(pretraining):

@@ -7,7 +7,7 @@ import pandas as pd
 from PIL import Image
 
 
-def test_folder_source_and_two_evaluation_sets(make_project, tmp_path_factory):
+def test_a_folder_source_trains_and_two_evaluation_sets_are_evaluated(copy_tiny_run, tmp_path_factory):
     photos = tmp_path_factory.mktemp("my_photos")
     rng = np.random.default_rng(0)
     for i in range(4):
@@ -15,8 +15,8 @@ def test_folder_source_and_two_evaluation_sets(make_project, tmp_path_factory):
     Image.fromarray(rng.integers(0, 256, (20, 20), dtype=np.uint8)).save(photos / "tiny_gray.png")
     (photos / "broken.png").write_bytes(b"\x89PNG broken")
     before = {path: path.read_bytes() for path in photos.iterdir()}
-    project = make_project(lambda p: p["data"].update(train=f"folder:{photos}",
-                                                      eval={"skimage": "skimage", "mine": f"folder:{photos}"}))
+    project = copy_tiny_run(lambda p: p["data"].update(train=f"folder:{photos}",
+                                                       eval={"skimage": "skimage", "mine": f"folder:{photos}"}))
     result = project.dvc("repro")
     output = result.stdout + result.stderr
     root = project.root

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from srgan.imageio import write_png
+from srgan.imageio import read_image, write_png
 from srgan.report import (
     centre_box,
     comparison_figure,
@@ -46,7 +46,7 @@ def test_importing_the_report_modules_selects_no_matplotlib_backend():
     assert result.returncode == 0, result.stderr
 
 
-def test_centre_box():
+def test_the_centre_box_is_the_middle_of_the_image_at_the_zoom():
     assert centre_box(100, 200, 0.5) == (25, 75, 50)
 
 
@@ -78,16 +78,52 @@ def test_a_tiny_zoom_still_makes_the_comparison_figure(tmp_path):
     assert (tmp_path / "fig.png").stat().st_size > 1000
 
 
-def test_comparison_figure_is_a_slide_ready_png(tmp_path):
-    make_samples(tmp_path / "samples")
-    table = pd.DataFrame([{"image": "img", "method": "bicubic", "psnr_y": 30.0, "ssim_y": 0.9, "lpips": None,
-                           "niqe": 6.5}])
+def test_comparison_figure_is_a_slide_ready_png_of_every_sample_labelled_with_its_metrics(tmp_path, monkeypatch):
+    """Columns LR | methods | HR | UR of SRGAN, each named once above its whole image, which is labelled with its
+    metrics and has the zoomed region marked; below, that region of the same image; saved at the dpi asked."""
+    from srgan import report
+
+    samples = tmp_path / "samples"
+    make_samples(samples)
+    bicubic = read_image(samples / "img" / "bicubic.png")
+    write_png(samples / "img" / "bicubic.png", np.clip(bicubic.astype(int) + 20, 0, 255).astype(np.uint8))
+    table = pd.DataFrame([{"image": "img", "method": method, "psnr_y": 30.0 + index, "ssim_y": 0.9, "lpips": None,
+                           "niqe": 6.5} for index, method in enumerate(["bicubic", "srresnet", "srgan"])])
+    figures = []
+    save = report.save_figure
+    monkeypatch.setattr(report, "save_figure", lambda fig, out, dpi: (figures.append(fig), save(fig, out, dpi)))
     out = tmp_path / "fig.png"
-    comparison_figure(tmp_path / "samples", ["img"], table, 4, 0.5, out, dpi=150)
+    comparison_figure(samples, ["img"], table, 4, 0.5, out, dpi=150)
+
+    (fig,) = figures
+    columns = ["lr", "bicubic", "srresnet", "srgan", "hr", "ur_srgan"]
+    axes = np.array(fig.axes).reshape(2, len(columns))
+    whole, zoomed = axes
+    assert [ax.get_title() for ax in whole] == ["LR", "Bicubic", "SRResNet", "SRGAN", "HR",
+                                                "UR (SRGAN on HR's centre)"]
+    hr = read_image(samples / "img" / "hr.png")
+    box = centre_box(*hr.shape[:2], 0.5)
+    for key, top, bottom in zip(columns, whole, zoomed):
+        image = read_image(samples / "img" / f"{key}.png")
+        assert np.array_equal(top.images[0].get_array(), image), f"{key}: the whole sample is drawn"
+        factor, origin = {"lr": 0.25, "ur_srgan": 4}.get(key, 1), sample_origin(key, hr.shape)
+        assert np.array_equal(bottom.images[0].get_array(), crop(image, box, factor, origin)), f"{key}: its region"
+        (marked,) = top.patches
+        assert marked.get_width() == marked.get_height() == box[2] * factor, f"{key}: the region is marked"
+    for index, ax in enumerate(whole[1:4]):
+        assert ax.get_xlabel() == f"PSNR-Y {30 + index:.2f} dB, SSIM-Y 0.900\nNIQE 6.5"
+    assert whole[0].get_ylabel() == "img" and zoomed[0].get_ylabel() == "marked region"
+    assert zoomed[1].get_xlabel().startswith("region: PSNR-Y "), "a region's own metrics below it"
+    assert zoomed[2].get_xlabel() == "", "no metrics for a region identical to HR's"
+    assert fig._suptitle.get_text().startswith("x4 super-resolution")
+
+    width_in, height_in = fig.get_size_inches()
     with Image.open(out) as image:
         assert image.format == "PNG"
         assert image.info["dpi"][0] == pytest_approx(150)
-        assert image.width > 1000
+        assert 1000 < image.width <= width_in * 150 and image.height <= height_in * 150
+        assert image.width > image.height, "one image's two rows fit a landscape slide"
+        assert len(image.convert("RGB").getcolors(1 << 24)) > 1000, "the samples' pixels, not a blank canvas"
 
 
 def pytest_approx(value):
@@ -95,7 +131,7 @@ def pytest_approx(value):
     return pytest.approx(value, abs=1)
 
 
-def test_curves_from_dvclive_tsv(tmp_path):
+def test_curves_are_read_from_dvclive_tsv_files(tmp_path):
     metric_dir = tmp_path / "pretrain" / "plots" / "metrics" / "val"
     metric_dir.mkdir(parents=True)
     (metric_dir / "psnr_y.tsv").write_text("step\tpsnr_y\n10\t25.5\n20\t26.25\n")

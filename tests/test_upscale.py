@@ -101,7 +101,7 @@ def test_an_over_limit_input_fails_alone(tmp_path, capsys):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good_x4.png"]
 
 
-def test_max_pixels_option(tmp_path, capsys):
+def test_max_pixels_refuses_a_larger_image_and_writes_nothing(tmp_path, capsys):
     model, source, out = tiny_model(tmp_path), image(tmp_path / "x.png", 20, 30), tmp_path / "out"
     code, _, errors = upscale(capsys, model, source, "-o", out, "--max-pixels", 599)
     assert code == 1 and "600 pixels" in errors[0] and "limit of 599" in errors[0]
@@ -172,7 +172,7 @@ def test_output_that_is_a_file(tmp_path, capsys):
 
 
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="permission bits do not bind root")
-def test_read_only_output_folder(tmp_path, capsys):
+def test_a_read_only_output_folder_is_an_error(tmp_path, capsys):
     model, source, locked = tiny_model(tmp_path), image(tmp_path / "x.png", 8, 8), tmp_path / "locked"
     locked.mkdir()
     locked.chmod(0o555)

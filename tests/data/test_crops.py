@@ -139,7 +139,7 @@ def test_no_usable_image_raises(tmp_path):
     assert not (tmp_path / "out" / "train_hr.npy").exists()
 
 
-def test_empty_list_raises(tmp_path):
+def test_no_training_images_is_an_error(tmp_path):
     with pytest.raises(SrganError, match="no training images"):
         _run([], tmp_path / "out")
 

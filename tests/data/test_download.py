@@ -46,7 +46,7 @@ DATA = os.urandom(300_000)
 # ----------------------------------------------------------------------------- fetch
 
 
-def test_fetch_success(server, tmp_path: Path) -> None:
+def test_a_fetch_writes_the_verified_file_and_no_part_file(server, tmp_path: Path) -> None:
     digest = serve(server, "a.bin", DATA)
     dest = tmp_path / "out" / "a.bin"
     assert fetch(server.url("a.bin"), dest, sha256=digest, size=len(DATA), progress=False) == dest
@@ -56,7 +56,7 @@ def test_fetch_success(server, tmp_path: Path) -> None:
     assert md5_of(dest) == hashlib.md5(DATA).hexdigest()
 
 
-def test_fetch_md5_only(server, tmp_path: Path) -> None:
+def test_fetch_verifies_a_file_with_only_an_md5(server, tmp_path: Path) -> None:
     serve(server, "a.bin", DATA)
     dest = tmp_path / "a.bin"
     fetch(server.url("a.bin"), dest, md5=hashlib.md5(DATA).hexdigest(), progress=False)
@@ -115,7 +115,7 @@ def test_fetch_complete_part_answered_416(server, tmp_path: Path) -> None:
     assert dest.read_bytes() == DATA
 
 
-def test_fetch_wrong_hash(server, tmp_path: Path) -> None:
+def test_a_wrong_hash_is_an_error_and_leaves_no_file(server, tmp_path: Path) -> None:
     serve(server, "a.bin", DATA)
     dest = tmp_path / "a.bin"
     url = server.url("a.bin")
@@ -127,7 +127,7 @@ def test_fetch_wrong_hash(server, tmp_path: Path) -> None:
     assert not (tmp_path / "a.bin.part").exists()
 
 
-def test_fetch_wrong_size(server, tmp_path: Path) -> None:
+def test_a_wrong_size_is_an_error_naming_the_expected_size(server, tmp_path: Path) -> None:
     serve(server, "a.bin", DATA)
     dest = tmp_path / "a.bin"
     with pytest.raises(SrganError, match="expected 5 bytes"):
@@ -135,7 +135,7 @@ def test_fetch_wrong_size(server, tmp_path: Path) -> None:
     assert not dest.exists()
 
 
-def test_fetch_404(server, tmp_path: Path) -> None:
+def test_a_404_is_an_error_naming_the_url_and_leaves_no_file(server, tmp_path: Path) -> None:
     url = server.url("missing.bin")
     with pytest.raises(SrganError, match="404") as info:
         fetch(url, tmp_path / "m.bin", sha256="0" * 64, progress=False)
@@ -143,7 +143,7 @@ def test_fetch_404(server, tmp_path: Path) -> None:
     assert not (tmp_path / "m.bin").exists()
 
 
-def test_fetch_connection_refused(tmp_path: Path) -> None:
+def test_a_refused_connection_is_an_error_naming_the_url(tmp_path: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -153,7 +153,7 @@ def test_fetch_connection_refused(tmp_path: Path) -> None:
     assert url in str(info.value)
 
 
-def test_fetch_timeout(server, tmp_path: Path) -> None:
+def test_a_server_that_does_not_answer_times_out_naming_the_url(server, tmp_path: Path) -> None:
     serve(server, "a.bin", DATA)
     server.delay = 5
     url = server.url("a.bin")
@@ -163,7 +163,7 @@ def test_fetch_timeout(server, tmp_path: Path) -> None:
     assert not (tmp_path / "a.bin").exists()
 
 
-def test_fetch_uses_mirror(server, tmp_path: Path) -> None:
+def test_fetch_downloads_from_the_mirror_when_given(server, tmp_path: Path) -> None:
     digest = serve(server, "mirror.bin", DATA)
     dest = tmp_path / "a.bin"
     fetch(server.url("main.bin"), dest, sha256=digest, mirror=server.url("mirror.bin"), progress=False)
@@ -171,7 +171,7 @@ def test_fetch_uses_mirror(server, tmp_path: Path) -> None:
     assert dest.read_bytes() == DATA
 
 
-def test_fetch_local_file(server, tmp_path: Path) -> None:
+def test_fetch_copies_a_verified_local_file_without_downloading(server, tmp_path: Path) -> None:
     local = tmp_path / "local.bin"
     local.write_bytes(DATA)
     dest = tmp_path / "out" / "a.bin"
@@ -289,7 +289,7 @@ def test_extract_removes_stale_tmp(tmp_path: Path) -> None:
     assert not stale.exists()
 
 
-def test_extract_truncated_tar_gz(tmp_path: Path) -> None:
+def test_a_truncated_tar_gz_is_called_corrupt(tmp_path: Path) -> None:
     good = make_tar(tmp_path / "good.tar.gz", {"big.bin": os.urandom(200_000)})
     archive = tmp_path / "data.tar.gz"
     archive.write_bytes(good.read_bytes()[:100_000])
@@ -300,7 +300,7 @@ def test_extract_truncated_tar_gz(tmp_path: Path) -> None:
     assert not (tmp_path / "out.tmp").exists()
 
 
-def test_extract_garbage_zip(tmp_path: Path) -> None:
+def test_extract_calls_a_garbage_zip_corrupt(tmp_path: Path) -> None:
     archive = tmp_path / "data.zip"
     archive.write_bytes(os.urandom(5000))
     with pytest.raises(SrganError, match="corrupt") as info:
@@ -365,12 +365,12 @@ def test_extract_refuses_malicious_zip(tmp_path: Path, case: str) -> None:
     assert not (tmp_path / "evil.txt").exists()
 
 
-def test_extract_missing_archive(tmp_path: Path) -> None:
+def test_extract_says_a_missing_archive_does_not_exist(tmp_path: Path) -> None:
     with pytest.raises(SrganError, match="does not exist"):
         safe_extract(tmp_path / "nope.tar.gz", tmp_path / "out")
 
 
-def test_extract_missing_archive_named(tmp_path: Path) -> None:
+def test_extract_verified_names_a_missing_archive(tmp_path: Path) -> None:
     with pytest.raises(SrganError, match="does not exist") as info:
         extract_verified(tmp_path / "nope.tgz", tmp_path / "out", pin_hash=True)
     assert str(tmp_path / "nope.tgz") in str(info.value)
@@ -484,7 +484,7 @@ def test_extract_stops_at_the_bound_and_removes_what_it_wrote(tmp_path: Path) ->
     assert not (tmp_path / "out.tmp").exists()
 
 
-def test_extract_default_bound(tmp_path: Path) -> None:
+def test_extract_refuses_a_member_over_the_default_size_bound(tmp_path: Path) -> None:
     info = tarfile.TarInfo("huge.bin")
     info.size = 300 * MiB  # declared only: the check comes before any data is read
     archive = tmp_path / "data.tar"

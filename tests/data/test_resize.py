@@ -19,7 +19,7 @@ from srgan.data.resize import (
 )
 
 
-def test_cubic_kernel_values():
+def test_the_cubic_kernel_has_the_textbook_values():
     # Keys' kernel with a = -0.5: 1 at 0, 0 at the integers, the textbook values at the half-integers.
     x = np.array([0.0, 0.5, 1.0, 1.5, 2.0, 2.5, -0.5, -1.5])
     expected = np.array([1.0, 0.5625, 0.0, -0.0625, 0.0, 0.0, 0.5625, -0.0625])

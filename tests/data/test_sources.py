@@ -118,7 +118,7 @@ def test_max_images_caps_each_split(benchmark, tmp_path):
     assert materialise("set5", "eval", tmp_path / "raw", tmp_path / "dl", {}, max_images=1) == 1
 
 
-def test_local_folder_source(tmp_path):
+def test_a_local_folder_source_lists_its_images(tmp_path):
     folder = tmp_path / "plates"
     for i, sub in enumerate(["a", "b"]):
         (folder / sub).mkdir(parents=True)

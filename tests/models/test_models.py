@@ -31,7 +31,7 @@ def _tiny(scale=4, norm="batch", bicubic_skip=False):
 
 
 @pytest.mark.parametrize("scale", [2, 4, 8])
-def test_generator_output_shape(scale):
+def test_the_generator_upscales_by_its_scale(scale):
     generator = _tiny(scale).eval()
     with torch.no_grad():
         out = generator(torch.rand(2, 3, 6, 5))
@@ -41,7 +41,7 @@ def test_generator_output_shape(scale):
 
 
 @pytest.mark.parametrize("scale", [2, 4, 8])
-def test_nearest_upsampling_generator(scale, tmp_path):
+def test_the_nearest_upsampling_generator_has_no_checkerboard_layer(scale, tmp_path):
     """The resize-conv generator: same shapes, saved and loaded with its architecture, and no upsampling
     layer that can make a checkerboard (every output pixel of a 2x block sees the same input)."""
     from srgan.models.io import load_generator, save_generator
@@ -59,7 +59,7 @@ def test_nearest_upsampling_generator(scale, tmp_path):
 
 
 @pytest.mark.parametrize("scale", [1, 3, 16])
-def test_generator_invalid_scale(scale):
+def test_the_generator_refuses_an_unsupported_scale(scale):
     with pytest.raises(ValueError, match=str(scale)):
         _tiny(scale)
 
@@ -73,7 +73,7 @@ def _has_batchnorm(model: nn.Module) -> bool:
 
 
 @pytest.mark.parametrize("make", [lambda norm: _tiny(2, norm), lambda norm: Discriminator(32, 8, norm, dense=16)])
-def test_norm_choices(make):
+def test_each_norm_choice_builds_its_own_layers(make):
     spectral = make("spectral")
     layers = _convs(spectral)
     assert layers and all(parametrize.is_parametrized(m, "weight") for m in layers)
@@ -119,7 +119,7 @@ def test_bicubic_skip_with_zero_tail_is_bicubic_upscale(scale, norm):
 
 @pytest.mark.parametrize("hr_size", [32, 64])
 @pytest.mark.parametrize("norm", ["batch", "spectral", "none"])
-def test_discriminator_output_shape(hr_size, norm):
+def test_the_discriminator_gives_one_score_per_image(hr_size, norm):
     discriminator = Discriminator(hr_size=hr_size, channels=8, norm=norm, dense=16).eval()
     with torch.no_grad():
         out = discriminator(torch.rand(3, 3, hr_size, hr_size))
@@ -146,7 +146,7 @@ def test_discriminator_wrong_input_size_fails_loudly():
 
 
 @pytest.mark.parametrize("norm", ["batch", "spectral", "none"])
-def test_save_load_round_trip(tmp_path, norm):
+def test_a_saved_generator_loads_back_identical(tmp_path, norm):
     generator = _tiny(2, norm, bicubic_skip=True)
     generator.train()
     with torch.no_grad():  # move BatchNorm running stats and spectral-norm vectors off their init
@@ -164,7 +164,7 @@ def test_save_load_round_trip(tmp_path, norm):
         assert torch.equal(loaded(lr), generator(lr))
 
 
-def test_load_missing_file(tmp_path):
+def test_loading_a_missing_model_file_says_it_was_not_found(tmp_path):
     with pytest.raises(SrganError, match="g.pt.*not found"):
         load_generator(tmp_path / "g.pt")
 

@@ -79,13 +79,18 @@ def test_default_params_train_the_perceptual_loss_when_vgg19_is_there(default_ga
     assert set(parts) == {"vgg54"} and total.item() > 0
 
 
-def test_the_same_params_fall_back_to_srgan_mse_without_vgg19(default_gan, caplog):
-    record = dict(OFFLINE_VGG19)
+def test_the_same_params_fall_back_to_srgan_mse_without_vgg19(default_gan, caplog, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_torch_home"))
+    monkeypatch.setattr(torch.hub, "_hub_dir", None)
+    record = backbones.resolve("vgg19", fetch=False)
+    assert record == OFFLINE_VGG19, "offline, the record says the weights are unavailable, and why"
     loss, weights, description = content_loss(default_gan, record)
     assert loss.vgg is None and weights["vgg54"] == 0 and weights["mse"] == default_gan.content.vgg54
     assert description.startswith("FALLBACK") and "FALLBACK" in caplog.text
+    assert record["reason"] in description, "the fallback names the reason the weights are missing"
     assert label(weights, default_gan.adversarial) == "SRGAN-MSE+FM+LP"
-    assert json.dumps(record)  # the record is plain data, as data/weights.json holds it
+    assert json.loads(json.dumps(record)) == record == OFFLINE_VGG19, \
+        "the record is plain data, unchanged by the stage, as data/weights.json holds it"
 
 
 @pytest.fixture
@@ -98,7 +103,7 @@ def one_thread():
 
 
 def test_the_default_gan_section_trades_psnr_for_a_lower_niqe_on_a_tiny_run(project_params, tmp_path, one_thread):
-    """The direction issue 13 asks of the offline default, on a tiny model and 48-pixel crops of the training
+    """The direction the offline default moves a generator in, on a tiny model and 48-pixel crops of the training
     photos: the default pretrain and GAN sections (fewer steps) make the held-out astronaut's output more
     natural by NIQE than the SRResNet it starts from, and give up PSNR-Y for it. The full default run's
     thresholds are checked on the real run (README). Over 3 seeds x 1 and 2 threads NIQE fell by 0.20 to 1.27,

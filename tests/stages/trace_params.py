@@ -1,10 +1,12 @@
-"""Run one stage script with its params recorded: `python trace_params.py OUT.json srgan.stages.NAME [ARGS]`.
+"""Run stage scripts with their params recorded:
+`python trace_params.py OUT.json srgan.stages.NAME [ARGS] [-- OUT.json srgan.stages.NAME [ARGS]]...`.
 
-Every params key the stage reads (attribute or item of the typed sections, a whole section when it is
-dumped or iterated) is written to OUT.json, so a test can check it against the stage's `params:` in dvc.yaml.
+Every params key a stage reads (attribute or item of the typed sections, a whole section when it is
+dumped or iterated) is written to its OUT.json, so a test can check it against the stage's `params:` in dvc.yaml.
+Several stages run one after another in this one process (each as `python -m` runs it, the libraries imported
+once); the first that fails ends the run with its exit status.
 """
 
-import atexit
 import json
 import runpy
 import sys
@@ -74,12 +76,34 @@ def traced_params(*sections: str) -> dict:
     return TracedSections(load_params(stage.PARAMS, *sections))
 
 
-def main() -> None:
-    out, module, *args = sys.argv[1:]
-    stage.read_params = traced_params
-    atexit.register(lambda: open(out, "w").write(json.dumps(sorted(seen))))
+def trace(out: str, module: str, args: list[str]) -> None:
+    """Run `module` as `python -m module args` does; write the params keys it read to `out` however it ends."""
+    seen.clear()
     sys.argv = [module, *args]
-    runpy.run_module(module, run_name="__main__", alter_sys=True)
+    try:
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+    finally:
+        with open(out, "w") as file:
+            file.write(json.dumps(sorted(seen)))
+
+
+def main() -> None:
+    stage.read_params = traced_params
+    runs, run = [], []
+    for word in sys.argv[1:]:
+        if word == "--":
+            runs.append(run)
+            run = []
+        else:
+            run.append(word)
+    runs.append(run)
+    for out, module, *args in runs:
+        try:
+            trace(out, module, args)
+        except SystemExit as end:
+            if end.code not in (None, 0):
+                print(f"trace_params: {module} {' '.join(args)} exited with {end.code}", file=sys.stderr)
+                raise
 
 
 if __name__ == "__main__":

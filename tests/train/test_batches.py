@@ -23,7 +23,7 @@ def test_each_epoch_visits_every_pair_once(pairs):
     assert sorted(epoch.tolist()) == list(range(12))
 
 
-def test_batch_tensors(pairs):
+def test_a_batch_is_channels_last_float_tensors_in_the_unit_range(pairs):
     lr, hr = PairBatches(*pairs, batch_size=4, seed=0, device=CPU)(0)
     assert lr.shape == (4, 3, 8, 8) and hr.shape == (4, 3, 32, 32)
     assert lr.dtype == torch.float32 and 0 <= float(lr.min()) and float(hr.max()) <= 1

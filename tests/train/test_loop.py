@@ -93,7 +93,7 @@ def test_log_cadence_schedule_and_throughput(pairs, tmp_path):
         assert math.isfinite(values["perf/images_per_s"]) and values["perf/images_per_s"] > 0
 
 
-def test_validation_cadence_and_images(pairs, tmp_path):
+def test_validation_runs_at_its_cadence_and_logs_its_images(pairs, tmp_path):
     lr, hr = pairs
     validation = Validation({"first": (lr[0], hr[0]), "second": (lr[1], hr[1])}, scale=4)
     trainer = mse_trainer(pairs, steps=10, log_every=5, checkpoint_every=1000, validate_every=3)

@@ -8,16 +8,16 @@ import torch
 from srgan.train.tricks import Growth, ReplayBuffer, adv_weight_at
 
 
-def test_constant_weight():
+def test_the_constant_adversarial_weight_never_changes():
     assert adv_weight_at(0, 1e-3) == adv_weight_at(10**6, 1e-3) == 1e-3
 
 
-def test_linear_ramp():
+def test_the_linear_ramp_rises_from_start_to_the_full_weight():
     values = [adv_weight_at(step, 1.0, "linear", 0.2, 4) for step in range(6)]
     assert values == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0, 1.0])
 
 
-def test_cosine_ramp():
+def test_the_cosine_ramp_follows_half_a_cosine_to_the_full_weight():
     assert adv_weight_at(0, 1.0, "cosine", 0.0, 100) == 0.0
     assert adv_weight_at(50, 1.0, "cosine", 0.0, 100) == pytest.approx(0.5)
     assert adv_weight_at(25, 1.0, "cosine", 0.0, 100) == pytest.approx((1 - math.cos(math.pi / 4)) / 2)
