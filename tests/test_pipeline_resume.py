@@ -64,9 +64,12 @@ def test_ctrl_c_before_the_first_checkpoint_says_nothing_is_kept_and_writes_no_h
     temp = tmp_path / "tmp"
     temp.mkdir()
     with open(tmp_path / "out.txt", "w") as out:
+        # SIGINT at its default, as in a terminal: a launcher that started the tests in the background may have
+        # left it ignored, and then no Ctrl-C reaches the stage.
         run = subprocess.Popen([sys.executable, "-m", "dvc", "repro", "pretrain"], cwd=root,
                                env={**project.env(), "TMPDIR": str(temp)}, stdout=out, stderr=subprocess.STDOUT,
-                               start_new_session=True)
+                               start_new_session=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         deadline = time.monotonic() + 300
         while not list(temp.glob("srgan-pretrain-log-*/plots/metrics/train/mse.tsv")) and run.poll() is None \
                 and time.monotonic() < deadline:
