@@ -43,17 +43,22 @@ def test_ctrl_c_and_errors_leave_the_committed_outputs_as_they_were(make_project
     temp = tmp_path / "tmp"
     temp.mkdir()
     with open(tmp_path / "out.txt", "w") as out:
+        # SIGINT at its default, as in a terminal, whatever started the tests (a background launch ignores it)
         run = subprocess.Popen([sys.executable, "-m", "dvc", "repro", "pretrain"], cwd=root,
                                env={**project.env(), "TMPDIR": str(temp)}, stdout=out, stderr=subprocess.STDOUT,
-                               start_new_session=True)
-        deadline = time.monotonic() + 300
-        while not list(temp.glob("srgan-pretrain-log-*/plots/metrics/train/mse.tsv")) and run.poll() is None \
-                and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert run.poll() is None, "pretrain ended before it was interrupted"
-        assert not (root / "models/srresnet.pt").exists(), "dvc repro did not remove the outputs: nothing is tested"
-        os.killpg(run.pid, signal.SIGINT)  # as a terminal's Ctrl-C does
-        run.wait(timeout=120)
+                               start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        try:
+            deadline = time.monotonic() + 300
+            while not list(temp.glob("srgan-pretrain-log-*/plots/metrics/train/mse.tsv")) and run.poll() is None \
+                    and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert run.poll() is None, "pretrain ended before it was interrupted"
+            assert not (root / "models/srresnet.pt").exists(), "dvc repro did not remove the outputs: nothing tested"
+            os.killpg(run.pid, signal.SIGINT)  # as a terminal's Ctrl-C does
+            run.wait(timeout=120)
+        finally:
+            if run.poll() is None:
+                os.killpg(run.pid, signal.SIGKILL)
     output = (tmp_path / "out.txt").read_text()
     assert "interrupted: pretrain: interrupted after step" in output
     assert ("pretrain: its outputs, which `dvc repro` removed before running it, are back as dvc.lock records them "
