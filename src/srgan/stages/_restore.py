@@ -26,6 +26,8 @@ from pathlib import Path
 
 import yaml
 
+from srgan.hashing import md5_of
+
 DVC_STAGE = "DVC_STAGE"  # set by dvc for the commands of its stages
 LOCK = Path("dvc.lock")
 DIR = ".dir"
@@ -118,14 +120,6 @@ def _md5(data: bytes) -> str:
     return hashlib.md5(data).hexdigest()
 
 
-def _file_md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as file:
-        for chunk in iter(lambda: file.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _dir_md5(files: dict[str, str]) -> str:
     """DVC's hash of a folder: the md5 of its sorted list of {md5, relpath} as JSON (dvc_data's Tree.as_bytes)."""
     listing = [{"md5": md5, "relpath": relpath} for relpath, md5 in sorted(files.items())]
@@ -134,9 +128,9 @@ def _dir_md5(files: dict[str, str]) -> str:
 
 def _digest(path: Path) -> str:
     if path.is_dir():
-        return _dir_md5({item.relative_to(path).as_posix(): _file_md5(item)
+        return _dir_md5({item.relative_to(path).as_posix(): md5_of(item)
                          for item in path.rglob("*") if item.is_file()})
-    return _file_md5(path)
+    return md5_of(path)
 
 
 # ----------------------------------------------------------------------------- where committed content is

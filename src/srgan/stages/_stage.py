@@ -14,12 +14,11 @@ from typing import Callable
 
 from srgan.config import DataParams, load_params
 from srgan.errors import SrganError
-from srgan.stages._restore import put_back
+from srgan.stages._restore import DVC_STAGE, put_back
 from srgan.stages.paths import PARAMS, STAGE_OUTPUTS
 
 log = logging.getLogger("srgan")
 LAUNCHER = "SRGAN_LAUNCHER_PID"  # set for the torchrun workers a stage starts
-DVC_STAGE = "DVC_STAGE"  # set by dvc for the commands of its stages
 PR_SET_PDEATHSIG = 1
 
 
