@@ -72,3 +72,21 @@ def test_realistic_training_and_a_degraded_evaluation_set_are_evaluated_side_by_
     changed = set(json.loads(project.dvc("status", "--json").stdout))
     assert {"prepare", "prepare_eval@skimage_real"} <= changed
     assert not changed & {"download", "download_eval@skimage", "backbones"}
+
+
+def test_a_model_trains_on_real_pairs_through_dvc_repro(copy_tiny_run, tmp_path_factory):
+    """`data.train: pairs:LR,HR`: prepare crops the pairs aligned (HR fitted to 4 x LR), counts the stray LR as a
+    skip, and pretraining trains on them."""
+    pairs = _pairs(tmp_path_factory.mktemp("plates"))
+    project = copy_tiny_run(lambda params: params["data"].update(train=pairs))
+    result = project.dvc("repro", "pretrain")
+    assert {"prepare", "pretrain"} <= project.ran(result)
+    root = project.root
+    hr = np.load(root / "data/prepared/train/train_hr.npy")
+    lr = np.load(root / "data/prepared/train/train_lr.npy")
+    assert len(hr) > 0 and hr.shape[1:3] == (32, 32) and lr.shape[1:3] == (8, 8)
+    assert np.array_equal(hr[:, ::4, ::4], lr), "each HR crop covers its LR crop (HR is each LR pixel as a block)"
+    manifest = json.loads((root / "data/prepared/train/manifest.json").read_text())
+    assert "stray" in json.dumps(manifest)
+    card = json.loads((root / "models/srresnet.card.json").read_text())
+    assert card["training"]["data"] == pairs and card["training"]["degradation"] == "the pairs' own LR"

@@ -103,8 +103,10 @@ def stage_processes(session: int, module: str) -> list[int]:
 def test_a_kill_9_of_dvc_ends_its_stage_instead_of_leaving_it_training(pretraining, tmp_path):
     project, root = pretraining, pretraining.root
     project.edit_params(lambda p: p["pretrain"].update(steps=5000, checkpoint_every=20))
-    # SIGTERM ignored from the start, as some CI runners and supervisors pass it on: the stage must still end.
-    run = subprocess.Popen([sys.executable, "-m", "dvc", "repro", "pretrain"], cwd=root, env=project.env(),
+    # As CI runs it: SHELL unset, so dvc runs the cmd through dash, which outlives dvc instead of becoming the
+    # stage; and SIGTERM ignored from the start, as some runners and supervisors pass it on. The stage must end.
+    env = {**project.env(), "SHELL": "/bin/sh"}
+    run = subprocess.Popen([sys.executable, "-m", "dvc", "repro", "pretrain"], cwd=root, env=env,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
                            preexec_fn=lambda: signal.signal(signal.SIGTERM, signal.SIG_IGN))
     try:

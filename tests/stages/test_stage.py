@@ -1,8 +1,10 @@
 """What every stage shares (srgan.stages._stage): one clear message instead of a traceback, in real processes."""
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -111,3 +113,47 @@ def test_an_evaluation_stage_runs_for_a_set_data_eval_names(monkeypatch):
     monkeypatch.setattr(sys, "argv", ["evaluate", "set14"])
     with pytest.raises(SrganError, match="params.yaml: data.eval has no set named 'set14'; run `dvc repro`"):
         eval_set_name(data)
+
+
+STAGE_UNTIL_KILLED = """
+import os, pathlib, sys, time
+from srgan.stages._stage import run
+def main():
+    pathlib.Path(sys.argv[1]).write_text(str(os.getpid()))
+    time.sleep(120)
+run(main)
+"""
+
+
+@pytest.mark.parametrize("shell", ["/bin/sh", "/bin/bash"])
+def test_a_stage_ends_when_the_dvc_running_it_is_killed_through_any_shell(shell, tmp_path):
+    """dvc runs a cmd through `$SHELL -c`, /bin/sh where SHELL is unset. bash replaces itself with the stage, dash
+    does not and outlives a `kill -9` of dvc; either way the stage must end, not train on as an orphan."""
+    if not os.access(shell, os.X_OK):
+        pytest.skip(f"{shell} is not installed")
+    ready = tmp_path / "stage.pid"
+    stage = f"PYTHONPATH={PROJECT / 'src'} {sys.executable} -c '{STAGE_UNTIL_KILLED}' {ready}"
+    fake_dvc = f"import subprocess; subprocess.run([{shell!r}, '-c', {stage!r}])"  # as dvc.stage.run does
+    env = {**os.environ, "DVC_STAGE": "pretrain"}
+    dvc = subprocess.Popen([sys.executable, "-c", fake_dvc], env=env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not ready.exists() or not ready.read_text():
+            assert time.monotonic() < deadline and dvc.poll() is None, "the stage did not start"
+            time.sleep(0.05)
+        stage_pid = int(ready.read_text())
+        os.kill(dvc.pid, signal.SIGKILL)
+        dvc.wait()
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{stage_pid}").exists() and _state(stage_pid) != "Z" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not Path(f"/proc/{stage_pid}").exists() or _state(stage_pid) == "Z", "the stage outlived dvc"
+    finally:
+        os.killpg(dvc.pid, signal.SIGKILL)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return "gone"

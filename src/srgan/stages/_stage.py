@@ -9,6 +9,8 @@ import logging
 import os
 import signal
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -41,7 +43,7 @@ def run(main: Callable[[], None]) -> None:
     (srgan.stages._restore)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if DVC_STAGE in os.environ and LAUNCHER not in os.environ:
-        _die_with(os.getppid(), signal.SIGTERM)  # a `kill -9` of dvc must not leave the stage training
+        _end_with_dvc()  # a `kill -9` of dvc must not leave the stage training
     try:
         if LAUNCHER in os.environ:  # a torchrun worker of a training stage (srgan.stages._launcher)
             _die_with(int(os.environ[LAUNCHER]), signal.SIGKILL)
@@ -70,6 +72,42 @@ def _missing(filename) -> str:
     if not path.is_absolute() and any(path == made or made in path.parents for made in STAGE_OUTPUTS):
         return f"{path}: missing; it is made by an earlier stage: `dvc pull` it, or run `dvc repro`"
     return f"{path}: no such file or folder"
+
+
+def _end_with_dvc() -> None:
+    """End this stage (SIGTERM) when the dvc that runs it dies. dvc runs a stage's cmd through `$SHELL -c`, or
+    `/bin/sh -c` where SHELL is unset (as under many CI runners). bash replaces itself with the command, so dvc is
+    the parent; dash (Debian's /bin/sh) does not, so the parent is a shell that outlives dvc's death, and the
+    stage watches that shell's parent instead."""
+    parent = os.getppid()
+    _die_with(parent, signal.SIGTERM)
+    if _is_command_shell(parent):
+        dvc = _parent_of(parent)
+        if dvc is not None:
+            threading.Thread(target=_end_when_reparented, args=(parent, dvc), daemon=True).start()
+
+
+def _is_command_shell(pid: int) -> bool:
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    name = os.path.basename(argv[0]).decode(errors="replace")
+    return (name.endswith("sh") or name == "fish") and b"-c" in argv[1:]
+
+
+def _parent_of(pid: int) -> int | None:
+    try:  # /proc/<pid>/stat: "pid (comm) state ppid ...", comm may hold spaces and parentheses
+        return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _end_when_reparented(shell: int, dvc: int) -> None:
+    """The kernel gives an orphan a new parent: once the shell's parent is no longer dvc, dvc is gone."""
+    while _parent_of(shell) == dvc:
+        time.sleep(0.5)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _die_with(parent: int, how: signal.Signals) -> None:
