@@ -2,7 +2,7 @@
 
     dvc repro pretrain prepare_eval@skimage        # the SRResNet and the held-out photos it starts from
     python benchmarks/gan_robustness.py            # seeds 0 1 2, each in fp32 and in bf16
-    python benchmarks/gan_robustness.py --seeds 0 --precisions fp32 --set gan.high_pass_gain=1
+    python benchmarks/gan_robustness.py --seeds 0 --precisions fp32 --set gan.lr_d=1e-3 --save runs/
 
 Each run fine-tunes models/srresnet.pt with the `gan` section of params.yaml (the GAN seed and the precision
 changed, nothing else; `--set key=value` overrides a params key, value in YAML), evaluates it on the held-out
@@ -28,6 +28,7 @@ from machine import describe_cpu
 from srgan.config import load_params
 from srgan.data.crops import load_eval_images
 from srgan.data.resize import bicubic_upscale
+from srgan.imageio import write_png
 from srgan.inference import upscale_image
 from srgan.metrics import psnr_y
 from srgan.models.discriminator import Discriminator
@@ -56,14 +57,17 @@ def with_overrides(raw: dict, overrides: list[str]) -> dict:
     return raw
 
 
-def scores(method, images: dict, scale: int) -> tuple[float, float]:
-    """Mean PSNR-Y and mean NIQE of a method over the held-out images."""
+def scores(method, images: dict, scale: int, save_to: Path | None = None) -> tuple[float, float]:
+    """Mean PSNR-Y and mean NIQE of a method over the held-out images, its outputs written to `save_to`."""
     outputs = {name: method(lr) for name, (lr, _) in images.items()}
+    if save_to:
+        for name, sr in outputs.items():
+            write_png(save_to / f"{name}.png", sr)
     psnr = np.mean([psnr_y(outputs[name], hr, scale) for name, (_, hr) in images.items()])
     return float(psnr), float(np.mean([niqe_or_none(sr, scale) for sr in outputs.values()]))
 
 
-def train_one(p: dict, seed: int, precision: str, arrays, images: dict) -> dict:
+def train_one(p: dict, seed: int, precision: str, arrays, images: dict, save_to: Path | None) -> dict:
     data, settings = p["data"], p["gan"].model_copy(update={"precision": precision})
     torch.manual_seed(seed)
     generator, _ = load_generator(MODEL_FILES["srresnet"], CPU)
@@ -76,7 +80,8 @@ def train_one(p: dict, seed: int, precision: str, arrays, images: dict) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         result = run_loop(trainer, settings, store=RunStore(Path(folder), "gan", f"{seed:016d}"), watch=watch)
     seconds = time.perf_counter() - start
-    psnr, niqe = scores(lambda lr: upscale_image(result.eval(), lr, precision="fp32"), images, data.scale)
+    psnr, niqe = scores(lambda lr: upscale_image(result.eval(), lr, precision="fp32"), images, data.scale,
+                        save_to and save_to / f"seed{seed}-{trainer.precision}")
     return {"seed": seed, "precision": trainer.precision, "psnr": psnr, "niqe": niqe, "seconds": seconds,
             **watch.summary()}
 
@@ -86,6 +91,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16", "auto"])
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a params key")
+    parser.add_argument("--save", type=Path, metavar="FOLDER", help="write each run's SR of the held-out photos")
     args = parser.parse_args()
     raw = with_overrides(yaml.safe_load(Path("params.yaml").read_text()), args.set)
     with tempfile.NamedTemporaryFile("w", suffix=".yaml") as tmp:
@@ -108,7 +114,7 @@ def main() -> None:
     met = 0
     for precision in args.precisions:
         for seed in args.seeds:
-            run = train_one(p, seed, precision, arrays, images)
+            run = train_one(p, seed, precision, arrays, images, args.save)
             ok = (run["niqe"] <= min(base_niqe, bicubic_niqe) - NIQE_BAR and run["psnr"] >= base_psnr - PSNR_BAR
                   and not run["collapsed"])
             met += ok

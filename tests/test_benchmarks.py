@@ -37,12 +37,12 @@ def test_share_of_peak_is_never_above_100_percent_nor_of_a_missing_peak():
     assert "%" not in above and "above the bf16 GEMM peak of 31 GFLOP/s" in above
 
 
-def run(script: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+def run(script: str, *args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
     environment = {**os.environ, **(env or {}),
                    "PYTHONPATH": os.pathsep.join(filter(None, [str(BENCHMARKS.parent / "src"),
                                                                os.environ.get("PYTHONPATH")]))}
     return subprocess.run([sys.executable, str(BENCHMARKS / script), *args], capture_output=True, text=True,
-                          env=environment, timeout=600)
+                          env=environment, timeout=600, cwd=cwd)
 
 
 def test_gpu_check_without_a_gpu_is_one_clear_line():
@@ -64,3 +64,16 @@ def test_train_throughput_reports_the_machine_and_honest_shares():
     project = next(line for line in lines if "project" in line and "img/s" in line)
     assert "of the bf16 GEMM peak" in project or "no native bf16" in project or "above the bf16" in project
     assert all(float(share) <= 100 for share in re.findall(r"([\d.]+)% of the", result.stdout))
+
+
+def test_the_gan_robustness_matrix_trains_evaluates_and_saves_each_run(tiny_run, tmp_path):
+    """On the tiny run's SRResNet and crops (read, not changed): a row per run, the verdict, the SR saved."""
+    result = run("gan_robustness.py", "--seeds", "0", "1", "--precisions", "fp32", "--set", "gan.steps=2",
+                 "--set", "gan.d_warmup_steps=1", "--set", "gan.log_every=1", "--save", str(tmp_path / "runs"),
+                 cwd=tiny_run.root, env={"OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [line for line in result.stdout.splitlines() if re.match(r"\| [01] \| fp32 \|", line)]
+    assert len(rows) == 2 and "of 2 runs meet the bar" in result.stdout
+    assert "overrides: gan.steps=2 gan.d_warmup_steps=1 gan.log_every=1" in result.stdout
+    for seed in (0, 1):
+        assert sorted(path.name for path in (tmp_path / "runs" / f"seed{seed}-fp32").iterdir()), "no SR saved"

@@ -25,7 +25,7 @@ from srgan.stages.paths import (
 )
 
 MODEL_FACTS = ("label", "trained_with", "steps", "discriminator", "execution")  # copied from each model's metadata
-BLEND_ENDS = ("models/srresnet.pt", "models/srgan.pt")
+BLEND_ENDS = (str(MODEL_FILES["srresnet"]), str(MODEL_FILES["srgan"]))  # named in a refusal
 NIQE = "NIQE (Mittal et al. 2013, pristine model of the MATLAB release), Y channel, border cropped; lower is better"
 
 
