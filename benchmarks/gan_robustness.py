@@ -81,7 +81,7 @@ def train_one(p: dict, seed: int, precision: str, arrays, images: dict, save_to:
         result = run_loop(trainer, settings, store=RunStore(Path(folder), "gan", f"{seed:016d}"), watch=watch)
     seconds = time.perf_counter() - start
     psnr, niqe = scores(lambda lr: upscale_image(result.eval(), lr, precision="fp32"), images, data.scale,
-                        save_to and save_to / f"seed{seed}-{trainer.precision}")
+                        save_to / f"seed{seed}-{trainer.precision}" if save_to else None)
     return {"seed": seed, "precision": trainer.precision, "psnr": psnr, "niqe": niqe, "seconds": seconds,
             **watch.summary()}
 

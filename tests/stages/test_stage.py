@@ -145,15 +145,16 @@ def test_a_stage_ends_when_the_dvc_running_it_is_killed_through_any_shell(shell,
         os.kill(dvc.pid, signal.SIGKILL)
         dvc.wait()
         deadline = time.monotonic() + 10
-        while Path(f"/proc/{stage_pid}").exists() and _state(stage_pid) != "Z" and time.monotonic() < deadline:
+        while _alive(stage_pid) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert not Path(f"/proc/{stage_pid}").exists() or _state(stage_pid) == "Z", "the stage outlived dvc"
+        assert not _alive(stage_pid), "the stage outlived dvc"
     finally:
         os.killpg(dvc.pid, signal.SIGKILL)
 
 
-def _state(pid: int) -> str:
+def _alive(pid: int) -> bool:
+    """Running, not gone nor a zombie waiting for its parent to reap it."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
     except OSError:
-        return "gone"
+        return False
