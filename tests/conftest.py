@@ -165,7 +165,7 @@ class DvcProject:
 
     def commit(self, message: str = "run") -> None:
         _git(self.root, "add", "-A")
-        _git(self.root, "commit", "-qm", message)
+        _git(self.root, "commit", "-qm", message, "--allow-empty")
 
     def gan_digests(self) -> dict[str, str]:
         """sha256 of every file the GAN stage writes: the model, every curve and every validation image, and
@@ -226,7 +226,7 @@ def shared_folder(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> DvcProject:
-    """The tiny project after one `dvc repro` of the whole pipeline, built once per test session: the first
+    """The tiny project after one `dvc repro` of the whole pipeline, committed, built once per test session: the first
     worker to ask builds it (under a file lock), every other one reuses it. Read it, never change it (nor run
     dvc commands that write in it from other test files: workers run in parallel); take `tiny_copy` or
     `copy_tiny_run` to change things. Its `first_run` is the repro's CompletedProcess."""
@@ -239,6 +239,7 @@ def tiny_run(tmp_path_factory) -> DvcProject:
             shutil.rmtree(folder, ignore_errors=True)  # a build that failed half-way
             folder.mkdir()
             result = new_project(project.root).dvc("repro")
+            project.commit("tiny run")  # as main carries its run: `dvc exp run --temp` then reruns only what it changes
             (folder / "ready.json").write_text(json.dumps({"args": result.args, "stdout": result.stdout,
                                                           "stderr": result.stderr}))
     ran = json.loads((folder / "ready.json").read_text())

@@ -77,3 +77,21 @@ def test_the_gan_robustness_matrix_trains_evaluates_and_saves_each_run(tiny_run,
     assert "overrides: gan.steps=2 gan.d_warmup_steps=1 gan.log_every=1" in result.stdout
     for seed in (0, 1):
         assert sorted(path.name for path in (tmp_path / "runs" / f"seed{seed}-fp32").iterdir()), "no SR saved"
+
+
+def test_the_realistic_training_probe_prints_a_row_per_mode_and_evaluation(tiny_run):
+    """On the tiny run's downloaded images (read, not changed): every mode trains and is scored against bicubic."""
+    result = run("realistic_training.py", "--steps", "2", "--evals", "1", "--draws", "1", "--margin", "4",
+                 cwd=tiny_run.root, env={"OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [line.split(" | ") for line in result.stdout.splitlines() if line.startswith("| ") and "---" not in line]
+    assert [row[0] for row in rows[1:]] == ["| bicubic", "| once", "| fresh", "| margin"]
+    for row in rows[1:]:
+        assert row[1] == "2" and row[6] in ("0/3", "1/3", "2/3", "3/3")
+        assert all(15 < float(value) < 60 for value in row[2:6]), row
+    assert result.stdout.startswith("bicubic interpolation: clean ")
+
+
+def test_the_realistic_training_probe_refuses_a_margin_off_the_scale(tiny_run):
+    result = run("realistic_training.py", "--margin", "3", cwd=tiny_run.root)
+    assert result.returncode == 2 and "--margin 3 must be a multiple of data.scale (4)" in result.stderr

@@ -54,6 +54,16 @@ def test_a_constant_shift_scores_as_computed_by_hand(d, border):
     assert psnr_y(sr, hr, border) == pytest.approx(10 * math.log10(255**2 / (d * 219 / 255) ** 2), abs=1e-9)
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_psnr_agrees_with_scikit_image(seed):
+    from skimage.metrics import peak_signal_noise_ratio
+
+    hr, sr = _textured(seed=seed), _textured(seed=seed + 10)
+    expected = peak_signal_noise_ratio(crop_border(rgb_to_y(hr), 4), crop_border(rgb_to_y(sr), 4), data_range=255)
+    assert psnr_y(sr, hr, 4) == pytest.approx(expected, abs=1e-9)
+    assert psnr_rgb(sr, hr, 0) == pytest.approx(peak_signal_noise_ratio(hr, sr, data_range=255), abs=1e-9)
+
+
 def test_rgb_to_y_maps_black_and_white_to_16_and_235():
     black = np.zeros((1, 1, 3), dtype=np.uint8)
     white = np.full((1, 1, 3), 255, dtype=np.uint8)

@@ -93,9 +93,12 @@ def _gray_to_rgb(gray: np.ndarray) -> np.ndarray:
     return np.repeat(gray[..., None], 3, axis=2)
 
 
+PNG_COMPRESSION = 1  # zlib level: 3x faster to write than Pillow's default 6, files about 10% larger
+
+
 def write_png(path: Path | str, image: np.ndarray) -> None:
     with atomic_path(path) as tmp:
-        Image.fromarray(image).save(tmp, format="PNG")
+        Image.fromarray(image).save(tmp, format="PNG", compress_level=PNG_COMPRESSION)
 
 
 def list_images(folder: Path | str) -> list[Path]:

@@ -8,7 +8,6 @@ and every model go through exactly the same code.
 from __future__ import annotations
 
 import numpy as np
-from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 # MATLAB rgb2ycbcr, Y row, for RGB in [0, 255]: Y in [16, 235].
 Y_WEIGHTS = np.array([65.481, 128.553, 24.966]) / 255.0
@@ -49,13 +48,16 @@ def psnr_rgb(sr: np.ndarray, hr: np.ndarray, border: int) -> float:
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    if np.array_equal(a, b):
-        return PSNR_CAP
-    return min(PSNR_CAP, float(peak_signal_noise_ratio(b, a, data_range=255)))
+    """skimage's peak_signal_noise_ratio, written out: importing skimage.metrics imports scipy.stats, 1.5 s in
+    every training process that validates (tests/test_metrics.py checks the two agree)."""
+    mse = float(np.mean((a - b) ** 2))
+    return PSNR_CAP if mse == 0 else min(PSNR_CAP, 10.0 * float(np.log10(255.0**2 / mse)))
 
 
 def ssim_y(sr: np.ndarray, hr: np.ndarray, border: int) -> float:
     """SSIM of Wang et al. 2004: 11x11 Gaussian window, sigma 1.5, K1 0.01, K2 0.03, range 255."""
+    from skimage.metrics import structural_similarity  # a slow import (see _psnr): only where SSIM is measured
+
     _check(sr, hr)
     return float(structural_similarity(
         crop_border(rgb_to_y(sr), border), crop_border(rgb_to_y(hr), border),

@@ -17,7 +17,7 @@ from matplotlib.patches import Rectangle
 
 from srgan.atomic import atomic_path
 from srgan.errors import SrganError
-from srgan.imageio import read_image
+from srgan.imageio import PNG_COMPRESSION, read_image
 from srgan.interpolation import alpha_of, is_blend
 from srgan.interpolation import display as blend_display
 from srgan.metrics import SSIM_WINDOW, psnr_y, ssim_y
@@ -392,4 +392,4 @@ def _discriminator(verdict: dict | None) -> str:
 def save_figure(fig: Figure, out: Path, dpi: int) -> None:
     """A PNG of the figure (a plain Figure: no pyplot, no backend to select, nothing to close)."""
     with atomic_path(out) as tmp:
-        fig.savefig(tmp, dpi=dpi, format="png", bbox_inches="tight")
+        fig.savefig(tmp, dpi=dpi, format="png", bbox_inches="tight", pil_kwargs={"compress_level": PNG_COMPRESSION})

@@ -1,0 +1,141 @@
+"""How the realistic degradation is drawn during training, against what it buys on degraded photos.
+
+    python benchmarks/realistic_training.py --steps 600                   # in a repro'd workspace, one thread each
+    python benchmarks/realistic_training.py --steps 1500 --modes once fresh
+
+Trains the SRResNet of params.yaml (model.generator, the pretrain section's optimiser, its decay scaled to
+--steps) from the downloaded training images (data/raw/train), once per mode:
+
+- bicubic: the paper's LR (MATLAB bicubic), for comparison;
+- once: realistic LR drawn once per crop, from a fixed pool of crops_per_image crops an image (what `prepare` does);
+- fresh: a new crop and a new realistic draw for every sample of every step (what Real-ESRGAN does);
+- margin: fresh, degrading a region --margin HR pixels wider on every side and keeping its centre, so the blur
+  and resize never see the crop's border.
+
+Every --evals steps it prints PSNR-Y on the clean evaluation images (data/raw/eval/skimage, bicubic LR), on the
+evaluation set's one realistic draw (seed 0, as `prepare_eval` makes it) and on --draws further draws of each
+image, with bicubic interpolation beside it and how many draws the model wins. Reads the workspace; writes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from srgan.config import load_params
+from srgan.data.crops import bicubic_lr, crop_to_scale
+from srgan.data.degradations import realistic_degrade
+from srgan.data.resize import bicubic_upscale
+from srgan.imageio import list_images, read_image
+from srgan.inference import upscale_image
+from srgan.metrics import psnr_y
+from srgan.models.generator import Generator
+from srgan.train.batches import to_tensor
+from srgan.train.pretrain import MSETrainer
+
+MODES = ("bicubic", "once", "fresh", "margin")
+
+
+def crop_source(mode: str, images: list[np.ndarray], data, margin: int):
+    """sample(step, j) -> (lq, gt) uint8 crops of one training sample."""
+    size, scale, realistic = data.hr_size, data.scale, data.realistic
+    pad = margin if mode == "margin" else 0
+
+    def crop(rng: np.random.Generator) -> np.ndarray:
+        image = images[int(rng.integers(len(images)))]
+        side = size + 2 * pad
+        top, left = int(rng.integers(image.shape[0] - side + 1)), int(rng.integers(image.shape[1] - side + 1))
+        return np.ascontiguousarray(image[top:top + side, left:left + side])
+
+    def degrade(region: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        if mode == "bicubic":
+            return bicubic_lr(region, scale, rng), region
+        lq = realistic_degrade(region, scale, realistic, rng)
+        return lq[pad // scale:(pad + size) // scale, pad // scale:(pad + size) // scale], region[pad:pad + size,
+                                                                                                    pad:pad + size]
+
+    if mode == "once":
+        pool = [degrade(crop(rng), rng) for rng in (np.random.default_rng([0, i]) for i in
+                                                    range(len(images) * data.crops_per_image))]
+        return lambda step, j: pool[int(np.random.default_rng([1, step, j]).integers(len(pool)))]
+    return lambda step, j: (lambda rng: degrade(crop(rng), rng))(np.random.default_rng([1, step, j]))
+
+
+def evaluation_images(data, draws: int) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]]:
+    """(name, hr, clean lr, the set's realistic lr, further realistic lrs) of each evaluation image."""
+    out = []
+    for index, path in enumerate(list_images(Path("data/raw/eval/skimage"))):
+        hr = crop_to_scale(read_image(path), data.scale)
+        degrade = lambda rng: realistic_degrade(hr, data.scale, data.realistic, rng)  # noqa: E731
+        out.append((path.stem, hr, bicubic_lr(hr, data.scale, None), degrade(np.random.default_rng([0, index])),
+                    [degrade(np.random.default_rng([99, index, d])) for d in range(draws)]))
+    return out
+
+
+def scores(upscale, images, scale: int) -> dict:
+    """Mean PSNR-Y (border `scale`) on the clean LR, the set's draw and the further draws, and each further draw's."""
+    clean = [psnr_y(upscale(lr), hr, scale) for _, hr, lr, _, _ in images]
+    degraded = [psnr_y(upscale(lq), hr, scale) for _, hr, _, lq, _ in images]
+    draws = [psnr_y(upscale(lq), hr, scale) for _, hr, _, _, more in images for lq in more]
+    return {"clean": float(np.mean(clean)), "degraded": float(np.mean(degraded)),
+            "draws": float(np.mean(draws)) if draws else float("nan"), "each": draws}
+
+
+def train(mode: str, args, params, images, evals) -> list[str]:
+    data, pretrain = params["data"], params["pretrain"]
+    decay = pretrain.lr_decay.model_copy(update={"at": [round(at * args.steps / pretrain.steps)
+                                                        for at in pretrain.lr_decay.at]})
+    settings = pretrain.model_copy(update={"steps": args.steps, "lr_decay": decay})
+    sample = crop_source(mode, images, data, args.margin)
+
+    def batches(step: int):
+        lq, gt = zip(*(sample(step, j) for j in range(settings.batch_size)))
+        return to_tensor(np.stack(lq), torch.device("cpu")), to_tensor(np.stack(gt), torch.device("cpu"))
+
+    torch.manual_seed(params["seed"])
+    generator = Generator(scale=data.scale, **params["model"].generator.model_dump())
+    trainer = MSETrainer(generator, batches, settings, torch.device("cpu"))
+    bicubic = scores(lambda lr: bicubic_upscale(lr, data.scale), evals, data.scale)
+    rows, start = [], time.monotonic()
+    for step in range(args.steps):
+        trainer.step(step)
+        if (step + 1) % max(1, args.steps // args.evals) == 0 or step + 1 == args.steps:
+            generator.eval()
+            got = scores(lambda lr: upscale_image(generator, lr, precision=trainer.precision), evals, data.scale)
+            generator.train()
+            wins = sum(m > b for m, b in zip(got["each"], bicubic["each"], strict=True))
+            rows.append(f"| {mode} | {step + 1} | {got['clean']:.2f} | {got['degraded']:.2f} | {got['draws']:.2f} "
+                        f"| {bicubic['draws']:.2f} | {wins}/{len(got['each'])} | {time.monotonic() - start:.0f} |")
+            print(rows[-1], flush=True)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
+    parser.add_argument("--steps", type=int, default=600)
+    parser.add_argument("--evals", type=int, default=3, help="evaluations during each run")
+    parser.add_argument("--draws", type=int, default=8, help="further realistic draws of each evaluation image")
+    parser.add_argument("--margin", type=int, default=32, help="margin mode: HR pixels degraded around the crop")
+    args = parser.parse_args(argv)
+    params = load_params("params.yaml", "seed", "data", "model", "pretrain")
+    if args.margin % params["data"].scale:
+        parser.error(f"--margin {args.margin} must be a multiple of data.scale ({params['data'].scale})")
+    side = params["data"].hr_size + 2 * args.margin
+    images = [image for image in map(read_image, list_images(Path("data/raw/train"))) if min(image.shape[:2]) >= side]
+    evals = evaluation_images(params["data"], args.draws)
+    bicubic = scores(lambda lr: bicubic_upscale(lr, params["data"].scale), evals, params["data"].scale)
+    print(f"bicubic interpolation: clean {bicubic['clean']:.2f}, degraded set {bicubic['degraded']:.2f}, "
+          f"{args.draws} draws an image {bicubic['draws']:.2f} dB PSNR-Y")
+    print("| training LR | steps | clean | degraded set (seed 0) | further draws | bicubic on them | draws won | s |")
+    print("|---|---|---|---|---|---|---|---|")
+    for mode in args.modes:
+        train(mode, args, params, images, evals)
+
+
+if __name__ == "__main__":
+    main()
