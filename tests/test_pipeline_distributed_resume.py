@@ -1,0 +1,33 @@
+"""A killed 2-process (gloo, torchrun) training run resumes, with 2 processes or with 1, to the files of an
+uninterrupted run."""
+
+import re
+
+import torch
+from tests.test_pipeline_distributed import longer
+
+from srgan.models.io import load_generator
+
+
+def test_a_killed_two_process_run_resumes_with_two_or_one(copy_tiny_run):
+    project = copy_tiny_run(lambda p: (longer(p, 2), p["gan"].update(steps=120, checkpoint_every=10,
+                                                                       log_every=10, validate_every=40)))
+    root = project.root
+    project.dvc("repro", "pretrain")
+    checkpoint = project.kill_during("train_gan", "checkpoints/train_gan-*/state.pt")
+    resumed = project.dvc("repro", "train_gan")
+    assert re.search(r"resuming from step \d+", resumed.stdout + resumed.stderr)
+    after_resume = project.gan_digests()
+    uninterrupted = project.dvc("repro", "--force", "--single-item", "train_gan")
+    assert "resuming" not in uninterrupted.stdout + uninterrupted.stderr
+    assert project.gan_digests() == after_resume, "a resumed 2-process run ends with the files of an uninterrupted one"
+    reference, _ = load_generator(root / "models/srgan.pt")
+
+    project.kill_during("train_gan", "checkpoints/train_gan-*/state.pt", "--force", "--single-item")
+    project.edit_params(lambda p: p["execution"].update(nproc_per_node=1))
+    resumed = project.dvc("repro", "--force", "--single-item", "train_gan")
+    assert re.search(r"resuming from step \d+", resumed.stdout + resumed.stderr), "N processes resume with M"
+    assert not checkpoint.parent.exists()
+    with_one, _ = load_generator(root / "models/srgan.pt")
+    assert all(torch.isfinite(value).all() for value in with_one.state_dict().values() if value.is_floating_point())
+    assert reference.arch == with_one.arch
