@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -34,6 +33,7 @@ from srgan.imageio import list_images, read_image
 from srgan.inference import upscale_image
 from srgan.metrics import psnr_y
 from srgan.models.generator import Generator
+from srgan.stages.paths import RAW_TRAIN, raw_eval
 from srgan.train.batches import to_tensor
 from srgan.train.pretrain import MSETrainer
 
@@ -62,13 +62,18 @@ def crop_source(mode: str, images: list[np.ndarray], data, margin: int):
         pool = [degrade(crop(rng), rng) for rng in (np.random.default_rng([0, i]) for i in
                                                     range(len(images) * data.crops_per_image))]
         return lambda step, j: pool[int(np.random.default_rng([1, step, j]).integers(len(pool)))]
-    return lambda step, j: (lambda rng: degrade(crop(rng), rng))(np.random.default_rng([1, step, j]))
+
+    def fresh(step: int, j: int) -> tuple[np.ndarray, np.ndarray]:
+        rng = np.random.default_rng([1, step, j])
+        return degrade(crop(rng), rng)
+
+    return fresh
 
 
 def evaluation_images(data, draws: int) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]]:
     """(name, hr, clean lr, the set's realistic lr, further realistic lrs) of each evaluation image."""
     out = []
-    for index, path in enumerate(list_images(Path("data/raw/eval/skimage"))):
+    for index, path in enumerate(list_images(raw_eval("skimage"))):
         hr = crop_to_scale(read_image(path), data.scale)
         degrade = lambda rng: realistic_degrade(hr, data.scale, data.realistic, rng)  # noqa: E731
         out.append((path.stem, hr, bicubic_lr(hr, data.scale, None), degrade(np.random.default_rng([0, index])),
@@ -85,7 +90,8 @@ def scores(upscale, images, scale: int) -> dict:
             "draws": float(np.mean(draws)) if draws else float("nan"), "each": draws}
 
 
-def train(mode: str, args, params, images, evals) -> list[str]:
+def train(mode: str, args, params, images, evals, bicubic: dict) -> None:
+    """Train one mode, printing a table row at each evaluation; `bicubic` is scores() of bicubic interpolation."""
     data, pretrain = params["data"], params["pretrain"]
     decay = pretrain.lr_decay.model_copy(update={"at": [round(at * args.steps / pretrain.steps)
                                                         for at in pretrain.lr_decay.at]})
@@ -99,8 +105,7 @@ def train(mode: str, args, params, images, evals) -> list[str]:
     torch.manual_seed(params["seed"])
     generator = Generator(scale=data.scale, **params["model"].generator.model_dump())
     trainer = MSETrainer(generator, batches, settings, torch.device("cpu"))
-    bicubic = scores(lambda lr: bicubic_upscale(lr, data.scale), evals, data.scale)
-    rows, start = [], time.monotonic()
+    start = time.monotonic()
     for step in range(args.steps):
         trainer.step(step)
         if (step + 1) % max(1, args.steps // args.evals) == 0 or step + 1 == args.steps:
@@ -108,10 +113,9 @@ def train(mode: str, args, params, images, evals) -> list[str]:
             got = scores(lambda lr: upscale_image(generator, lr, precision=trainer.precision), evals, data.scale)
             generator.train()
             wins = sum(m > b for m, b in zip(got["each"], bicubic["each"], strict=True))
-            rows.append(f"| {mode} | {step + 1} | {got['clean']:.2f} | {got['degraded']:.2f} | {got['draws']:.2f} "
-                        f"| {bicubic['draws']:.2f} | {wins}/{len(got['each'])} | {time.monotonic() - start:.0f} |")
-            print(rows[-1], flush=True)
-    return rows
+            seconds = time.monotonic() - start
+            print(f"| {mode} | {step + 1} | {got['clean']:.2f} | {got['degraded']:.2f} | {got['draws']:.2f} "
+                  f"| {bicubic['draws']:.2f} | {wins}/{len(got['each'])} | {seconds:.0f} |", flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -126,7 +130,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.margin % params["data"].scale:
         parser.error(f"--margin {args.margin} must be a multiple of data.scale ({params['data'].scale})")
     side = params["data"].hr_size + 2 * args.margin
-    images = [image for image in map(read_image, list_images(Path("data/raw/train"))) if min(image.shape[:2]) >= side]
+    images = [image for image in map(read_image, list_images(RAW_TRAIN)) if min(image.shape[:2]) >= side]
     evals = evaluation_images(params["data"], args.draws)
     bicubic = scores(lambda lr: bicubic_upscale(lr, params["data"].scale), evals, params["data"].scale)
     print(f"bicubic interpolation: clean {bicubic['clean']:.2f}, degraded set {bicubic['degraded']:.2f}, "
@@ -134,7 +138,7 @@ def main(argv: list[str] | None = None) -> None:
     print("| training LR | steps | clean | degraded set (seed 0) | further draws | bicubic on them | draws won | s |")
     print("|---|---|---|---|---|---|---|---|")
     for mode in args.modes:
-        train(mode, args, params, images, evals)
+        train(mode, args, params, images, evals, bicubic)
 
 
 if __name__ == "__main__":
