@@ -7,10 +7,12 @@ Trains the SRResNet of params.yaml (model.generator, the pretrain section's opti
 --steps) from the downloaded training images (data/raw/train), once per mode:
 
 - bicubic: the paper's LR (MATLAB bicubic), for comparison;
-- once: realistic LR drawn once per crop, from a fixed pool of crops_per_image crops an image (what `prepare` does);
+- once: realistic LR drawn once per crop, from a fixed pool of crops_per_image crops an image (what `prepare`
+  did before training degraded afresh);
 - fresh: a new crop and a new realistic draw for every sample of every step (what Real-ESRGAN does);
 - margin: fresh, degrading a region --margin HR pixels wider on every side and keeping its centre, so the blur
-  and resize never see the crop's border.
+  and resize never see the crop's border (what the pipeline's pretrain and train_gan do with
+  `data.degradation: realistic`, from the crops `prepare` stores with data.realistic.margin around them).
 
 Every --evals steps it prints PSNR-Y on the clean evaluation images (data/raw/eval/skimage, bicubic LR), on the
 evaluation set's one realistic draw (seed 0, as `prepare_eval` makes it) and on --draws further draws of each
@@ -27,7 +29,7 @@ import torch
 
 from srgan.config import load_params
 from srgan.data.crops import bicubic_lr, crop_to_scale
-from srgan.data.degradations import realistic_degrade
+from srgan.data.degradations import degraded_pair, realistic_degrade
 from srgan.data.resize import bicubic_upscale
 from srgan.imageio import list_images, read_image
 from srgan.inference import upscale_image
@@ -54,9 +56,7 @@ def crop_source(mode: str, images: list[np.ndarray], data, margin: int):
     def degrade(region: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         if mode == "bicubic":
             return bicubic_lr(region, scale, rng), region
-        lq = realistic_degrade(region, scale, realistic, rng)
-        return lq[pad // scale:(pad + size) // scale, pad // scale:(pad + size) // scale], region[pad:pad + size,
-                                                                                                    pad:pad + size]
+        return degraded_pair(region, scale, realistic.model_copy(update={"margin": pad}), rng)
 
     if mode == "once":
         pool = [degrade(crop(rng), rng) for rng in (np.random.default_rng([0, i]) for i in

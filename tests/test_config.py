@@ -220,6 +220,18 @@ def test_real_pairs_bring_their_own_lr_so_a_degradation_is_refused(tmp_path):
     assert "data.eval.plates.degradation" in message
 
 
+def test_a_realistic_margin_must_be_whole_lr_pixels(tmp_path):
+    def edit(p, margin, degradation="realistic"):
+        p["data"].update(degradation=degradation, scale=8, hr_size=128)
+        p["data"]["realistic"]["margin"] = margin
+    message = error_for(tmp_path, lambda p: edit(p, 12))
+    assert "data.realistic.margin" in message and "multiple of 8" in message
+    assert "data.realistic.margin" in error_for(tmp_path, lambda p: edit(p, -8), "data")
+    for margin, degradation in ((0, "realistic"), (16, "realistic"), (12, "bicubic")):  # bicubic uses no margin
+        path = write_params(tmp_path, lambda p: edit(p, margin, degradation))
+        assert load_params(path, "data")["data"].realistic.margin == margin
+
+
 def test_a_key_given_twice_is_refused_as_dvc_refuses_it(tmp_path):
     """DVC rejects duplicate keys in params.yaml; plain YAML would silently keep the last one."""
     text = (PROJECT / "params.yaml").read_text()

@@ -1,11 +1,14 @@
-"""`dvc repro` training on realistically degraded LR, evaluating a clean, a degraded and a real-pairs set side by
-side, with an SRResNet-to-SRGAN blend (evaluate.interpolation), and writing model cards."""
+"""Real photos through `dvc repro`: a folder of the user's own odd images trained on with realistically degraded LR,
+evaluated on a clean, a degraded, a real-pairs and the user's own set side by side, with an SRResNet-to-SRGAN blend
+(evaluate.interpolation), and model cards; training on real LR-HR pairs."""
 
 import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+from PIL import Image
 
 from srgan.data.crops import load_eval_images
 from srgan.data.resize import degrade
@@ -24,32 +27,58 @@ def _pairs(folder) -> str:
     return f"pairs:{folder / 'lr'},{folder / 'hr'}"
 
 
-def test_realistic_training_and_a_degraded_evaluation_set_are_evaluated_side_by_side(copy_tiny_run, tmp_path_factory):
+def _own_photos(folder: Path) -> Path:
+    """Four odd-sized JPEGs, a grey image too small for a crop and a broken PNG."""
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        Image.fromarray(rng.integers(0, 256, (48 + 8 * i, 64, 3), dtype=np.uint8)).save(folder / f"p{i}.jpg")
+    Image.fromarray(rng.integers(0, 256, (20, 20), dtype=np.uint8)).save(folder / "tiny_gray.png")
+    (folder / "broken.png").write_bytes(b"\x89PNG broken")
+    return folder
+
+
+def test_own_photos_train_realistically_and_every_kind_of_set_is_evaluated_side_by_side(copy_tiny_run,
+                                                                                        tmp_path_factory):
     plates = _pairs(tmp_path_factory.mktemp("plates"))
+    photos = _own_photos(tmp_path_factory.mktemp("my_photos"))
+    before = {path: path.read_bytes() for path in photos.iterdir()}
 
     def edit(params):
-        params["data"].update(degradation="realistic", validation={"source": plates, "images": 2}, eval={
+        params["data"].update(train=f"folder:{photos}", degradation="realistic",
+                              validation={"source": plates, "images": 2}, eval={
             "skimage": "skimage", "skimage_real": {"source": "skimage", "degradation": "realistic", "seed": 1},
-            "plates": plates})
+            "plates": plates, "mine": f"folder:{photos}"})
         params["evaluate"]["interpolation"] = [0.5]
 
     project = copy_tiny_run(edit)
-    project.dvc("repro")
+    result = project.dvc("repro")
     root = project.root
+    manifest = json.loads((root / "data/prepared/train/manifest.json").read_text())
+    assert manifest["train"]["images"] == 4
+    skipped = manifest["train"]["skipped"]
+    assert any("broken.png" in path and "cannot read" in why for path, why in skipped.items())
+    assert any("tiny_gray.png" in path and "smaller than" in why for path, why in skipped.items())
+    assert "skipped" in result.stdout + result.stderr
+    assert {path: path.read_bytes() for path in photos.iterdir()} == before, "the user's folder is never written"
     hr = np.load(root / "data/prepared/train/train_hr.npy")
     lr = np.load(root / "data/prepared/train/train_lr.npy")
     bicubic = np.stack([degrade(crop, 4) for crop in hr])
     assert lr.shape == bicubic.shape and np.abs(lr.astype(int) - bicubic).mean() > 1.0
+    regions = np.load(root / "data/prepared/train/train_hr_margin.npy")  # what training degrades afresh
+    assert regions.shape == (len(hr), 32 + 2 * 32, 32 + 2 * 32, 3) and np.array_equal(regions[:, 32:-32, 32:-32], hr)
     clean = load_eval_images(root / "data/prepared/eval/skimage/images.npz")
     real = load_eval_images(root / "data/prepared/eval/skimage_real/images.npz")
     assert clean.keys() == real.keys()
     for name, (real_lr, real_hr) in real.items():
         assert np.array_equal(real_hr, clean[name][1]) and not np.array_equal(real_lr, clean[name][0])
-    for name, degradation in (("skimage", "bicubic"), ("skimage_real", "realistic")):
+    for name, degradation in (("skimage", "bicubic"), ("skimage_real", "realistic"), ("plates", "bicubic"),
+                              ("mine", "bicubic")):
         provenance = json.loads((root / f"reports/evaluate/{name}/provenance.json").read_text())
         assert provenance["degradation"] == degradation
         metrics = json.loads((root / f"reports/evaluate/{name}/metrics.json").read_text())
         assert {"bicubic", "srresnet", "srgan", "blend_0.5"} <= set(metrics)
+        assert set(pd.read_csv(root / f"reports/evaluate/{name}/per_image.csv")["dataset"]) == {name}
+        assert (root / f"reports/figures/comparison_{name}.png").exists()
     degraded = json.loads((root / "reports/evaluate/skimage_real/metrics.json").read_text())["bicubic"]
     clean_metrics = json.loads((root / "reports/evaluate/skimage/metrics.json").read_text())["bicubic"]
     assert degraded["psnr_y"] < clean_metrics["psnr_y"] - 0.5, "bicubic upscaling of degraded LR is further from HR"
@@ -58,19 +87,18 @@ def test_realistic_training_and_a_degraded_evaluation_set_are_evaluated_side_by_
     plates = load_eval_images(root / "data/prepared/eval/plates/images.npz")
     assert sorted(plates) == ["p1", "p2"] and plates["p1"][1].shape == (80, 96, 3)
     assert np.array_equal(plates["p1"][1][::4, ::4], plates["p1"][0]), "the pair's own LR, HR cropped to fit"
-    manifest = json.loads((root / "data/prepared/train/manifest.json").read_text())
     assert manifest["validation"]["images"] == 2
     assert [Path(path).name for path in manifest["validation"]["skipped"]] == ["stray.png"]
     for model in ("srresnet", "srgan", "unsupervised"):
         card = json.loads((root / f"models/{model}.card.json").read_text())
-        assert card["training"]["degradation"] == "realistic" and card["training"]["data"] == "skimage"
+        assert card["training"]["degradation"] == "realistic" and card["training"]["data"] == f"folder:{photos}"
         assert card["sha256"] == hashlib.sha256((root / f"models/{model}.pt").read_bytes()).hexdigest()
         assert "sha256" in (root / f"models/{model}.card.md").read_text()
     assert (root / "reports/figures/perception_distortion.png").exists()
 
     project.edit_params(lambda p: p["data"]["realistic"]["second"].update(jpeg_range=[10, 20]))
     changed = set(json.loads(project.dvc("status", "--json").stdout))
-    assert {"prepare", "prepare_eval@skimage_real"} <= changed
+    assert {"prepare", "prepare_eval@skimage_real", "pretrain", "train_gan"} <= changed
     assert not changed & {"download", "download_eval@skimage", "backbones"}
 
 

@@ -10,7 +10,7 @@ from srgan.models.io import load_generator
 
 
 def test_a_killed_two_process_run_resumes_with_two_or_one(copy_tiny_run):
-    project = copy_tiny_run(lambda p: (longer(p, 2), p["gan"].update(steps=120, checkpoint_every=10,
+    project = copy_tiny_run(lambda p: (longer(p, 2), p["gan"].update(steps=40, checkpoint_every=10,
                                                                        log_every=10, validate_every=40)))
     root = project.root
     project.dvc("repro", "pretrain")

@@ -12,12 +12,12 @@ import torch
 
 def test_killed_training_resumes_to_the_same_files(copy_tiny_run):
     project = copy_tiny_run(lambda p: p["gan"].update(  # pretrained already: only the GAN stage is out of date
-        steps=150, checkpoint_every=10, log_every=10, validate_every=20, d_warmup_steps=10,
-        replay={"size": 8, "fraction": 0.5}, adv_ramp={"schedule": "linear", "start": 0.0, "steps": 100}))
+        steps=40, checkpoint_every=10, log_every=10, validate_every=20, d_warmup_steps=10,
+        replay={"size": 8, "fraction": 0.5}, adv_ramp={"schedule": "linear", "start": 0.0, "steps": 30}))
     root = project.root
     checkpoint = project.kill_during("train_gan", "checkpoints/train_gan-*/state.pt")
     step = torch.load(checkpoint, map_location="cpu", weights_only=False)["step"]
-    assert 0 < step < 160
+    assert 0 < step < 40
     assert not (root / "models/srgan.pt").exists()
     # A fresh checkout gives the inputs new mtimes: the run is keyed by content, so it still resumes.
     for path in (root / "data/prepared").rglob("*"):

@@ -170,10 +170,14 @@ SECOND_ORDER = DegradationOrder(
 
 
 class RealisticDegradation(Section):
-    """Real-ESRGAN's two-order degradation (Wang et al. 2021) with its published ranges."""
+    """Real-ESRGAN's two-order degradation (Wang et al. 2021) with its published ranges.
+
+    Training draws it afresh for every sample of every step, from the HR crop with `margin` HR pixels of its
+    image around it (this project's choice: blur kernels and resizes then never see the crop's edge; 0: none)."""
     first: DegradationOrder = DegradationOrder()
     second: DegradationOrder = SECOND_ORDER
     final_sinc_prob: Probability = 0.8
+    margin: Int = Field(32, ge=0, le=512)
 
 
 Degradation = Literal["bicubic", "realistic"]
@@ -455,6 +459,9 @@ def combination_problem(p: dict) -> str | None:
     if data.degradation != "bicubic" and data.train.startswith("pairs:"):
         return (f"data.degradation: {data.degradation} degrades HR into LR, but data.train (pairs:) brings its own "
                 "LR images; use data.degradation: bicubic with real pairs")
+    if data.degradation == "realistic" and data.realistic.margin % data.scale:
+        return (f"data.realistic.margin: {data.realistic.margin} HR pixels is not a whole number of LR pixels at "
+                f"x{data.scale}; use a multiple of {data.scale}")
     for name, evaluation_set in data.eval.items():
         if evaluation_set.degradation != "bicubic" and evaluation_set.source.startswith("pairs:"):
             return (f"data.eval.{name}.degradation: a pairs: set brings its own LR images; "

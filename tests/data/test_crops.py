@@ -279,3 +279,29 @@ def test_names_from_file_stems_never_leave_their_folder(tmp_path):
     write_eval_images([tmp_path / name for name in names], tmp_path / "eval.npz", scale=4)
     loaded = load_eval_images(tmp_path / "eval.npz")
     assert {name: int(loaded[name][1].max()) for name in loaded} == {"_": 0, "__": 10, "_hidden": 20, "___": 30}
+
+
+def test_a_margin_keeps_the_crops_and_stores_each_with_its_surroundings(images, tmp_path):
+    from srgan.config import RealisticDegradation
+    from srgan.data.degradations import make_lr
+    paths, arrays = images
+    _, plain, _ = _run(paths, tmp_path / "plain", seed=5, flips=True)
+    realistic = make_lr("realistic", RealisticDegradation())
+    _, hr, lr = _run(paths, tmp_path / "margin", seed=5, flips=True, margin=8, make_lr=realistic)
+    regions = np.load(tmp_path / "margin/train_hr_margin.npy")
+    assert np.array_equal(hr, plain), "the margin never moves a crop"
+    assert regions.shape == (len(hr), HR + 16, HR + 16, 3) and lr.shape == (len(hr), HR // SCALE, HR // SCALE, 3)
+    assert np.array_equal(regions[:, 8:-8, 8:-8], hr), "each region's centre is its crop"
+    # img2 is 16x16, the crop itself: its margin is the image reflected, the same region up to a flip or rotation.
+    padded = np.pad(arrays[2], ((8, 8), (8, 8), (0, 0)), mode="reflect")
+    assert any(np.array_equal(region, padded) for region in _dihedral(regions[-1]))
+    _run(paths, tmp_path / "margin", seed=5)  # a run without a margin leaves no stale regions behind
+    assert not (tmp_path / "margin/train_hr_margin.npy").exists()
+
+
+def test_a_margin_off_the_scale_or_with_real_pairs_is_refused(images, tmp_path):
+    paths, _ = images
+    with pytest.raises(ValueError, match="multiple of the scale 4"):
+        _run(paths, tmp_path / "out", margin=6)
+    with pytest.raises(ValueError, match="no real pairs"):
+        _run(paths, tmp_path / "out", margin=8, lr_paths=paths)

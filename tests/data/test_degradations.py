@@ -12,6 +12,7 @@ from srgan.config import DegradationOrder, KernelProbs, RealisticDegradation
 from srgan.data.degradations import (
     anisotropic_kernel,
     blur,
+    degraded_pair,
     gaussian_noise,
     jpeg,
     make_lr,
@@ -173,3 +174,24 @@ def test_make_lr_bicubic_is_the_default_degradation():
                           degrade(hr, 4))
     realistic = make_lr("realistic", RealisticDegradation())(hr, 4, np.random.default_rng(0))
     assert np.array_equal(realistic, realistic_degrade(hr, 4, RealisticDegradation(), np.random.default_rng(0)))
+
+
+def test_a_degraded_pair_is_cut_from_the_degradation_of_the_whole_region():
+    region, params = _photo()[:64, :64], RealisticDegradation(margin=16)
+    lq, gt = degraded_pair(region, 4, params, np.random.default_rng(3))
+    assert np.array_equal(gt, region[16:48, 16:48]) and lq.shape == (8, 8, 3)
+    whole = realistic_degrade(region, 4, params, np.random.default_rng(3))
+    assert np.array_equal(lq, whole[4:12, 4:12])
+    lq_none, gt_none = degraded_pair(region, 4, params.model_copy(update={"margin": 0}), np.random.default_rng(3))
+    assert np.array_equal(gt_none, region) and np.array_equal(lq_none, whole)
+
+
+@pytest.mark.parametrize("size, side", [(21, 40), (7, 9), (3, 2)])
+def test_blur_filters_as_a_direct_convolution_does(size, side):
+    x = torch.rand(2, 3, side, side + 3, generator=torch.Generator().manual_seed(size))
+    kernel = anisotropic_kernel(size, 2.0, 0.7, 0.4)
+    pad = size // 2
+    padded = torch.nn.functional.pad(x, (pad,) * 4, mode="reflect" if pad < side else "replicate")
+    direct = torch.nn.functional.conv2d(padded, kernel[None, None].expand(3, 1, size, size), groups=3)
+    assert blur(x, kernel).shape == x.shape
+    torch.testing.assert_close(blur(x, kernel), direct, atol=1e-5, rtol=0)

@@ -1,4 +1,5 @@
-"""Seeded batches: a pure function of (seed, step), split across ranks, unpaired and LR-only, prefetched."""
+"""Seeded batches: a pure function of (seed, step), split across ranks, degraded afresh, unpaired and LR-only,
+prefetched."""
 
 import numpy as np
 import pytest
@@ -6,7 +7,7 @@ import torch
 from tests.train.conftest import CPU
 
 from srgan.errors import SrganError
-from srgan.train.batches import LQBatches, PairBatches, Prefetched, UnpairedBatches, to_tensor
+from srgan.train.batches import DegradedBatches, LQBatches, PairBatches, Prefetched, UnpairedBatches, to_tensor
 
 
 def test_batches_are_a_function_of_seed_and_step(pairs):
@@ -140,3 +141,33 @@ def test_measurement_mode_never_sees_hr(crops):
     lr_batch, nothing = LQBatches(lr, 4, 0, CPU)(0)
     assert nothing is None and lr_batch.shape == (4, 3, 16, 16)
     assert torch.equal(lr_batch, PairBatches(lr, lr, 4, 0, CPU)(0)[0])
+
+
+def _noisy_quarter(region: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A stand-in degradation: the region's 4x-subsampled centre plus a seeded random offset; the centre as HR."""
+    centre = region[8:-8, 8:-8]
+    return np.clip(centre[::4, ::4].astype(int) + rng.integers(0, 9), 0, 255).astype(np.uint8), centre
+
+
+def test_degraded_batches_draw_afresh_each_step_and_are_a_function_of_seed_and_step(pairs):
+    regions = np.pad(pairs[1], ((0, 0), (8, 8), (8, 8), (0, 0)), mode="reflect")
+    first = DegradedBatches(regions, _noisy_quarter, batch_size=12, seed=3, device=CPU)
+    again = DegradedBatches(regions, _noisy_quarter, batch_size=12, seed=3, device=CPU)
+    lq, gt = first(0)
+    assert lq.shape == (12, 3, 8, 8) and gt.shape == (12, 3, 32, 32)
+    assert lq.is_contiguous(memory_format=torch.channels_last)
+    assert all(torch.equal(a, b) for a, b in zip(first(5), again(5), strict=True))
+    next_epoch_lq, next_epoch_gt = first(1)  # 12 regions, 12 a batch: the same regions, drawn again
+    assert torch.equal(next_epoch_gt, gt) and not torch.equal(next_epoch_lq, lq)
+    wanted = PairBatches(regions, regions, 12, 3, CPU).local_indices(0)
+    assert torch.equal(gt, to_tensor(pairs[1][wanted], CPU)), "HR is the centre of each region of the step's batch"
+
+
+def test_degraded_shares_of_two_ranks_make_the_one_process_batch(pairs):
+    regions = np.pad(pairs[1], ((0, 0), (8, 8), (8, 8), (0, 0)), mode="reflect")
+    whole = DegradedBatches(regions, _noisy_quarter, batch_size=6, seed=2, device=CPU)
+    ranks = [DegradedBatches(regions, _noisy_quarter, 6, 2, CPU, rank=rank, world=2) for rank in (0, 1)]
+    for step in range(3):
+        shares = [batches(step) for batches in ranks]
+        for part, joined in enumerate(whole(step)):
+            assert torch.equal(torch.cat([share[part] for share in shares]), joined)

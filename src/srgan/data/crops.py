@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zipfile
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -76,6 +77,11 @@ def random_crops(image: np.ndarray, size: int, count: int, rng: np.random.Genera
     return crops
 
 
+def cut_margin(image: np.ndarray, margin: int) -> np.ndarray:
+    """`image` without `margin` pixels on every side."""
+    return image[margin:image.shape[0] - margin, margin:image.shape[1] - margin] if margin else image
+
+
 def face_crop(image: np.ndarray, size: int = FACE_SIZE) -> np.ndarray:
     """The usual face preprocessing: the centred square of an aligned face, resized to size x size."""
     height, width = image.shape[:2]
@@ -97,16 +103,22 @@ def _usable_size(path: Path, transform: Transform | None, max_pixels: int) -> tu
 def write_training_crops(paths: list[Path], out_dir: Path, *, hr_size: int, scale: int, crops_per_image: int,
                          seed: int, augment: str = "dihedral", transform: Transform | None = None,
                          max_pixels: int = DEFAULT_MAX_PIXELS, make_lr: MakeLr = bicubic_lr,
-                         lr_paths: list[Path] | None = None) -> CropReport:
+                         lr_paths: list[Path] | None = None, margin: int = 0) -> CropReport:
     """Write train_hr.npy (N, hr, hr, 3) and train_lr.npy (N, hr/s, hr/s, 3), one image in memory at a time,
     and train_ids.npy (N,): the index of the image each crop comes from (for unpaired sampling).
 
     `transform` (e.g. face_crop) is applied to each image before cropping. `make_lr` draws from its own
     stream of the seed, so a random degradation leaves the crops where the bicubic one puts them. With `lr_paths`
     (real pairs: lr_paths[i] is the LR image of paths[i]) the crops are aligned crops of both, and nothing is degraded.
+
+    With `margin` (a multiple of `scale`), also train_hr_margin.npy (N, hr + 2 margin, hr + 2 margin, 3): each HR
+    crop with `margin` pixels of its image around it (reflected beyond the image's edge), which training degrades
+    afresh; LR is then `make_lr` of that whole region, cut to the crop. The crops stay where they are without it.
     """
     if not paths:
         raise SrganError("no training images found; check data.train and run the download stage")
+    if margin % scale or (margin and lr_paths is not None):
+        raise ValueError(f"a margin of {margin} needs a multiple of the scale {scale} and no real pairs")
     report = CropReport()
     usable = []
     for path in paths:
@@ -124,10 +136,13 @@ def write_training_crops(paths: list[Path], out_dir: Path, *, hr_size: int, scal
                          f"readable); lower data.hr_size or add images")
     total = len(usable) * crops_per_image
     lr_size = hr_size // scale
+    side = hr_size + 2 * margin
+    shapes = {"train_hr.npy": hr_size, "train_lr.npy": lr_size} | ({"train_hr_margin.npy": side} if margin else {})
     out_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out_dir / "train_hr.npy") as hr_tmp, atomic_path(out_dir / "train_lr.npy") as lr_tmp:
-        hr_out = np.lib.format.open_memmap(hr_tmp, mode="w+", dtype=np.uint8, shape=(total, hr_size, hr_size, 3))
-        lr_out = np.lib.format.open_memmap(lr_tmp, mode="w+", dtype=np.uint8, shape=(total, lr_size, lr_size, 3))
+    with ExitStack() as files:
+        temps = {name: files.enter_context(atomic_path(out_dir / name)) for name in shapes}
+        arrays = {name: np.lib.format.open_memmap(temps[name], mode="w+", dtype=np.uint8, shape=(total, n, n, 3))
+                  for name, n in shapes.items()}
         written, ids = 0, []
         partner = dict(zip(paths, lr_paths or [], strict=False))
         for index, path in enumerate(tqdm(usable, desc="training crops", unit="image")):
@@ -140,8 +155,9 @@ def write_training_crops(paths: list[Path], out_dir: Path, *, hr_size: int, scal
                 image = transform(image)
             rng, lr_rng = np.random.default_rng([seed, index]), np.random.default_rng([seed, index, 1])
             if lr_paths is None:
-                crops = ((crop, make_lr(crop, scale, lr_rng))
-                         for crop in random_crops(image, hr_size, crops_per_image, rng, augment))
+                padded = np.pad(image, ((margin, margin), (margin, margin), (0, 0)), mode="reflect")
+                crops = ((region, make_lr(region, scale, lr_rng))
+                         for region in random_crops(padded, side, crops_per_image, rng, augment))
             else:
                 try:
                     lr, image = fit(read_image(partner[path], max_pixels), image, scale, str(path))
@@ -152,18 +168,24 @@ def write_training_crops(paths: list[Path], out_dir: Path, *, hr_size: int, scal
                     report.skipped[str(path)] = f"smaller than the {hr_size}px crop once fitted to its LR image"
                     continue
                 crops = aligned_crops(lr, image, hr_size, scale, crops_per_image, rng, augment)
-            for hr_crop, lr_crop in crops:
-                hr_out[written] = hr_crop
-                lr_out[written] = lr_crop
+            for region, lr_crop in crops:
+                arrays["train_hr.npy"][written] = cut_margin(region, margin)
+                arrays["train_lr.npy"][written] = cut_margin(lr_crop, margin // scale)
+                if margin:
+                    arrays["train_hr_margin.npy"][written] = region
                 ids.append(report.images)
                 written += 1
             report.images += 1
-        hr_out.flush(), lr_out.flush()
-        del hr_out, lr_out
+        for array in arrays.values():
+            array.flush()
+        arrays.clear()  # closes the memory maps before the files are cut or renamed
         if written < total:  # an image failed to decode after its header read fine
-            _truncate(hr_tmp, written), _truncate(lr_tmp, written)
+            for tmp in temps.values():
+                _truncate(tmp, written)
         with atomic_path(out_dir / "train_ids.npy") as ids_tmp:
             np.save(ids_tmp, np.array(ids, dtype=np.int32))
+    if not margin:
+        (out_dir / "train_hr_margin.npy").unlink(missing_ok=True)  # left by an earlier run with a margin
     report.crops = written
     if written == 0:
         raise SrganError("no training crop could be made; see the skipped images above")

@@ -18,6 +18,7 @@ from torch import nn
 from srgan.code import PACKAGE, import_closure
 from srgan.config import DataParams, ExecutionParams, LoopParams
 from srgan.data.crops import load_eval_images
+from srgan.data.degradations import degraded_pair
 from srgan.devices import pick_device
 from srgan.models.card import model_card, write_card
 from srgan.models.generator import Generator
@@ -26,6 +27,7 @@ from srgan.precision import resolve_precision
 from srgan.stages.paths import (
     MODEL_FILES,
     TRAIN_HR,
+    TRAIN_HR_MARGIN,
     TRAIN_IDS,
     TRAIN_LR,
     TRAINING_LOG_OUTPUTS,
@@ -34,7 +36,7 @@ from srgan.stages.paths import (
     training_log,
     training_summary,
 )
-from srgan.train.batches import PairBatches, Prefetched
+from srgan.train.batches import DegradedBatches, PairBatches, Prefetched
 from srgan.train.checkpoint import RunStore, fingerprint
 from srgan.train.distributed import Dist, from_environment
 from srgan.train.health import DiscriminatorWatch
@@ -43,7 +45,7 @@ from srgan.train.loop import NullLog, Trainer, Validation, run_loop
 # The few numbers of a training run worth a column in `dvc exp show`: the final validation PSNR-Y (val/psnr_y) and
 # the throughput (perf/images_per_s); every curve stays in `dvc plots`.
 SUMMARY = ("val", "perf")
-TRAINING_DATA = [TRAIN_LR, TRAIN_HR, TRAIN_IDS, VALIDATION]
+TRAINING_DATA = [TRAIN_LR, TRAIN_HR, TRAIN_IDS, TRAIN_HR_MARGIN, VALIDATION]
 
 
 @dataclass(frozen=True)
@@ -141,11 +143,20 @@ def run_store(stage: str, params: dict, extra_inputs: tuple = ()) -> RunStore:
     return RunStore(checkpoints(), stage, fingerprint(params, inputs, code))
 
 
-def paired_batches(batch_size: int, seed: int, session: Session) -> Prefetched:
-    """Seeded (lq, gt) batches of the prepared crops, this process's share of each, made ahead on a GPU."""
-    lq, gt, _ = training_arrays()
-    return Prefetched(PairBatches(lq, gt, batch_size, seed, session.device, session.dist.rank, session.dist.world),
-                      session.device)
+def paired_batches(batch_size: int, seed: int, session: Session, data: DataParams) -> Prefetched:
+    """Seeded (lq, gt) batches of the prepared crops, this process's share of each, made ahead on a GPU. With
+    `data.degradation: realistic` LR is degraded afresh for every sample of every step, from the crops with their
+    margin: a model shown one draw per crop learns those draws (measured: benchmarks/realistic_training.py)."""
+    where = session.device, session.dist.rank, session.dist.world
+    if data.degradation == "realistic":
+        regions = TRAIN_HR_MARGIN if data.realistic.margin else TRAIN_HR
+        source = DegradedBatches(np.load(regions, mmap_mode="r"),
+                                 lambda region, rng: degraded_pair(region, data.scale, data.realistic, rng),
+                                 batch_size, seed, *where)
+    else:
+        lq, gt, _ = training_arrays()
+        source = PairBatches(lq, gt, batch_size, seed, *where)
+    return Prefetched(source, session.device)
 
 
 def train(stage: str, trainer: Trainer, params: LoopParams, *, session: Session, store: RunStore,

@@ -1,6 +1,8 @@
 """Stage prepare: seeded LR/HR training crops -> data/prepared/train/, validation images -> validation.npz.
 
 Validation LR is degraded like the training LR (data.degradation), so validation PSNR tracks the task trained for.
+With realistic degradation, the HR crops are also kept with data.realistic.margin pixels around them
+(train_hr_margin.npy), which pretraining and GAN training degrade afresh at every step; train_lr.npy holds one draw.
 Real pairs (pairs:LR_DIR,HR_DIR) bring their own LR.
 """
 
@@ -24,7 +26,8 @@ def main() -> None:
             train, TRAIN, hr_size=data.hr_size, scale=data.scale,
             crops_per_image=data.crops_per_image, seed=p["seed"], augment=data.augment,
             transform=face_crop if sources.is_faces(data.train) else None, max_pixels=data.max_pixels,
-            make_lr=lr_maker, lr_paths=train_lr),
+            make_lr=lr_maker, lr_paths=train_lr,
+            margin=data.realistic.margin if data.degradation == "realistic" else 0),
         "validation": write_eval_images(
             validation, VALIDATION, scale=data.scale, max_pixels=data.max_pixels,
             transform=face_crop if sources.is_faces(data.validation.source) else None,

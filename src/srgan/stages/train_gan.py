@@ -51,7 +51,7 @@ def main() -> None:
     discriminator = Discriminator(data.hr_size, **p["model"].discriminator.model_dump(),
                                   max_skip=generator.upsample_steps - 1 if growing else 0)
     content, weights, description = content_loss(params, json.loads(WEIGHTS_RECORD.read_text())["vgg19"])
-    batches = paired_batches(params.batch_size, seed, session)
+    batches = paired_batches(params.batch_size, seed, session, data)
     trainer = GanTrainer(generator, discriminator, content, batches, params, session.device, seed=seed,
                          dist=session.dist, compile=execution.compile)
     inputs = (MODEL_FILES["srresnet"],) if params.init_generator == "pretrained" else ()

@@ -71,6 +71,28 @@ class PairBatches:
         return to_tensor(self.lq[index], self.device), to_tensor(self.gt[index], self.device)
 
 
+class DegradedBatches:
+    """Seeded (lq, gt) batches whose LR is drawn afresh for every sample of every step (as Real-ESRGAN trains):
+    `degrade(region, rng) -> (lq, gt)` of each HR region of `regions` (uint8 NHWC).
+
+    The regions of a step are PairBatches' global batch; the draw of each is seeded by (seed, step, its position
+    in the sorted global batch), so a resumed run and N data-parallel processes draw what one process would.
+    """
+
+    def __init__(self, regions: np.ndarray, degrade: Callable[[np.ndarray, np.random.Generator], tuple],
+                 batch_size: int, seed: int, device: torch.device, rank: int = 0, world: int = 1):
+        self.batches = PairBatches(regions, regions, batch_size, seed, device, rank, world)
+        self.degrade = degrade
+
+    def __call__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        batches = self.batches
+        positions = range(batches.share.start, batches.share.stop)
+        pairs = [self.degrade(batches.gt[index], np.random.default_rng([batches.seed, step, position]))
+                 for index, position in zip(batches.local_indices(step), positions, strict=True)]
+        lq, gt = (np.stack(images) for images in zip(*pairs, strict=True))
+        return to_tensor(lq, batches.device), to_tensor(gt, batches.device)
+
+
 class UnpairedBatches:
     """LR inputs from one half of the training images, real HR crops from the other half.
 
