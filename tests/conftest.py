@@ -213,12 +213,6 @@ def copy_project(source: DvcProject, root: Path, edit=None) -> DvcProject:
     return project
 
 
-@pytest.fixture(scope="module")
-def make_project(tmp_path_factory):
-    """Factory: make_project(edit) -> DvcProject with tiny params, then `edit` applied; nothing run yet."""
-    return lambda edit=lambda params: None: new_project(tmp_path_factory.mktemp("project"), edit)
-
-
 def shared_folder(tmp_path_factory) -> Path:
     """A folder of this test session that every xdist worker of it sees: the parent of the workers' own
     temporary roots under xdist, the session's temporary root without it."""

@@ -176,9 +176,8 @@ def write_training_crops(paths: list[Path], out_dir: Path, *, hr_size: int, scal
                 ids.append(report.images)
                 written += 1
             report.images += 1
-        for array in arrays.values():
-            array.flush()
-        arrays.clear()  # closes the memory maps before the files are cut or renamed
+        while arrays:  # flushed and closed before the files are cut or renamed
+            arrays.popitem()[1].flush()
         if written < total:  # an image failed to decode after its header read fine
             for tmp in temps.values():
                 _truncate(tmp, written)
