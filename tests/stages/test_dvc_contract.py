@@ -32,6 +32,14 @@ def stages() -> dict:
     return yaml.safe_load((PROJECT / "dvc.yaml").read_text())["stages"]
 
 
+def test_the_readme_stage_table_lists_the_params_each_stage_reads():
+    """The README's table of stages and the params dvc.yaml gives each (`${key}` shown as `<set>`), row by row."""
+    rows = dict(re.findall(r"^\| (\w+)(?:@`<set>`)? \| (.*?) \|", (PROJECT / "README.md").read_text(), re.MULTILINE))
+    for name, stage in stages().items():
+        listed = [param.replace("${key}", "<set>") for param in stage.get("do", stage)["params"]]
+        assert re.findall(r"`([^`]+)`", rows.get(name, "")) == listed, f"README's stage table, row {name}"
+
+
 def test_package_init_files_are_empty():
     assert all(not path.read_text().strip() for path in SRC.rglob("__init__.py"))
 
