@@ -16,6 +16,7 @@ from srgan.losses import (
     content_weights_for,
     discriminator_loss,
     generator_adversarial_loss,
+    r1_penalty,
 )
 
 
@@ -148,3 +149,15 @@ def test_generator_adversarial_loss_is_softplus_of_minus_logit():
     # -log(sigmoid(x)) by hand
     by_hand = sum(-math.log(1 / (1 + math.exp(-x))) for x in logits.tolist()) / 4
     assert generator_adversarial_loss(logits).item() == pytest.approx(by_hand, abs=1e-12)
+
+
+def test_r1_penalty_is_the_squared_gradient_norm_of_d_at_the_reals():
+    # A linear D, D(x) = <w, x>, has the gradient w at every image: the penalty is |w|^2 whatever the batch.
+    weight = torch.randn(3, 4, 4, requires_grad=True)
+    reals = torch.rand(5, 3, 4, 4, requires_grad=True)
+    logits = (reals * weight).flatten(1).sum(1)
+    penalty = r1_penalty(logits, reals)
+    assert penalty.item() == pytest.approx(weight.detach().pow(2).sum().item(), rel=1e-6)
+    # The graph is kept, so D learns from the penalty: d|w|^2/dw = 2w.
+    (gradient,) = torch.autograd.grad(penalty, weight)
+    assert torch.allclose(gradient, 2 * weight.detach())

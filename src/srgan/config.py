@@ -341,11 +341,13 @@ class GanParams(TrainParams):
     adversarial: Literal["standard", "relativistic"] = "standard"
     discriminator_input: Literal["image", "high_pass"] = "image"
     high_pass_gain: Float = Field(1.0, gt=0, le=1000)
+    discriminator_luma: Bool = False
     adv_weight: Float = Field(1e-3, ge=0)
     adv_ramp: AdvRamp = AdvRamp()
     replay: Replay = Replay()
     real_label: Float = Field(1.0, gt=0.5, le=1.0)
     d_steps: Int = Field(1, ge=1, le=100)
+    r1_weight: Float = Field(0.0, ge=0)
     lr_g: Float = Field(1e-4, gt=0, le=1)
     lr_d: Float = Field(1e-4, gt=0, le=1)
     betas_g: Betas = (0.9, 0.999)

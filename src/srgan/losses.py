@@ -86,6 +86,13 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, rea
     return real + fake
 
 
+def r1_penalty(real_logits: torch.Tensor, real_inputs: torch.Tensor) -> torch.Tensor:
+    """R1 (Mescheder et al. 2018): the squared norm of D's gradient at the real images, mean over the batch.
+    `real_inputs` must require grad and `real_logits` come from them; the graph is kept so D learns from it."""
+    (gradient,) = torch.autograd.grad(real_logits.sum(), real_inputs, create_graph=True)
+    return gradient.float().pow(2).flatten(1).sum(1).mean()
+
+
 def relativistic_discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, real_mean: torch.Tensor,
                                     fake_mean: torch.Tensor, real_label: float = 1.0) -> torch.Tensor:
     """ESRGAN's D loss: real images should look more real than the average fake, fakes less real than the

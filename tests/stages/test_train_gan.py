@@ -104,10 +104,11 @@ def one_thread():
 
 def test_the_default_gan_section_trades_psnr_for_a_lower_niqe_on_a_tiny_run(project_params, tmp_path, one_thread):
     """The direction the offline default moves a generator in, on a tiny model and 48-pixel crops of the training
-    photos: the default pretrain and GAN sections (fewer steps) make the held-out astronaut's output more
+    photos: the default pretrain (fewer steps) and GAN sections make the held-out astronaut's output more
     natural by NIQE than the SRResNet it starts from, and give up PSNR-Y for it. The full default run's
-    thresholds are checked on the real run (README). Over 3 seeds x 1 and 2 threads NIQE fell by 0.20 to 1.27,
-    never rose; the margin of 0.1 keeps the test about the direction."""
+    thresholds are checked on the real run (README: is the discriminator still discriminating?). Here NIQE falls
+    from 6.30 to 5.93 (at 300 GAN steps to 4.84; the luma-only D at 150 steps rises to 6.81: this tiny D needs the
+    whole run); the margin of 0.1 keeps the test about the direction."""
     rng = np.random.default_rng(0)
     hr = np.concatenate([random_crops(photo, 48, 24, rng) for photo in skimage_photos("train").values()])
     lr = np.stack([degrade(crop, 4) for crop in hr])
@@ -120,12 +121,12 @@ def test_the_default_gan_section_trades_psnr_for_a_lower_niqe_on_a_tiny_run(proj
     run_loop(MSETrainer(generator, PairBatches(lr, hr, 16, 0, CPU), pretrain, CPU), pretrain,
              store=RunStore(tmp_path, "pretrain", "0" * 16))
     srresnet = upscale_image(generator, astronaut_lr)
-    gan = parse_section("gan", {**project_params["gan"], "steps": 150, "validate_every": 0})
+    gan = parse_section("gan", {**project_params["gan"], "validate_every": 0})
     content, _, _ = content_loss(gan, dict(OFFLINE_VGG19))
     torch.manual_seed(1)
     discriminator = Discriminator(48, channels=16, norm=project_params["model"]["discriminator"]["norm"], dense=64)
     trainer = GanTrainer(generator, discriminator, content, PairBatches(lr, hr, 16, 0, CPU), gan, CPU)
     run_loop(trainer, gan, store=RunStore(tmp_path, "gan", "0" * 16))
     srgan = upscale_image(generator, astronaut_lr)
-    assert niqe(srgan, 4) < niqe(srresnet, 4) - 0.1  # 6.30 -> 5.85 here; content-only params: 6.30 -> 6.49
+    assert niqe(srgan, 4) < niqe(srresnet, 4) - 0.1
     assert psnr_y(srgan, astronaut, 4) < psnr_y(srresnet, astronaut, 4)

@@ -127,6 +127,36 @@ def test_label_smoothing_sets_the_real_target(pairs):
     assert float(loss_smooth - loss_hard) == pytest.approx(float(target_gap), abs=1e-5)
 
 
+def test_an_r1_penalty_is_logged_and_changes_only_the_d_update(pairs):
+    plain = gan_trainer(pairs, gan_params(steps=1))
+    penalised = gan_trainer(pairs, gan_params(steps=1, r1_weight=10.0))
+    lr, hr = PairBatches(*pairs, 4, 0, CPU)(0)
+    with torch.no_grad():
+        fake = plain.g(lr)
+    without, with_r1 = plain.discriminator_step(fake, hr), penalised.discriminator_step(fake, hr)
+    assert "d/r1" not in without and with_r1["d/r1"].item() > 0
+    # The logged BCE is the same (the penalty is added for D's update only, so collapse checks read plain BCE) ...
+    assert with_r1["d/loss"].item() == pytest.approx(without["d/loss"].item(), rel=1e-6)
+    # ... and the update is not.
+    after_plain, after_r1 = parameters(plain.discriminator), parameters(penalised.discriminator)
+    assert any(not torch.equal(after_plain[name], after_r1[name]) for name in after_plain)
+
+
+@pytest.mark.parametrize("discriminator_input", ["image", "high_pass"])
+def test_a_luma_discriminator_cannot_see_a_change_of_colour_only(pairs, discriminator_input):
+    trainer = gan_trainer(pairs, gan_params(steps=1, discriminator_input=discriminator_input,
+                                            discriminator_luma=True))
+    _, hr = PairBatches(*pairs, 4, 0, CPU)(0)
+    fringe = torch.zeros_like(hr)
+    fringe[..., ::2] = torch.tensor([0.587, -0.299, 0.0]).view(1, 3, 1, 1) * 0.2  # zero luma, striped
+    seen, seen_fringed = trainer.seen_by_d(hr, 2), trainer.seen_by_d(hr + fringe, 2)
+    assert torch.allclose(seen, seen_fringed, atol=1e-6)
+    assert torch.equal(seen[:, 0], seen[:, 1]) and torch.equal(seen[:, 0], seen[:, 2])
+    # Without it the fringe is in plain sight.
+    rgb = gan_trainer(pairs, gan_params(steps=1, discriminator_input=discriminator_input))
+    assert (rgb.seen_by_d(hr + fringe, 2) - rgb.seen_by_d(hr, 2)).abs().max() > 0.05
+
+
 def test_step_decay_of_both_learning_rates(pairs):
     trainer = gan_trainer(pairs, gan_params(lr_g=1e-3, lr_d=2e-3, lr_decay={"at": [2], "factor": 0.1}))
     batches = PairBatches(*pairs, 4, 0, CPU)

@@ -18,6 +18,7 @@ from srgan.losses import (
     discriminator_loss,
     feature_matching_loss,
     generator_adversarial_loss,
+    r1_penalty,
     relativistic_discriminator_loss,
     relativistic_generator_loss,
 )
@@ -27,6 +28,10 @@ from srgan.precision import autocast, resolve_precision
 from srgan.train.distributed import Dist
 from srgan.train.optim import Optimiser
 from srgan.train.tricks import Growth, ReplayBuffer, adv_weight_at
+
+
+# ITU-R BT.601 luma weights: what D sees with discriminator_luma.
+LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
 
 
 class GanTrainer:
@@ -105,29 +110,41 @@ class GanTrainer:
         upsample_steps = upsample_steps or self.generator.upsample_steps
         skip = self.generator.upsample_steps - upsample_steps
         fake = self.dist.share(self.replay.mix(self.dist.gather(fake.detach().float())))
+        real = self.seen_by_d(gt, upsample_steps)
+        if self.params.r1_weight > 0:
+            real = real.detach().requires_grad_(True)
         with autocast(self.device, self.precision):
-            real_logits = self.d(self.seen_by_d(gt, upsample_steps), skip, alpha).float()
+            real_logits = self.d(real, skip, alpha).float()
             fake_logits = self.d(self.seen_by_d(fake, upsample_steps), skip, alpha).float()
         if self.params.adversarial == "relativistic":
             loss = relativistic_discriminator_loss(real_logits, fake_logits, self.dist.differentiable_mean(real_logits),
                                                    self.dist.differentiable_mean(fake_logits), self.params.real_label)
         else:
             loss = discriminator_loss(real_logits, fake_logits, self.params.real_label)
+        logged = {"d/loss": loss.detach(), "d/real": torch.sigmoid(real_logits).mean().detach(),
+                  "d/fake": torch.sigmoid(fake_logits).mean().detach()}
+        if self.params.r1_weight > 0:
+            penalty = r1_penalty(real_logits, real)
+            loss = loss + self.params.r1_weight / 2 * penalty
+            logged["d/r1"] = penalty.detach()
         self.opt_d.step(loss)
-        return {"d/loss": loss.detach(), "d/real": torch.sigmoid(real_logits).mean().detach(),
-                "d/fake": torch.sigmoid(fake_logits).mean().detach()}
+        return logged
 
     def seen_by_d(self, images: torch.Tensor, upsample_steps: int) -> torch.Tensor:
         """What D judges: the images, or (discriminator_input: high_pass) only the detail their LR version
         cannot hold, x - upscale(downscale(x)) at the stage's scale, times high_pass_gain. Colours and shapes
         are then fixed by the content loss alone, and D rules on texture (frequency separation, Fritsche et al.
         2019). The gain matters for a spectrally normalised D: each of its layers has a gain of at most 1, and
-        the detail of a photo is small (std about 0.05), so unscaled its logits can hardly tell real from fake."""
-        if self.params.discriminator_input == "image":
-            return images
-        factor = 2**upsample_steps
-        detail = images - upscale(downscale(images.float(), factor), factor).to(images.dtype)
-        return detail * self.params.high_pass_gain
+        the detail of a photo is small (std about 0.05), so unscaled its logits can hardly tell real from fake.
+        With discriminator_luma D sees the luma only (in all three channels): G gains nothing from coloured
+        fringes, which a short run otherwise paints along strong edges to please a BatchNorm D."""
+        if self.params.discriminator_input == "high_pass":
+            factor = 2**upsample_steps
+            detail = images - upscale(downscale(images.float(), factor), factor).to(images.dtype)
+            images = detail * self.params.high_pass_gain
+        if self.params.discriminator_luma:
+            images = (images * LUMA.to(images)).sum(1, keepdim=True).expand_as(images)
+        return images
 
     def generator_step(self, sr: torch.Tensor, gt: torch.Tensor, adv_weight: float,
                        upsample_steps: int | None = None, alpha: float = 1.0) -> dict[str, torch.Tensor]:
