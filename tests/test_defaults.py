@@ -34,6 +34,7 @@ DIFFERENCES = {
     "gan.discriminator_input": "D judges only the detail the LR image cannot hold: no colour drift on a short run",
     "gan.adv_weight": "5e-3 instead of 1e-3: 200 steps must move G visibly (README, the GAN you can see)",
     "gan.lr_g": "2e-4 instead of 1e-4: 200 steps must move G visibly (README, is the discriminator discriminating?)",
+    "gan.discriminator_luma": "G gains nothing from the colour fringes a short run paints to please a BatchNorm D",
     "gan.adv_ramp.schedule": "a ramp spares the pretrained G the full adversarial push at step 1",
     "gan.adv_ramp.steps": "a ramp spares the pretrained G the full adversarial push at step 1",
     "gan.d_warmup_steps": "D catches up with the pretrained G before G is pushed",
