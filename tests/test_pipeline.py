@@ -207,7 +207,7 @@ def test_adding_and_removing_an_evaluation_set_trains_nothing(tiny_copy, tmp_pat
 
 
 def test_gan_change_reruns_only_gan_evaluate_report(tiny_copy):
-    tiny_copy.edit_params(lambda p: p["gan"].update(adv_weight=5e-3))
+    tiny_copy.edit_params(lambda p: p["gan"].update(adv_weight=2 * p["gan"]["adv_weight"]))
     assert tiny_copy.ran(tiny_copy.dvc("repro")) == {"train_gan", "evaluate@skimage", "report"}
 
 
