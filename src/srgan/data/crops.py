@@ -155,7 +155,9 @@ def write_training_crops(paths: list[Path], out_dir: Path, *, hr_size: int, scal
                 image = transform(image)
             rng, lr_rng = np.random.default_rng([seed, index]), np.random.default_rng([seed, index, 1])
             if lr_paths is None:
-                padded = np.pad(image, ((margin, margin), (margin, margin), (0, 0)), mode="reflect") if margin else image
+                padded = image
+                if margin:
+                    padded = np.pad(image, ((margin, margin), (margin, margin), (0, 0)), mode="reflect")
                 crops = ((region, make_lr(region, scale, lr_rng))
                          for region in random_crops(padded, side, crops_per_image, rng, augment))
             else:

@@ -29,7 +29,6 @@ from srgan.train.distributed import Dist
 from srgan.train.optim import Optimiser
 from srgan.train.tricks import Growth, ReplayBuffer, adv_weight_at
 
-
 # ITU-R BT.601 luma weights: what D sees with discriminator_luma.
 LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
 
