@@ -128,10 +128,13 @@ def test_a_typo_in_one_section_stops_a_stage_that_reads_another(tmp_path):
      "pretrain.progressive.phase_steps: x8 grows in 3 phases"),
     (lambda p: p["gan"]["progressive"].update(phase_steps=[5]),
      "gan.progressive.phase_steps: the pretrained generator cannot grow"),
-    (lambda p: p["unsupervised"].update(mode="measurement") or p["data"].update(hr_size=32),
+    (lambda p: p["unsupervised"].update(mode="measurement") or p["data"].update(hr_size=32)
+     or p["pretrain"].update(crop_size=0),
      "unsupervised.mode: measurement compares LR crops of 8px"),
     (lambda p: p["execution"].update(nproc_per_node=3), "pretrain.batch_size: 16 images cannot be split evenly"),
     (lambda p: p["execution"].update(nnodes=2), "needs rdzv_endpoint"),
+    (lambda p: p["pretrain"].update(crop_size=66), "pretrain.crop_size: 66 must be a multiple of data.scale (4)"),
+    (lambda p: p["pretrain"].update(crop_size=128), "no larger than the prepared crops' data.hr_size (96)"),
 ])
 def test_impossible_combinations_name_their_keys(tmp_path, edit, message):
     assert message in error_for(tmp_path, edit)

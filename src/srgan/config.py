@@ -301,6 +301,7 @@ class TrainParams(LoopParams):
 
 
 class PretrainParams(TrainParams):
+    crop_size: Int = Field(0, ge=0)  # HR side of a random aligned sub-crop of each prepared crop (0: all of it)
     lr: Float = Field(1e-4, gt=0, le=1)
     betas: Betas = (0.9, 0.999)
     lr_decay: LrDecay = LrDecay()
@@ -468,6 +469,10 @@ def combination_problem(p: dict) -> str | None:
         if evaluation_set.degradation != "bicubic" and evaluation_set.source.startswith("pairs:"):
             return (f"data.eval.{name}.degradation: a pairs: set brings its own LR images; "
                     "leave its degradation out")
+    crop_size = p["pretrain"].crop_size
+    if crop_size and (crop_size > data.hr_size or crop_size % data.scale):
+        return (f"pretrain.crop_size: {crop_size} must be a multiple of data.scale ({data.scale}) no larger than the "
+                f"prepared crops' data.hr_size ({data.hr_size}), or 0 for the whole crop")
     lr_side = data.hr_size // data.scale
     if p["unsupervised"].mode == "measurement" and lr_side % 16:
         return (f"unsupervised.mode: measurement compares LR crops of {lr_side}px, which must be a multiple of "

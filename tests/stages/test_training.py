@@ -9,8 +9,8 @@ from srgan.config import parse_section
 from srgan.data.resize import degrade
 from srgan.models.generator import Generator
 from srgan.models.io import load_generator
-from srgan.stages._training import Session, save_and_discard, train
-from srgan.stages.paths import MODEL_FILES, training_log
+from srgan.stages._training import Session, paired_batches, save_and_discard, train
+from srgan.stages.paths import MODEL_FILES, TRAIN_HR, TRAIN_IDS, TRAIN_LR, training_log
 from srgan.train.batches import PairBatches, Prefetched
 from srgan.train.checkpoint import RunStore
 from srgan.train.distributed import Dist
@@ -77,3 +77,24 @@ def test_train_runs_the_loop_into_the_stage_log_and_stops_the_batches(tmp_path, 
     assert result is trainer.generator and batches.closed
     assert (training_log("pretrain") / "plots" / "metrics" / "train" / "mse.tsv").exists()
     assert json.loads((training_log("pretrain") / "metrics.json").read_text()).keys() <= {"val", "perf", "step"}
+
+
+def test_pretraining_sub_crops_split_over_two_processes_as_one_process_cuts_them(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(1)
+    lq = rng.integers(0, 256, (8, 8, 8, 3), dtype=np.uint8)
+    TRAIN_LR.parent.mkdir(parents=True)
+    np.save(TRAIN_LR, lq)
+    np.save(TRAIN_HR, np.stack([np.kron(image, np.ones((4, 4, 1), dtype=np.uint8)) for image in lq]))
+    np.save(TRAIN_IDS, np.arange(8))
+    data = parse_section("data", {"hr_size": 32})
+
+    def batch(rank: int, world: int) -> tuple:
+        return paired_batches(4, 0, Session(CPU, Dist(rank=rank, world=world)), data, crop_size=16)(3)
+
+    whole, halves = batch(0, 1), [batch(rank, 2) for rank in (0, 1)]
+    assert whole[0].shape == (4, 3, 4, 4) and whole[1].shape == (4, 3, 16, 16)
+    for part in (0, 1):
+        assert torch.equal(torch.cat([half[part] for half in halves]), whole[part])
+    full = paired_batches(4, 0, Session(CPU, Dist()), data, crop_size=32)(3)
+    assert full[1].shape == (4, 3, 32, 32), "a crop_size of the whole crop cuts nothing"

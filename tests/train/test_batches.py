@@ -7,7 +7,8 @@ import torch
 from tests.train.conftest import CPU
 
 from srgan.errors import SrganError
-from srgan.train.batches import DegradedBatches, LQBatches, PairBatches, Prefetched, UnpairedBatches, to_tensor
+from srgan.train.batches import (DegradedBatches, LQBatches, PairBatches, Prefetched, SubCropped, UnpairedBatches,
+                                 to_tensor)
 
 
 def test_batches_are_a_function_of_seed_and_step(pairs):
@@ -167,6 +168,43 @@ def test_degraded_shares_of_two_ranks_make_the_one_process_batch(pairs):
     regions = np.pad(pairs[1], ((0, 0), (8, 8), (8, 8), (0, 0)), mode="reflect")
     whole = DegradedBatches(regions, _noisy_quarter, batch_size=6, seed=2, device=CPU)
     ranks = [DegradedBatches(regions, _noisy_quarter, 6, 2, CPU, rank=rank, world=2) for rank in (0, 1)]
+    for step in range(3):
+        shares = [batches(step) for batches in ranks]
+        for part, joined in enumerate(whole(step)):
+            assert torch.equal(torch.cat([share[part] for share in shares]), joined)
+
+
+def _blocky_pairs() -> tuple[np.ndarray, np.ndarray]:
+    """8-px LR crops and their 32-px HR, each LR pixel a 4x4 HR block: an aligned HR sub-crop is its LR sub-crop
+    upscaled by repeating pixels."""
+    lq = np.random.default_rng(5).integers(0, 256, size=(6, 8, 8, 3)).astype(np.uint8)
+    return lq, np.stack([np.kron(image, np.ones((4, 4, 1), dtype=np.uint8)) for image in lq])
+
+
+def test_sub_crops_are_aligned_and_drawn_per_sample_as_a_function_of_seed_and_step():
+    lq, gt = _blocky_pairs()
+    crops = SubCropped(PairBatches(lq, gt, batch_size=6, seed=3, device=CPU), size=16, scale=4, seed=3)
+    small, large = crops(0)
+    assert small.shape == (6, 3, 4, 4) and large.shape == (6, 3, 16, 16)
+    assert small.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(large, small.repeat_interleave(4, dim=2).repeat_interleave(4, dim=3)), "HR covers its LR"
+    whole = to_tensor(lq[PairBatches(lq, gt, 6, 3, CPU).local_indices(0)], CPU)
+    offsets = set()
+    for image, crop in zip(whole, small, strict=True):
+        found = [(y, x) for y in range(5) for x in range(5) if torch.equal(image[:, y:y + 4, x:x + 4], crop)]
+        assert found, "each sub-crop is cut from its own sample"
+        offsets.add(found[0])
+    assert len(offsets) > 1, "every sample draws its own offset"
+    again = SubCropped(PairBatches(lq, gt, 6, 3, CPU), 16, 4, 3)
+    assert all(torch.equal(a, b) for a, b in zip(crops(7), again(7), strict=True))
+    assert not torch.equal(crops(0)[0], crops(1)[0]), "the next epoch cuts the same crops elsewhere"
+
+
+def test_sub_cropped_shares_of_two_ranks_make_the_one_process_batch():
+    lq, gt = _blocky_pairs()
+    whole = SubCropped(PairBatches(lq, gt, 6, 2, CPU), 16, 4, 2)
+    ranks = [SubCropped(PairBatches(lq, gt, 6, 2, CPU, rank=rank, world=2), 16, 4, 2, first=3 * rank)
+             for rank in (0, 1)]
     for step in range(3):
         shares = [batches(step) for batches in ranks]
         for part, joined in enumerate(whole(step)):

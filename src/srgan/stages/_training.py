@@ -36,7 +36,7 @@ from srgan.stages.paths import (
     training_log,
     training_summary,
 )
-from srgan.train.batches import DegradedBatches, PairBatches, Prefetched
+from srgan.train.batches import DegradedBatches, PairBatches, Prefetched, SubCropped
 from srgan.train.checkpoint import RunStore, fingerprint
 from srgan.train.distributed import Dist, from_environment
 from srgan.train.health import DiscriminatorWatch
@@ -143,10 +143,11 @@ def run_store(stage: str, params: dict, extra_inputs: tuple = ()) -> RunStore:
     return RunStore(checkpoints(), stage, fingerprint(params, inputs, code))
 
 
-def paired_batches(batch_size: int, seed: int, session: Session, data: DataParams) -> Prefetched:
+def paired_batches(batch_size: int, seed: int, session: Session, data: DataParams, crop_size: int = 0) -> Prefetched:
     """Seeded (lq, gt) batches of the prepared crops, this process's share of each, made ahead on a GPU. With
     `data.degradation: realistic` LR is degraded afresh for every sample of every step, from the crops with their
-    margin: a model shown one draw per crop learns those draws (measured: benchmarks/realistic_training.py)."""
+    margin: a model shown one draw per crop learns those draws (measured: benchmarks/realistic_training.py). A
+    `crop_size` (HR pixels, 0: the whole crop) cuts every sample to a random aligned sub-crop of that side."""
     where = session.device, session.dist.rank, session.dist.world
     if data.degradation == "realistic":
         regions = TRAIN_HR_MARGIN if data.realistic.margin else TRAIN_HR
@@ -156,6 +157,9 @@ def paired_batches(batch_size: int, seed: int, session: Session, data: DataParam
     else:
         lq, gt, _ = training_arrays()
         source = PairBatches(lq, gt, batch_size, seed, *where)
+    if crop_size:
+        first = session.dist.rank * batch_size // session.dist.world
+        source = SubCropped(source, crop_size, data.scale, seed, first)
     return Prefetched(source, session.device)
 
 

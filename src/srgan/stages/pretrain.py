@@ -13,7 +13,7 @@ def main() -> None:
     session = start_training(execution, seed)
     generator = Generator(scale=data.scale, **p["model"].generator.model_dump(),
                           progressive=bool(params.progressive.phase_steps))
-    batches = paired_batches(params.batch_size, seed, session, data)
+    batches = paired_batches(params.batch_size, seed, session, data, params.crop_size)
     trainer = MSETrainer(generator, batches, params, session.device, session.dist, execution.compile)
     store = run_store("pretrain", {"seed": seed, "arch": generator.arch, "pretrain": params.model_dump()})
     result = train("pretrain", trainer, params, session=session, store=store, batches=batches, scale=data.scale)
