@@ -21,7 +21,7 @@ DIFFERENCES = {
     "model.discriminator.channels": f"32 instead of the paper's 64: {CPU_RUN}",
     "model.discriminator.dense": f"256 instead of the paper's 1024: {CPU_RUN}",
     # pretraining: converge in 2000 steps instead of 10^6
-    "pretrain.crop_size": "64-px sub-crops: 2000 steps of them cost about half of 1500 on 96 px (README, speed)",
+    "pretrain.crop_size": "64-px sub-crops: 2000 steps of them cost about half of 1500 on 96 px (README, measured)",
     "pretrain.lr": "1e-3 instead of 1e-4: a 2000-step run must converge fast",
     "pretrain.betas": "0.99 adapts faster in a short run (+0.2 dB here)",
     "pretrain.lr_decay.at": "one decay before the end of the 2000 steps",

@@ -7,8 +7,15 @@ import torch
 from tests.train.conftest import CPU
 
 from srgan.errors import SrganError
-from srgan.train.batches import (DegradedBatches, LQBatches, PairBatches, Prefetched, SubCropped, UnpairedBatches,
-                                 to_tensor)
+from srgan.train.batches import (
+    DegradedBatches,
+    LQBatches,
+    PairBatches,
+    Prefetched,
+    SubCropped,
+    UnpairedBatches,
+    to_tensor,
+)
 
 
 def test_batches_are_a_function_of_seed_and_step(pairs):
