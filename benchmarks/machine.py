@@ -34,20 +34,23 @@ def cpu_features(flags: set[str] | None = None) -> dict[str, bool]:
 
 
 def native_on_cpu(precision: str, features: dict[str, bool] | None = None) -> bool:
-    """Whether the CPU computes `precision` in hardware (fp32 always; bf16 with AVX512-BF16 or AMX)."""
-    features = cpu_features() if features is None else features
+    """Whether the CPU computes `precision` in hardware (fp32 always; bf16 with AVX512-BF16 or AMX). Of this
+    machine's CPU (no `features` given), also whether oneDNN uses the unit: ONEDNN_MAX_CPU_ISA can cap it."""
+    probe = features is None
+    features = cpu_features() if probe else features
     if precision == "bf16":
-        return features["AVX512-BF16"] or features["AMX"]
+        unit = features["AVX512-BF16"] or features["AMX"]
+        return unit and (not probe or torch.ops.mkldnn._is_mkldnn_bf16_supported())
     if precision == "fp16":
-        return features["AVX512-FP16"]
+        return features["AVX512-FP16"] and (not probe or torch.ops.mkldnn._is_mkldnn_fp16_supported())
     return True
 
 
 def describe_cpu(features: dict[str, bool] | None = None) -> str:
     """One line: the CPU features, torch's own capability, and which reduced precisions run natively."""
+    emulated = [p for p in ("bf16", "fp16") if not native_on_cpu(p, features)]
     features = cpu_features() if features is None else features
     listed = ", ".join(f"{name} {'yes' if present else 'no'}" for name, present in features.items())
-    emulated = [p for p in ("bf16", "fp16") if not native_on_cpu(p, features)]
     note = "; ".join(f"no native {p} (emulated: slower than fp32)" for p in emulated) or "native bf16 and fp16"
     return (f"CPU: {listed} (torch: {torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads); "
             f"{note}; precision auto resolves to {default_precision()}")

@@ -6,9 +6,14 @@ Sides, each in a fresh process so that its peak resident memory is its own:
   - reference: fp32, eager, contiguous, one 128-px tile at a time without overlap (what a plain loop does);
   - project fp32: srgan.inference.upscale_tensor in fp32 (overlapping tiles, batched, channels-last);
   - project <precision>: the same under --precision autocast (default bf16 where this CPU computes it
-    natively, else fp32, when this side is left out), as `upscale` and the evaluate stage run it.
+    natively, else fp32, when this side is left out), as `upscale` and the evaluate stage run it;
+  - onnxruntime fp32: the reference's loop on the `srgan-export` ONNX file in ONNX Runtime (CPU provider, as many
+    threads as torch): another fp32 engine on the same weights. Exporting and loading it are not timed.
 Reports seconds, the speed-up over the reference, peak memory, and the PSNR of that output against the
 project's own fp32 output (bf16 must not visibly change an image). Timings are noisy: compare within one run.
+
+Without native bf16, run it with oneDNN capped to AVX2 to see an AVX2 laptop's fp32 path on a newer CPU:
+    ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 python benchmarks/tiled_inference.py
 """
 
 from __future__ import annotations
@@ -36,14 +41,17 @@ def run_side(side: str, size: int, scale: int, tile: int, out: Path) -> dict:
     torch.manual_seed(0)
     generator = Generator(scale, blocks=16, channels=64, bicubic_skip=True).eval()
     lr = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(1))
+    forward = generator
+    if side == "onnxruntime fp32":
+        forward = onnx_forward(generator, out.with_suffix(".onnx"))
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     start = time.perf_counter()
-    if side == "reference":
+    if side in ("reference", "onnxruntime fp32"):
         sr = torch.zeros(1, 3, size * scale, size * scale)
         with torch.no_grad():
             for top in range(0, size, tile):
                 for left in range(0, size, tile):
-                    patch = generator(lr[:, :, top:top + tile, left:left + tile])
+                    patch = forward(lr[:, :, top:top + tile, left:left + tile])
                     sr[:, :, top * scale:(top + tile) * scale, left * scale:(left + tile) * scale] = patch
         sr = sr.clamp(0, 1)
     else:
@@ -53,6 +61,20 @@ def run_side(side: str, size: int, scale: int, tile: int, out: Path) -> dict:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     np.save(out, (sr[0] * 255).round().byte().permute(1, 2, 0).numpy())
     return {"seconds": seconds, "peak_mb": peak, "inference_mb": peak - before}
+
+
+def onnx_forward(generator, path: Path):
+    """(1, 3, h, w) tensor -> tensor through ONNX Runtime on the generator exported to `path`."""
+    import onnxruntime
+    import torch
+
+    from srgan.export import export_onnx
+
+    export_onnx(generator, path)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return lambda lr: torch.from_numpy(session.run(None, {"lr": lr.numpy()})[0])
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -78,7 +100,7 @@ def main() -> None:
     results = {}
     chosen = f"project {args.precision}"
     with tempfile.TemporaryDirectory() as folder:
-        for side in dict.fromkeys(("reference", "project fp32", chosen)):
+        for side in dict.fromkeys(("reference", "project fp32", chosen, "onnxruntime fp32")):
             out = Path(folder) / f"{side.replace(' ', '_')}.npy"
             done = subprocess.run([sys.executable, __file__, "--size", str(args.size), "--scale", str(args.scale),
                                    "--tile", str(args.tile), "--side", side, "--out", str(out)],
@@ -86,8 +108,10 @@ def main() -> None:
             results[side] = {**json.loads(done.stdout.strip().splitlines()[-1]), "image": np.load(out)}
     reference = results["reference"]["seconds"]
     for side, result in results.items():
-        print(f"{side:14s} {result['seconds']:7.2f} s  x{reference / result['seconds']:4.2f}  "
+        print(f"{side:16s} {result['seconds']:7.2f} s  x{reference / result['seconds']:4.2f}  "
               f"peak {result['peak_mb']:6.0f} MB (inference {result['inference_mb']:5.0f} MB)")
+    print(f"PSNR of the onnxruntime output against the reference's: "
+          f"{psnr(results['onnxruntime fp32']['image'], results['reference']['image']):.1f} dB")
     if chosen != "project fp32":
         print(f"PSNR of the {args.precision} output against the fp32 output: "
               f"{psnr(results[chosen]['image'], results['project fp32']['image']):.1f} dB")

@@ -30,6 +30,24 @@ def test_a_cpu_with_amx_computes_bf16_natively():
     assert "no native bf16" not in describe_cpu(features)
 
 
+def test_this_machines_bf16_is_not_native_when_onednn_declines_it(monkeypatch):
+    """An AMX CPU under ONEDNN_MAX_CPU_ISA=AVX2 computes bf16 as an AVX2 one does: emulated."""
+    import machine
+    import torch
+
+    from srgan import precision
+
+    monkeypatch.setattr(machine, "cpu_features", lambda: cpu_features(AMX_FLAGS))
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
+    precision.resolve_precision.cache_clear()  # cached per process: neither take nor leave a resolution
+    try:
+        assert not native_on_cpu("bf16")
+        assert "no native bf16" in describe_cpu()
+    finally:
+        precision.resolve_precision.cache_clear()
+    assert native_on_cpu("bf16", cpu_features(AMX_FLAGS)), "a described CPU is judged by its flags alone"
+
+
 def test_share_of_peak_is_never_above_100_percent_nor_of_a_missing_peak():
     assert share_of_peak(50.0, 200.0, "bf16") == "25.0% of the bf16 GEMM peak"
     assert share_of_peak(400.0, None, "bf16") == "no native bf16"
@@ -95,3 +113,15 @@ def test_the_realistic_training_probe_prints_a_row_per_mode_and_evaluation(tiny_
 def test_the_realistic_training_probe_refuses_a_margin_off_the_scale(tiny_run):
     result = run("realistic_training.py", "--margin", "3", cwd=tiny_run.root)
     assert result.returncode == 2 and "--margin 3 must be a multiple of data.scale (4)" in result.stderr
+
+
+def test_tiled_inference_times_every_side_and_onnxruntime_gives_the_reference_output():
+    result = run("tiled_inference.py", "--size", "40", "--tile", "32", "--precision", "bf16")
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("CPU:")
+    for side in ("reference", "project fp32", "project bf16", "onnxruntime fp32"):
+        assert any(re.match(rf"{side} +[0-9.]+ s +x[0-9.]+ +peak", line) for line in lines), side
+    onnx = re.search(r"onnxruntime output against the reference's: ([0-9.inf]+) dB", result.stdout)
+    assert onnx and float(onnx.group(1)) > 60
+    assert re.search(r"PSNR of the bf16 output against the fp32 output: [0-9.]+ dB", result.stdout)

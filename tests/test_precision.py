@@ -42,6 +42,16 @@ def test_auto_is_fp32_on_an_avx2_cpu_and_never_fp16(cpu_with):
     assert "no native bf16" in resolved.reason
 
 
+def test_a_bf16_cpu_whose_onednn_declines_bf16_resolves_to_fp32_and_says_why(cpu_with, monkeypatch):
+    """ONEDNN_MAX_CPU_ISA=AVX2 on an AMX CPU: oneDNN computes bf16 by emulation, as on an AVX2 laptop."""
+    cpu_with(AMX_CPU)
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
+    resolved = precision.resolve_precision("auto", CPU)
+    assert resolved.name == "fp32"
+    assert "avx512_bf16, amx_bf16 but oneDNN does not compute bf16" in resolved.reason
+    assert "no native bf16" in resolved.reason and "ONEDNN_MAX_CPU_ISA" in resolved.reason
+
+
 def test_avx512_bf16_alone_counts_as_native(cpu_with):
     cpu_with(frozenset({"avx2", "avx512f", "avx512_bf16"}))
     assert precision.resolve_precision("auto", CPU).name == "bf16"

@@ -46,6 +46,14 @@ def test_importing_the_report_modules_selects_no_matplotlib_backend():
     assert result.returncode == 0, result.stderr
 
 
+def test_the_report_stage_imports_no_torch():
+    """It reads images, tables and model cards only; importing torch would add seconds to every report run."""
+    code = "import sys, srgan.stages.report\nassert 'torch' not in sys.modules, 'torch was imported'\n"
+    result = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(PROJECT / "src")},
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
 def test_the_centre_box_is_the_middle_of_the_image_at_the_zoom():
     assert centre_box(100, 200, 0.5) == (25, 75, 50)
 

@@ -11,6 +11,8 @@ import numpy as np
 
 # MATLAB rgb2ycbcr, Y row, for RGB in [0, 255]: Y in [16, 235].
 Y_WEIGHTS = np.array([65.481, 128.553, 24.966]) / 255.0
+# BT.601 luma of full-range RGB (weights summing to 1): the grey of grey noise and of a discriminator's luma input.
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 # PSNR of an output identical to its reference is infinite; it is reported as 100 dB (a common cap, far above any
 # real output), so that metrics files stay standard JSON and one exact image cannot make a set's mean infinite.
 PSNR_CAP = 100.0

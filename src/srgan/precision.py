@@ -74,9 +74,12 @@ def native_bf16(device: torch.device) -> tuple[bool, str]:
         units = [name for name in ("avx512_bf16", "amx_bf16") if features[name]]
         if platform.machine() in ("aarch64", "arm64") and "bf16" in cpu_flags():
             units.append("bf16")
-        if units and torch.ops.mkldnn._is_mkldnn_bf16_supported():
-            return True, f"the CPU has native bf16 ({', '.join(units)})"
-        return False, "the CPU has no native bf16 (no AVX512-BF16 or AMX)"
+        if not units:
+            return False, "the CPU has no native bf16 (no AVX512-BF16 or AMX)"
+        if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+            return False, (f"the CPU has {', '.join(units)} but oneDNN does not compute bf16 with it, so no native "
+                           "bf16 (is ONEDNN_MAX_CPU_ISA set below AVX512_CORE_BF16?)")
+        return True, f"the CPU has native bf16 ({', '.join(units)})"
     return False, f"{device.type} devices are run in fp32"
 
 

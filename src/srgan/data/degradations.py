@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 from srgan.config import DegradationOrder, RealisticDegradation
 from srgan.data.crops import bicubic_lr, cut_margin
+from srgan.metrics import LUMA_WEIGHTS
 
 INTERPOLATIONS = ("area", "bilinear", "bicubic")
 
@@ -124,7 +125,7 @@ def poisson_noise(x: torch.Tensor, scale: float, gray: bool, generator: torch.Ge
     """x plus `scale` times shot noise: Poisson counts at as many levels as the image has distinct values."""
     base = x.clamp(0, 1)
     if gray:
-        base = (base * torch.tensor([0.299, 0.587, 0.114], dtype=x.dtype).view(1, 3, 1, 1)).sum(1, keepdim=True)
+        base = (base * torch.tensor(LUMA_WEIGHTS, dtype=x.dtype).view(1, 3, 1, 1)).sum(1, keepdim=True)
     quantised = (base * 255).round() / 255
     levels = 2 ** math.ceil(math.log2(max(2, len(torch.unique(quantised)))))
     noise = torch.poisson(quantised * levels, generator=generator) / levels - quantised

@@ -7,10 +7,13 @@ degradation, steps, losses, metrics, and the file's sha256.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from srgan.atomic import write_json, write_text
 from srgan.hashing import sha256_of
-from srgan.models.generator import Generator
+
+if TYPE_CHECKING:  # importing it imports torch: seconds in the report stage, which reads cards only
+    from srgan.models.generator import Generator
 
 # The licence of each training source's images, as far as it is known; check before shipping a model.
 DATA_LICENCES = {

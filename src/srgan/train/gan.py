@@ -22,6 +22,7 @@ from srgan.losses import (
     relativistic_discriminator_loss,
     relativistic_generator_loss,
 )
+from srgan.metrics import LUMA_WEIGHTS
 from srgan.models.discriminator import Discriminator
 from srgan.models.generator import Generator
 from srgan.precision import autocast, resolve_precision
@@ -29,8 +30,7 @@ from srgan.train.distributed import Dist
 from srgan.train.optim import Optimiser
 from srgan.train.tricks import Growth, ReplayBuffer, adv_weight_at
 
-# ITU-R BT.601 luma weights: what D sees with discriminator_luma.
-LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+LUMA = torch.tensor(LUMA_WEIGHTS).view(1, 3, 1, 1)  # what D sees with discriminator_luma
 
 
 class GanTrainer:
