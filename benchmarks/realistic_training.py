@@ -2,6 +2,7 @@
 
     python benchmarks/realistic_training.py --steps 600                   # in a repro'd workspace, one thread each
     python benchmarks/realistic_training.py --steps 1500 --modes once fresh
+    python benchmarks/realistic_training.py --modes margin --init models/srresnet.pt   # as Real-ESRNet starts
 
 Trains the SRResNet of params.yaml (model.generator, the pretrain section's optimiser, its decay scaled to
 --steps) from the downloaded training images (data/raw/train), once per mode:
@@ -17,12 +18,16 @@ Trains the SRResNet of params.yaml (model.generator, the pretrain section's opti
 Every --evals steps it prints PSNR-Y on the clean evaluation images (data/raw/eval/skimage, bicubic LR), on the
 evaluation set's one realistic draw (seed 0, as `prepare_eval` makes it) and on --draws further draws of each
 image, with bicubic interpolation beside it and how many draws the model wins. Reads the workspace; writes nothing.
+
+--init starts every mode from a model file's weights (its architecture must be model.generator's) instead of from
+scratch, as Real-ESRGAN starts Real-ESRNet from ESRGAN's weights, and scores that start as step 0.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -31,10 +36,12 @@ from srgan.config import load_params
 from srgan.data.crops import bicubic_lr, crop_to_scale
 from srgan.data.degradations import degraded_pair, realistic_degrade
 from srgan.data.resize import bicubic_upscale
+from srgan.errors import SrganError
 from srgan.imageio import list_images, read_image
 from srgan.inference import upscale_image
 from srgan.metrics import psnr_y
 from srgan.models.generator import Generator
+from srgan.models.io import load_generator
 from srgan.stages.paths import RAW_TRAIN, raw_eval
 from srgan.train.batches import to_tensor
 from srgan.train.pretrain import MSETrainer
@@ -104,18 +111,36 @@ def train(mode: str, args, params, images, evals, bicubic: dict) -> None:
 
     torch.manual_seed(params["seed"])
     generator = Generator(scale=data.scale, **params["model"].generator.model_dump())
+    if args.init:
+        generator.load_state_dict(initial_weights(args.init, generator))
     trainer = MSETrainer(generator, batches, settings, torch.device("cpu"))
     start = time.monotonic()
+
+    def report(steps: int) -> None:
+        generator.eval()
+        got = scores(lambda lr: upscale_image(generator, lr, precision=trainer.precision), evals, data.scale)
+        generator.train()
+        wins = sum(m > b for m, b in zip(got["each"], bicubic["each"], strict=True))
+        print(f"| {mode} | {steps} | {got['clean']:.2f} | {got['degraded']:.2f} | {got['draws']:.2f} "
+              f"| {bicubic['draws']:.2f} | {wins}/{len(got['each'])} | {time.monotonic() - start:.0f} |", flush=True)
+
+    if args.init:
+        report(0)
     for step in range(args.steps):
         trainer.step(step)
         if (step + 1) % max(1, args.steps // args.evals) == 0 or step + 1 == args.steps:
-            generator.eval()
-            got = scores(lambda lr: upscale_image(generator, lr, precision=trainer.precision), evals, data.scale)
-            generator.train()
-            wins = sum(m > b for m, b in zip(got["each"], bicubic["each"], strict=True))
-            seconds = time.monotonic() - start
-            print(f"| {mode} | {step + 1} | {got['clean']:.2f} | {got['degraded']:.2f} | {got['draws']:.2f} "
-                  f"| {bicubic['draws']:.2f} | {wins}/{len(got['each'])} | {seconds:.0f} |", flush=True)
+            report(step + 1)
+
+
+def initial_weights(path: Path, generator: Generator) -> dict:
+    """The state dict of the model file at `path`; SystemExit naming both architectures when they differ."""
+    try:
+        model, _ = load_generator(path)
+    except SrganError as err:
+        raise SystemExit(f"--init: {err}") from None
+    if model.arch != generator.arch:
+        raise SystemExit(f"--init {path}: its generator is {model.arch}, model.generator is {generator.arch}")
+    return model.state_dict()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -125,6 +150,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--evals", type=int, default=3, help="evaluations during each run")
     parser.add_argument("--draws", type=int, default=8, help="further realistic draws of each evaluation image")
     parser.add_argument("--margin", type=int, default=32, help="margin mode: HR pixels degraded around the crop")
+    parser.add_argument("--init", type=Path, help="a model file to start from (e.g. models/srresnet.pt)")
     args = parser.parse_args(argv)
     params = load_params("params.yaml", "seed", "data", "model", "pretrain")
     if args.margin % params["data"].scale:

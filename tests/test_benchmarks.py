@@ -1,11 +1,14 @@
 """The benchmarks' shared machine report and precision flag, and that their output never misleads: no peak of
 0, no share above 100%, and a GPU check without a GPU says so in one line. Timings are never asserted."""
 
+import json
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
@@ -108,6 +111,19 @@ def test_the_realistic_training_probe_prints_a_row_per_mode_and_evaluation(tiny_
         assert row[1] == "2" and row[6] in ("0/3", "1/3", "2/3", "3/3")
         assert all(15 < float(value) < 60 for value in row[2:6]), row
     assert result.stdout.startswith("bicubic interpolation: clean ")
+
+
+def test_the_realistic_training_probe_starts_from_a_model_file_and_scores_the_start(tiny_run, tmp_path):
+    result = run("realistic_training.py", "--modes", "margin", "--steps", "1", "--evals", "1", "--draws", "1",
+                 "--margin", "4", "--init", "models/srresnet.pt", cwd=tiny_run.root, env={"OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [line.split(" | ") for line in result.stdout.splitlines() if line.startswith("| margin")]
+    assert [row[1] for row in rows] == ["0", "1"]
+    evaluation = json.loads((tiny_run.root / "reports/evaluate/skimage/metrics.json").read_text())
+    assert float(rows[0][2]) == pytest.approx(evaluation["srresnet"]["psnr_y"], abs=0.01), "step 0 is the file"
+    (tmp_path / "not_a_model.pt").write_bytes(b"not a model")
+    refused = run("realistic_training.py", "--init", str(tmp_path / "not_a_model.pt"), cwd=tiny_run.root)
+    assert refused.returncode == 1 and "--init: " in refused.stderr and "not a model file" in refused.stderr
 
 
 def test_the_realistic_training_probe_refuses_a_margin_off_the_scale(tiny_run):
