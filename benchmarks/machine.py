@@ -33,15 +33,17 @@ def cpu_features(flags: set[str] | None = None) -> dict[str, bool]:
     return {name: flag in flags for name, flag in FEATURES.items()}
 
 
-def native_on_cpu(precision: str, features: dict[str, bool] | None = None) -> bool:
-    """Whether the CPU computes `precision` in hardware (fp32 always; bf16 with AVX512-BF16 or AMX). Of this
-    machine's CPU (no `features` given), also whether oneDNN uses the unit: ONEDNN_MAX_CPU_ISA can cap it."""
+def native_on_cpu(name: str, features: dict[str, bool] | None = None) -> bool:
+    """Whether the CPU computes precision `name` in hardware (fp32 always; bf16 with AVX512-BF16 or AMX). This
+    machine's bf16 (no `features` given) is judged as `auto` judges it, oneDNN asked too (ONEDNN_MAX_CPU_ISA can
+    cap it)."""
     probe = features is None
+    if probe and name == "bf16":
+        return precision.native_bf16(torch.device("cpu"))[0]
     features = cpu_features() if probe else features
-    if precision == "bf16":
-        unit = features["AVX512-BF16"] or features["AMX"]
-        return unit and (not probe or torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    if precision == "fp16":
+    if name == "bf16":
+        return features["AVX512-BF16"] or features["AMX"]
+    if name == "fp16":
         return features["AVX512-FP16"] and (not probe or torch.ops.mkldnn._is_mkldnn_fp16_supported())
     return True
 
