@@ -2,9 +2,11 @@
 
     python benchmarks/degradation_table.py                       # the default recipe's steps (long on a CPU)
     python benchmarks/degradation_table.py --pretrain-steps 300 --gan-steps 100 --out table.md
+    python benchmarks/degradation_table.py --draws 1                 # the degraded set as one draw of each photo
 
 Copies the project (src, dvc.yaml, params.yaml) into a temporary folder, adds the evaluation set
-`skimage_real: {source: skimage, degradation: realistic}` beside `skimage`, and runs the real `dvc repro` twice
+`skimage_real: {source: skimage, degradation: realistic, draws: 8}` beside `skimage` (8 seeded LR draws of each
+held-out photo: one draw of 3 photos is too few to tell models apart), and runs the real `dvc repro` twice
 there: with `data.degradation: bicubic` and with `realistic` (the same seed, crops and steps). Prints, and with
 --out writes, one Markdown table of PSNR-Y, SSIM-Y and NIQE per (training degradation, model, evaluation set).
 The project's own workspace, cache and lock are never touched.
@@ -24,11 +26,12 @@ from pathlib import Path
 import yaml
 
 PROJECT = Path(__file__).resolve().parents[1]
-SETS = {"skimage": "clean (bicubic LR)", "skimage_real": "degraded (realistic LR, seed 0)"}
+SETS = ("skimage", "skimage_real")
 MODELS = {"bicubic": "bicubic baseline", "srresnet": "SRResNet", "srgan": "SRGAN"}
 
 
-def project_copy(root: Path, degradation: str, pretrain_steps: int | None, gan_steps: int | None) -> Path:
+def project_copy(root: Path, degradation: str, pretrain_steps: int | None, gan_steps: int | None,
+                 draws: int) -> Path:
     folder = root / degradation
     shutil.copytree(PROJECT / "src", folder / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     shutil.copytree(PROJECT / ".dvc", folder / ".dvc", ignore=shutil.ignore_patterns("tmp", "cache"))
@@ -37,7 +40,8 @@ def project_copy(root: Path, degradation: str, pretrain_steps: int | None, gan_s
     params = yaml.safe_load((folder / "params.yaml").read_text())
     params["data"]["degradation"] = degradation
     params["data"]["eval"] = {"skimage": "skimage",
-                              "skimage_real": {"source": "skimage", "degradation": "realistic", "seed": 0}}
+                              "skimage_real": {"source": "skimage", "degradation": "realistic", "seed": 0,
+                                               "draws": draws}}
     if pretrain_steps:
         params["pretrain"]["steps"] = pretrain_steps
         params["pretrain"]["lr_decay"]["at"] = [step for step in params["pretrain"]["lr_decay"]["at"]
@@ -60,8 +64,10 @@ def run(folder: Path) -> dict:
     return {name: json.loads((folder / f"reports/evaluate/{name}/metrics.json").read_text()) for name in SETS}
 
 
-def table(results: dict[str, dict]) -> str:
-    lines = ["| trained on | model | " + " | ".join(f"{SETS[s]}: PSNR-Y / SSIM-Y / NIQE" for s in SETS) + " |",
+def table(results: dict[str, dict], draws: int) -> str:
+    labels = {"skimage": "clean (bicubic LR)",
+              "skimage_real": f"degraded (realistic LR, seed 0, {draws} draw{'s' if draws > 1 else ''} a photo)"}
+    lines = ["| trained on | model | " + " | ".join(f"{labels[s]}: PSNR-Y / SSIM-Y / NIQE" for s in SETS) + " |",
              "|---|---|" + "---|" * len(SETS)]
     for index, (degradation, metrics) in enumerate(results.items()):
         for model, label in MODELS.items():
@@ -78,12 +84,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pretrain-steps", type=int, help="pretrain.steps (default: params.yaml's)")
     parser.add_argument("--gan-steps", type=int, help="gan.steps (default: params.yaml's)")
+    parser.add_argument("--draws", type=int, default=8, help="LR draws of each photo in the degraded set")
     parser.add_argument("--out", type=Path, help="also write the table to this Markdown file")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="degradation_table_") as root:
-        results = {degradation: run(project_copy(Path(root), degradation, args.pretrain_steps, args.gan_steps))
+        results = {degradation: run(project_copy(Path(root), degradation, args.pretrain_steps, args.gan_steps,
+                                                 args.draws))
                    for degradation in ("bicubic", "realistic")}
-    text = table(results)
+    text = table(results, args.draws)
     print(text)
     if args.out:
         args.out.write_text(text + "\n")

@@ -3,6 +3,8 @@
     python benchmarks/gpu_check.py                 # everything below, a few minutes on one GPU
     python benchmarks/gpu_check.py --quick         # fewer steps
     python benchmarks/gpu_check.py --precision fp32 bf16   # only these precisions in sections 1, 4 and 6
+    python benchmarks/gpu_check.py --quick --no-compile    # without the torch.compile half of section 1
+    python benchmarks/gpu_check.py --realistic     # only section 8
 
 Without a CUDA GPU it says so in one line and exits with status 1.
 
@@ -19,6 +21,9 @@ Without a CUDA GPU it says so in one line and exits with status 1.
    content) on the GPU, fed by the real batch pipeline: losses finite, images/s (`--default-gan` runs only this).
 7. Precision `auto` on this GPU, and the `upscale` command with the trained models (models/*.pt, when present) on
    the held-out photos, in `auto` and in fp32: seconds, and how far apart the two outputs are per pixel.
+8. `data.degradation: realistic` on the GPU: the bf16 MSE step fed by DegradedBatches (each sample's LR drawn on
+   the host, params.yaml's ranges and margin, made one step ahead) against batches already on the GPU, and the
+   host's time to draw one batch.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import os
 import subprocess
 import sys
 import time
+from functools import partial
 
 import numpy as np
 import torch
@@ -39,7 +45,7 @@ from srgan.config import parse_section
 from srgan.losses import ContentLoss, VGGFeatures
 from srgan.models.discriminator import Discriminator
 from srgan.models.generator import Generator
-from srgan.train.batches import PairBatches, Prefetched
+from srgan.train.batches import DegradedBatches, PairBatches, Prefetched
 from srgan.train.gan import GanTrainer
 from srgan.train.pretrain import MSETrainer
 
@@ -226,10 +232,40 @@ def upscale_command(device) -> None:
               f"{np.mean([g.mean() for g in gaps]):.2f} grey levels", flush=True)
 
 
+def realistic_feed(device, steps: int) -> None:
+    import yaml
+
+    from srgan.config import ExecutionParams
+    from srgan.data.degradations import degraded_pair
+    from srgan.stages._training import degradation_workers
+
+    raw = yaml.safe_load(open(os.path.join(os.path.dirname(__file__), "..", "params.yaml")))
+    data = parse_section("data", {**raw["data"], "hr_size": SIZE, "scale": 4, "degradation": "realistic"})
+    side = SIZE + 2 * data.realistic.margin
+    regions = np.random.default_rng(0).integers(0, 256, (256, side, side, 3), dtype=np.uint8)
+    degrade = partial(degraded_pair, scale=4, params=data.realistic)
+    start = time.perf_counter()
+    for step in range(5):
+        DegradedBatches(regions, degrade, BATCH, 0, device)(step)
+    sync()
+    print(f"8. realistic degradation (params.yaml's ranges, margin {data.realistic.margin}): one batch of {BATCH} "
+          f"drawn in the training process in {(time.perf_counter() - start) / 5:.2f} s", flush=True)
+    resident = images_per_s(mse_trainer(device, "bf16", False), steps)
+    for workers in (0, degradation_workers(ExecutionParams(), device)):
+        pipeline = Prefetched(DegradedBatches(regions, degrade, BATCH, 0, device, workers=workers), device)
+        # Warm-up until the workers' head start (two batches each) is used up, then steady state.
+        fed = images_per_s(mse_trainer(device, "bf16", False, pipeline), steps * 10, warmup=2 * workers + 3)
+        pipeline.close()
+        print(f"   bf16 MSE step fed by {workers or 'no'} degradation workers: {fed:.1f} img/s; batches already on "
+              f"the GPU: {resident:.1f} img/s ({fed / resident:.0%})", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--default-gan", action="store_true", help="only section 6")
+    parser.add_argument("--realistic", action="store_true", help="only section 8")
+    parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile half of section 1")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--precision", nargs="+", choices=PRECISIONS, default=list(PRECISIONS),
                         help="precisions of sections 1, 4 and 6 (default: all three)")
@@ -247,6 +283,9 @@ def main() -> None:
     torch.backends.cudnn.benchmark = True
     print(f"torch {torch.__version__}, {torch.cuda.get_device_name(0)}, CUDA {torch.version.cuda}, native bf16: "
           f"{torch.cuda.is_bf16_supported()}", flush=True)
+    if args.realistic:
+        realistic_feed(device, steps)
+        return
     default_gan(device, steps, [p for p in args.precision if p != "fp16"])
     if args.default_gan:
         return
@@ -257,7 +296,9 @@ def main() -> None:
     subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "1",
                     __file__, "--worker"] + (["--quick"] if args.quick else []), check=True)
     upscale_command(device)
-    step_speeds(device, steps, True, args.precision)
+    realistic_feed(device, steps)
+    if not args.no_compile:
+        step_speeds(device, steps, True, args.precision)
 
 
 if __name__ == "__main__":

@@ -254,11 +254,22 @@ def test_a_set_name_too_long_for_a_file_name_is_refused(tmp_path):
     assert load_params(write_params(tmp_path, lambda p: p["data"].update(eval={"s" * 64: "skimage"})), "data")
 
 
+def test_further_draws_of_an_evaluation_set_need_a_realistic_degradation(tmp_path):
+    message = error_for(tmp_path, lambda p: p["data"].update(eval={"photos": {"source": "skimage", "draws": 4}}),
+                        "data")
+    assert "data.eval.photos" in message and "draws needs degradation: realistic" in message
+    path = write_params(tmp_path, lambda p: p["data"].update(
+        eval={"photos": {"source": "skimage", "degradation": "realistic", "draws": 4}}))
+    assert load_params(path, "data")["data"].eval["photos"].draws == 4
+
+
 @pytest.mark.parametrize("execution,message", [
     ({"device": "cuda:1", "nproc_per_node": 2}, "would put all 2 processes (nproc_per_node) on one GPU"),
     ({"nnodes": 2, "rdzv_endpoint": "node1"}, "rdzv_endpoint as host:port"),
     ({"nnodes": 2, "rdzv_endpoint": "node1:99999"}, "rdzv_endpoint as host:port"),
     ({"nnodes": 2, "rdzv_endpoint": "http://node1:29500"}, "rdzv_endpoint as host:port"),
+    ({"degradation_workers": -1}, "execution.degradation_workers"),
+    ({"degradation_workers": "many"}, "execution.degradation_workers"),
 ])
 def test_impossible_execution_settings_are_refused(tmp_path, execution, message):
     assert message in error_for(tmp_path, lambda p: p["execution"].update(execution), "execution")
@@ -268,3 +279,9 @@ def test_a_good_endpoint_and_one_gpu_per_process_load(tmp_path):
     path = write_params(tmp_path, lambda p: p["execution"].update(nnodes=2, rdzv_endpoint="node-1.lan:29500",
                                                                   nproc_per_node=2, device="cuda"))
     assert load_params(path, "execution")["execution"].world_size == 4
+
+
+@pytest.mark.parametrize("workers", ["auto", 0, 6])
+def test_degradation_workers_are_auto_or_a_count(tmp_path, workers):
+    path = write_params(tmp_path, lambda p: p["execution"].update(degradation_workers=workers))
+    assert load_params(path, "execution")["execution"].degradation_workers == workers

@@ -46,7 +46,8 @@ def test_own_photos_train_realistically_and_every_kind_of_set_is_evaluated_side_
     def edit(params):
         params["data"].update(train=f"folder:{photos}", degradation="realistic",
                               validation={"source": plates, "images": 2}, eval={
-            "skimage": "skimage", "skimage_real": {"source": "skimage", "degradation": "realistic", "seed": 1},
+            "skimage": "skimage", "skimage_real": {"source": "skimage", "degradation": "realistic", "seed": 1,
+                                                "draws": 2},
             "plates": plates, "mine": f"folder:{photos}"})
         params["evaluate"]["interpolation"] = [0.5]
 
@@ -68,16 +69,22 @@ def test_own_photos_train_realistically_and_every_kind_of_set_is_evaluated_side_
     assert regions.shape == (len(hr), 32 + 2 * 32, 32 + 2 * 32, 3) and np.array_equal(regions[:, 32:-32, 32:-32], hr)
     clean = load_eval_images(root / "data/prepared/eval/skimage/images.npz")
     real = load_eval_images(root / "data/prepared/eval/skimage_real/images.npz")
-    assert clean.keys() == real.keys()
+    assert list(real) == list(clean) + [f"{name}_draw1" for name in clean], "two LR draws of every photo"
     for name, (real_lr, real_hr) in real.items():
-        assert np.array_equal(real_hr, clean[name][1]) and not np.array_equal(real_lr, clean[name][0])
+        photo = name.removesuffix("_draw1")
+        assert np.array_equal(real_hr, clean[photo][1]) and not np.array_equal(real_lr, clean[photo][0])
+        assert name == photo or not np.array_equal(real_lr, real[photo][0])
     for name, degradation in (("skimage", "bicubic"), ("skimage_real", "realistic"), ("plates", "bicubic"),
                               ("mine", "bicubic")):
         provenance = json.loads((root / f"reports/evaluate/{name}/provenance.json").read_text())
         assert provenance["degradation"] == degradation
+        assert provenance["draws"] == (2 if name == "skimage_real" else 1)
         metrics = json.loads((root / f"reports/evaluate/{name}/metrics.json").read_text())
         assert {"bicubic", "srresnet", "srgan", "blend_0.5"} <= set(metrics)
-        assert set(pd.read_csv(root / f"reports/evaluate/{name}/per_image.csv")["dataset"]) == {name}
+        per_image = pd.read_csv(root / f"reports/evaluate/{name}/per_image.csv")
+        assert set(per_image["dataset"]) == {name}
+        assert per_image["image"].nunique() == provenance["images"] == (6 if name == "skimage_real" else
+                                                                        per_image["image"].nunique())
         assert (root / f"reports/figures/comparison_{name}.png").exists()
     degraded = json.loads((root / "reports/evaluate/skimage_real/metrics.json").read_text())["bicubic"]
     clean_metrics = json.loads((root / "reports/evaluate/skimage/metrics.json").read_text())["bicubic"]

@@ -72,6 +72,7 @@ class ExecutionParams(Section):
     nnodes: Int = Field(1, ge=1)
     rdzv_endpoint: str = ""
     compile: Bool = False
+    degradation_workers: Annotated[Int, Field(ge=0, le=256)] | Literal["auto"] = "auto"
 
     @field_validator("device")
     @classmethod
@@ -184,10 +185,19 @@ Degradation = Literal["bicubic", "realistic"]
 
 
 class EvalSet(Section):
-    """An evaluation set with its own degradation; LR is made once, from `seed`. A plain string is its source."""
+    """An evaluation set with its own degradation; LR is made once, from `seed`. A plain string is its source.
+    `draws` realistic LR images of every HR image make a mean that one lucky draw moves less."""
     source: str
     degradation: Degradation = "bicubic"
     seed: Int = Field(0, ge=0, lt=2**32)
+    draws: Int = Field(1, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _draws_need_a_random_degradation(self) -> EvalSet:
+        if self.draws > 1 and self.degradation != "realistic":
+            raise ValueError(f"draws: {self.draws} draws of {self.degradation} LR are {self.draws} identical "
+                             "copies; draws needs degradation: realistic")
+        return self
 
 
 def _source_alone(value):

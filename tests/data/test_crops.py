@@ -271,6 +271,36 @@ def test_evaluation_images_can_be_degraded_realistically_from_a_seed(images, tmp
         assert not np.array_equal(lr, clean[name][0]) and not np.array_equal(lr, c[name][0])
 
 
+def _noisy_lr(hr: np.ndarray, scale: int, rng: np.random.Generator) -> np.ndarray:
+    return np.clip(hr[::scale, ::scale].astype(int) + rng.integers(-20, 21, hr[::scale, ::scale].shape), 0,
+                   255).astype(np.uint8)
+
+
+def test_further_draws_of_each_image_follow_its_first_draws_with_its_hr(images, tmp_path):
+    paths, _ = images
+    write_eval_images(paths, tmp_path / "once.npz", scale=SCALE, make_lr=_noisy_lr, seed=4)
+    write_eval_images(paths, tmp_path / "thrice.npz", scale=SCALE, make_lr=_noisy_lr, seed=4, draws=3)
+    once, thrice = load_eval_images(tmp_path / "once.npz"), load_eval_images(tmp_path / "thrice.npz")
+    names = list(once)  # img2 (16 px) is too small to evaluate: two images
+    assert list(thrice) == names + [f"{name}_draw{k}" for k in (1, 2) for name in names]
+    for name in names:
+        assert np.array_equal(thrice[name][0], once[name][0]), "the first draw is the set's single draw"
+        draws = [thrice[name][0], thrice[f"{name}_draw1"][0], thrice[f"{name}_draw2"][0]]
+        assert not np.array_equal(draws[0], draws[1]) and not np.array_equal(draws[1], draws[2])
+        assert all(thrice[f"{name}_draw{k}"][1] is thrice[name][1] for k in (1, 2)), "one HR array per image"
+
+
+def test_a_file_named_like_a_further_draw_keeps_its_own_name_apart(tmp_path):
+    for value, name in enumerate(["a.png", "a_draw1.png"]):
+        Image.fromarray(np.full((20, 20, 3), 50 * value, np.uint8)).save(tmp_path / name)
+    write_eval_images([tmp_path / "a.png", tmp_path / "a_draw1.png"], tmp_path / "eval.npz", scale=4,
+                      make_lr=_noisy_lr, draws=2)
+    loaded = load_eval_images(tmp_path / "eval.npz")
+    assert len(loaded) == 4
+    assert {name: int(loaded[name][1].max()) for name in loaded} == {"a": 0, "a_draw1": 0, "a_draw1_": 50,
+                                                                      "a_draw1__draw1": 50}
+
+
 def test_names_from_file_stems_never_leave_their_folder(tmp_path):
     """'..png' and '...png' have the stems '.' and '..': as sample folder names they would point outside."""
     names = ["..png", "...png", ".hidden.png", "_.png"]

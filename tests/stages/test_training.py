@@ -5,12 +5,12 @@ import json
 import numpy as np
 import torch
 
-from srgan.config import parse_section
+from srgan.config import ExecutionParams, parse_section
 from srgan.data.resize import degrade
 from srgan.models.generator import Generator
 from srgan.models.io import load_generator
-from srgan.stages._training import Session, paired_batches, save_and_discard, train
-from srgan.stages.paths import MODEL_FILES, TRAIN_HR, TRAIN_IDS, TRAIN_LR, training_log
+from srgan.stages._training import Session, degradation_workers, paired_batches, save_and_discard, train
+from srgan.stages.paths import MODEL_FILES, TRAIN_HR, TRAIN_HR_MARGIN, TRAIN_IDS, TRAIN_LR, training_log
 from srgan.train.batches import PairBatches, Prefetched
 from srgan.train.checkpoint import RunStore
 from srgan.train.distributed import Dist
@@ -98,3 +98,25 @@ def test_pretraining_sub_crops_split_over_two_processes_as_one_process_cuts_them
         assert torch.equal(torch.cat([half[part] for half in halves]), whole[part])
     full = paired_batches(4, 0, Session(CPU, Dist()), data, crop_size=32)(3)
     assert full[1].shape == (4, 3, 32, 32), "a crop_size of the whole crop cuts nothing"
+
+
+def test_realistic_batches_drawn_by_worker_processes_are_those_drawn_in_the_training_process(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    TRAIN_HR_MARGIN.parent.mkdir(parents=True)
+    np.save(TRAIN_HR_MARGIN, np.random.default_rng(2).integers(0, 256, (6, 64, 64, 3), dtype=np.uint8))
+    data = parse_section("data", {"hr_size": 32, "degradation": "realistic", "realistic": {"margin": 16}})
+    here = paired_batches(2, 0, Session(CPU, Dist()), data)
+    workers = paired_batches(2, 0, Session(CPU, Dist(), degradation_workers=2), data)
+    for step in range(3):
+        for mine, theirs in zip(here(step), workers(step), strict=True):
+            assert mine.shape[-1] in (8, 32) and torch.equal(mine, theirs)
+    workers.close()
+
+
+def test_auto_degradation_workers_are_none_on_a_cpu_and_the_cores_less_two_per_gpu_process(monkeypatch):
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(16)))
+    assert degradation_workers(ExecutionParams(), CPU) == 0
+    assert degradation_workers(ExecutionParams(), torch.device("cuda")) == 14
+    assert degradation_workers(ExecutionParams(nproc_per_node=4), torch.device("cuda")) == 2
+    assert degradation_workers(ExecutionParams(nproc_per_node=16), torch.device("cuda")) == 1
+    assert degradation_workers(ExecutionParams(degradation_workers=3), CPU) == 3

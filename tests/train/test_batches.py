@@ -1,6 +1,8 @@
 """Seeded batches: a pure function of (seed, step), split across ranks, degraded afresh, unpaired and LR-only,
 prefetched."""
 
+import multiprocessing
+
 import numpy as np
 import pytest
 import torch
@@ -179,6 +181,17 @@ def test_degraded_shares_of_two_ranks_make_the_one_process_batch(pairs):
         shares = [batches(step) for batches in ranks]
         for part, joined in enumerate(whole(step)):
             assert torch.equal(torch.cat([share[part] for share in shares]), joined)
+
+
+def test_worker_processes_draw_the_batches_one_process_draws_and_stop_when_closed(pairs):
+    regions = np.pad(pairs[1], ((0, 0), (8, 8), (8, 8), (0, 0)), mode="reflect")
+    here = DegradedBatches(regions, _noisy_quarter, batch_size=6, seed=2, device=CPU)
+    workers = DegradedBatches(regions, _noisy_quarter, batch_size=6, seed=2, device=CPU, workers=2)
+    for step in (0, 1, 2, 7, 8, 3):  # in order, then a jump ahead (a resume) and one back
+        assert all(torch.equal(a, b) for a, b in zip(workers(step), here(step), strict=True)), step
+    assert len(multiprocessing.active_children()) == 2
+    Prefetched(SubCropped(workers, size=16, scale=4, seed=0), CPU).close()  # closing the outer source stops them
+    assert multiprocessing.active_children() == []
 
 
 def _blocky_pairs() -> tuple[np.ndarray, np.ndarray]:

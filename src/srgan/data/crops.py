@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import zipfile
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ class CropReport:
 
 
 FACE_SIZE = 128
+DRAW = "_draw"  # '<name>_draw<k>': the k-th further LR draw of an evaluation image
 Transform = Callable[[np.ndarray], np.ndarray]
 MakeLr = Callable[[np.ndarray, int, np.random.Generator], np.ndarray]  # (hr, scale, rng) -> lr
 
@@ -216,11 +218,12 @@ def folder_name(stem: str, taken: set[str]) -> str:
 
 def write_eval_images(paths: list[Path], out_file: Path, *, scale: int, transform: Transform | None = None,
                       max_pixels: int = DEFAULT_MAX_PIXELS, make_lr: MakeLr = bicubic_lr,
-                      seed: int = 0, lr_paths: list[Path] | None = None) -> CropReport:
+                      seed: int = 0, lr_paths: list[Path] | None = None, draws: int = 1) -> CropReport:
     """One .npz with '<name>/hr' and '<name>/lr' per image: whole images cropped to a multiple of the scale.
 
     LR is `make_lr` of HR, drawn for each image from (seed, its position in `paths`), or with `lr_paths` (real
-    pairs) the given LR image, HR cropped to fit it.
+    pairs) the given LR image, HR cropped to fit it. With `draws` > 1, draws 1 to draws - 1 are drawn from
+    (seed, position, draw) and stored beside it as '<name>/lr_draw<k>'.
 
     An image is named by its file's stem (by its whole file name where two stems are equal). Arrays are
     streamed into the archive one image at a time, so memory stays bounded by one image.
@@ -231,6 +234,9 @@ def write_eval_images(paths: list[Path], out_file: Path, *, scale: int, transfor
     with atomic_path(out_file) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
         for index, path in enumerate(paths):
             name = folder_name(path.stem if stems.count(path.stem) == 1 else path.name.replace(".", "_"), taken)
+            further = draws if lr_paths is None else 1
+            while any(f"{name}{DRAW}{draw}" in taken for draw in range(1, further)):  # another image's name
+                name = folder_name(name + "_", taken)
             try:
                 image = read_image(path, max_pixels)
             except SrganError as err:
@@ -250,11 +256,14 @@ def write_eval_images(paths: list[Path], out_file: Path, *, scale: int, transfor
                 continue
             if lr_paths is None:
                 lr = make_lr(hr, scale, np.random.default_rng([seed, index]))
-            for key, array in (("hr", hr), ("lr", lr)):
+            arrays = [("hr", hr), ("lr", lr)] + [
+                (f"lr{DRAW}{draw}", make_lr(hr, scale, np.random.default_rng([seed, index, draw])))
+                for draw in range(1, further)]
+            for key, array in arrays:
                 with archive.open(f"{name}/{key}.npy", "w", force_zip64=True) as member:
                     np.lib.format.write_array(member, array, allow_pickle=False)
             report.images += 1
-            taken.add(name)
+            taken.update([name, *(f"{name}{DRAW}{draw}" for draw in range(1, further))])
         if not report.images:
             raise SrganError(f"no usable evaluation image among {len(paths)} for {out_file.stem}"
                              + (f"; skipped: {next(iter(report.skipped.values()))}" if report.skipped else ""))
@@ -262,7 +271,16 @@ def write_eval_images(paths: list[Path], out_file: Path, *, scale: int, transfor
 
 
 def load_eval_images(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """{name: (lr, hr)} from a file written by write_eval_images."""
+    """{name: (lr, hr)} from a file written by write_eval_images; a further draw k of an image's LR is the entry
+    '<name>_draw<k>', with the image's HR. Every image's first draw comes first, then every image's second, and
+    so on, so that the first few entries are different images."""
     with np.load(path) as archive:
-        names = sorted({key.split("/")[0] for key in archive.files})
-        return {name: (archive[f"{name}/lr"], archive[f"{name}/hr"]) for name in names}
+        keys = set(archive.files)
+        names = sorted({key.split("/")[0] for key in keys})
+        hr = {name: archive[f"{name}/hr"] for name in names}
+        images = {name: (archive[f"{name}/lr"], hr[name]) for name in names}
+        for draw in itertools.count(1):
+            further = [name for name in names if f"{name}/lr{DRAW}{draw}" in keys]
+            if not further:
+                return images
+            images.update({f"{name}{DRAW}{draw}": (archive[f"{name}/lr{DRAW}{draw}"], hr[name]) for name in further})

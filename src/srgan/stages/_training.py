@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Iterator
 
@@ -50,9 +52,11 @@ TRAINING_DATA = [TRAIN_LR, TRAIN_HR, TRAIN_IDS, TRAIN_HR_MARGIN, VALIDATION]
 
 @dataclass(frozen=True)
 class Session:
-    """Where this training process runs: its device and its place among the data-parallel processes."""
+    """Where this training process runs: its device, its place among the data-parallel processes, and the worker
+    processes that draw its realistic LR (0: drawn in this process)."""
     device: torch.device
     dist: Dist
+    degradation_workers: int = 0
 
     def describe(self, execution: ExecutionParams, precision: str) -> dict:
         """What was used, for the model's metadata: how the run was executed, and the precision `precision`
@@ -68,7 +72,8 @@ def start_training(execution: ExecutionParams, seed: int) -> Session:
     if device.type == "cuda":
         torch.cuda.set_device(device)
         torch.backends.cudnn.benchmark = True  # crops have one size: autotuned kernels pay off from step 2
-    session = Session(device, from_environment(device))
+    dist = from_environment(device)
+    session = Session(device, dist, degradation_workers(execution, device))
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -143,6 +148,17 @@ def run_store(stage: str, params: dict, extra_inputs: tuple = ()) -> RunStore:
     return RunStore(checkpoints(), stage, fingerprint(params, inputs, code))
 
 
+def degradation_workers(execution: ExecutionParams, device: torch.device) -> int:
+    """`execution.degradation_workers` resolved. `auto`: none on a CPU, where workers would take the cores training
+    runs on; on a GPU, this process's share of the machine's cores less two (the training loop and the thread that
+    copies batches to the GPU)."""
+    if execution.degradation_workers != "auto":
+        return execution.degradation_workers
+    if device.type != "cuda":
+        return 0
+    return max(1, len(os.sched_getaffinity(0)) // execution.nproc_per_node - 2)
+
+
 def paired_batches(batch_size: int, seed: int, session: Session, data: DataParams, crop_size: int = 0) -> Prefetched:
     """Seeded (lq, gt) batches of the prepared crops, this process's share of each, made ahead on a GPU. With
     `data.degradation: realistic` LR is degraded afresh for every sample of every step, from the crops with their
@@ -151,9 +167,9 @@ def paired_batches(batch_size: int, seed: int, session: Session, data: DataParam
     where = session.device, session.dist.rank, session.dist.world
     if data.degradation == "realistic":
         regions = TRAIN_HR_MARGIN if data.realistic.margin else TRAIN_HR
-        source = DegradedBatches(np.load(regions, mmap_mode="r"),
-                                 lambda region, rng: degraded_pair(region, data.scale, data.realistic, rng),
-                                 batch_size, seed, *where)
+        degrade = partial(degraded_pair, scale=data.scale, params=data.realistic)  # a lambda cannot be pickled
+        source = DegradedBatches(np.load(regions, mmap_mode="r"), degrade, batch_size, seed, *where,
+                                 workers=session.degradation_workers)
     else:
         lq, gt, _ = training_arrays()
         source = PairBatches(lq, gt, batch_size, seed, *where)

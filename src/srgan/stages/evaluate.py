@@ -64,7 +64,7 @@ def main() -> None:
     write_json(evaluation_metrics(name), summary)
     write_json(evaluation_provenance(name), {
         "set": name, "source": data.eval[name].source, "degradation": data.eval[name].degradation,
-        "scale": data.scale, "lpips": lpips_status,
+        "draws": data.eval[name].draws, "scale": data.scale, "lpips": lpips_status,
         "niqe": NIQE if params.niqe else "off (evaluate.niqe: false)",
         "interpolation": {blend_name(alpha): f"(1 - {alpha}) * SRResNet + {alpha} * SRGAN, weight by weight"
                           for alpha in params.interpolation},

@@ -19,11 +19,12 @@ def main() -> None:
     report = write_eval_images(hr, folder / "images.npz", scale=data.scale, max_pixels=data.max_pixels,
                                transform=face_crop if sources.is_faces(evaluation_set.source) else None,
                                make_lr=make_lr(evaluation_set.degradation, data.realistic), seed=evaluation_set.seed,
-                               lr_paths=lr)
+                               lr_paths=lr, draws=evaluation_set.draws)
     report.skipped.update(unmatched)
     for path, why in report.skipped.items():
         log.warning("%s: skipped %s: %s", name, path, why)
-    log.info("%s: %d images, %d skipped", name, report.images, len(report.skipped))
+    log.info("%s: %d images%s, %d skipped", name, report.images,
+             f", {evaluation_set.draws} LR draws each" if evaluation_set.draws > 1 else "", len(report.skipped))
     write_json(folder / "manifest.json", vars(report))
 
 
