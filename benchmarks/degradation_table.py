@@ -3,6 +3,7 @@
     python benchmarks/degradation_table.py                       # the default recipe's steps (long on a CPU)
     python benchmarks/degradation_table.py --pretrain-steps 300 --gan-steps 100 --out table.md
     python benchmarks/degradation_table.py --draws 1                 # the degraded set as one draw of each photo
+    python benchmarks/degradation_table.py --interpolation 0.25 0.5 0.75   # and the blends between the two models
 
 Copies the project (src, dvc.yaml, params.yaml) into a temporary folder, adds the evaluation set
 `skimage_real: {source: skimage, degradation: realistic, draws: 8}` beside `skimage` (8 seeded LR draws of each
@@ -25,13 +26,15 @@ from pathlib import Path
 
 import yaml
 
+from srgan.interpolation import blend_name
+
 PROJECT = Path(__file__).resolve().parents[1]
 SETS = ("skimage", "skimage_real")
 MODELS = {"bicubic": "bicubic baseline", "srresnet": "SRResNet", "srgan": "SRGAN"}
 
 
 def project_copy(root: Path, degradation: str, pretrain_steps: int | None, gan_steps: int | None,
-                 draws: int) -> Path:
+                 draws: int, alphas: list[float]) -> Path:
     folder = root / degradation
     shutil.copytree(PROJECT / "src", folder / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     shutil.copytree(PROJECT / ".dvc", folder / ".dvc", ignore=shutil.ignore_patterns("tmp", "cache"))
@@ -48,6 +51,7 @@ def project_copy(root: Path, degradation: str, pretrain_steps: int | None, gan_s
                                                 if step < pretrain_steps]
     if gan_steps:
         params["gan"]["steps"] = gan_steps
+    params["evaluate"]["interpolation"] = alphas
     (folder / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     for command in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "benchmark"]):
         subprocess.run(command, cwd=folder, check=True, capture_output=True,
@@ -64,13 +68,14 @@ def run(folder: Path) -> dict:
     return {name: json.loads((folder / f"reports/evaluate/{name}/metrics.json").read_text()) for name in SETS}
 
 
-def table(results: dict[str, dict], draws: int) -> str:
+def table(results: dict[str, dict], draws: int, alphas: list[float]) -> str:
     labels = {"skimage": "clean (bicubic LR)",
               "skimage_real": f"degraded (realistic LR, seed 0, {draws} draw{'s' if draws > 1 else ''} a photo)"}
     lines = ["| trained on | model | " + " | ".join(f"{labels[s]}: PSNR-Y / SSIM-Y / NIQE" for s in SETS) + " |",
              "|---|---|" + "---|" * len(SETS)]
     for index, (degradation, metrics) in enumerate(results.items()):
-        for model, label in MODELS.items():
+        blends = {blend_name(alpha): f"blend α={alpha:g}" for alpha in alphas}
+        for model, label in {**MODELS, **blends}.items():
             if model == "bicubic" and index:  # the baseline does not depend on training: once is enough
                 continue
             cells = [" / ".join(f"{metrics[s][model].get(k, float('nan')):.{d}f}"
@@ -85,13 +90,15 @@ def main() -> None:
     parser.add_argument("--pretrain-steps", type=int, help="pretrain.steps (default: params.yaml's)")
     parser.add_argument("--gan-steps", type=int, help="gan.steps (default: params.yaml's)")
     parser.add_argument("--draws", type=int, default=8, help="LR draws of each photo in the degraded set")
+    parser.add_argument("--interpolation", type=float, nargs="*", default=[],
+                        help="also SRResNet-to-SRGAN blends of these alphas (evaluate.interpolation)")
     parser.add_argument("--out", type=Path, help="also write the table to this Markdown file")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="degradation_table_") as root:
         results = {degradation: run(project_copy(Path(root), degradation, args.pretrain_steps, args.gan_steps,
-                                                 args.draws))
+                                                 args.draws, args.interpolation))
                    for degradation in ("bicubic", "realistic")}
-    text = table(results, args.draws)
+    text = table(results, args.draws, args.interpolation)
     print(text)
     if args.out:
         args.out.write_text(text + "\n")
