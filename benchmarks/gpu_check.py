@@ -244,9 +244,10 @@ def realistic_feed(device, steps: int) -> None:
     side = SIZE + 2 * data.realistic.margin
     regions = np.random.default_rng(0).integers(0, 256, (256, side, side, 3), dtype=np.uint8)
     degrade = partial(degraded_pair, scale=4, params=data.realistic)
+    drawn_here = DegradedBatches(regions, degrade, BATCH, 0, device)
     start = time.perf_counter()
     for step in range(5):
-        DegradedBatches(regions, degrade, BATCH, 0, device)(step)
+        drawn_here(step)
     sync()
     print(f"8. realistic degradation (params.yaml's ranges, margin {data.realistic.margin}): one batch of {BATCH} "
           f"drawn in the training process in {(time.perf_counter() - start) / 5:.2f} s", flush=True)

@@ -216,6 +216,11 @@ def folder_name(stem: str, taken: set[str]) -> str:
     return name
 
 
+def draw_names(name: str, draws: int) -> list[str]:
+    """The entry names of an evaluation image's further LR draws (1 to draws - 1)."""
+    return [f"{name}{DRAW}{draw}" for draw in range(1, draws)]
+
+
 def write_eval_images(paths: list[Path], out_file: Path, *, scale: int, transform: Transform | None = None,
                       max_pixels: int = DEFAULT_MAX_PIXELS, make_lr: MakeLr = bicubic_lr,
                       seed: int = 0, lr_paths: list[Path] | None = None, draws: int = 1) -> CropReport:
@@ -235,7 +240,7 @@ def write_eval_images(paths: list[Path], out_file: Path, *, scale: int, transfor
         for index, path in enumerate(paths):
             name = folder_name(path.stem if stems.count(path.stem) == 1 else path.name.replace(".", "_"), taken)
             further = draws if lr_paths is None else 1
-            while any(f"{name}{DRAW}{draw}" in taken for draw in range(1, further)):  # another image's name
+            while not taken.isdisjoint(draw_names(name, further)):  # another image's name
                 name = folder_name(name + "_", taken)
             try:
                 image = read_image(path, max_pixels)
@@ -263,7 +268,7 @@ def write_eval_images(paths: list[Path], out_file: Path, *, scale: int, transfor
                 with archive.open(f"{name}/{key}.npy", "w", force_zip64=True) as member:
                     np.lib.format.write_array(member, array, allow_pickle=False)
             report.images += 1
-            taken.update([name, *(f"{name}{DRAW}{draw}" for draw in range(1, further))])
+            taken.update([name, *draw_names(name, further)])
         if not report.images:
             raise SrganError(f"no usable evaluation image among {len(paths)} for {out_file.stem}"
                              + (f"; skipped: {next(iter(report.skipped.values()))}" if report.skipped else ""))

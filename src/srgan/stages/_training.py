@@ -72,8 +72,7 @@ def start_training(execution: ExecutionParams, seed: int) -> Session:
     if device.type == "cuda":
         torch.cuda.set_device(device)
         torch.backends.cudnn.benchmark = True  # crops have one size: autotuned kernels pay off from step 2
-    dist = from_environment(device)
-    session = Session(device, dist, degradation_workers(execution, device))
+    session = Session(device, from_environment(device), degradation_workers(execution, device))
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
