@@ -139,7 +139,7 @@ def tiny_params(params: dict) -> dict:
                          validate_every=3, d_warmup_steps=1)
     params["unsupervised"].update(steps=3, batch_size=4, log_every=1, checkpoint_every=2, precision="fp32",
                                   validate_every=3)
-    params["evaluate"].update(samples=2, precision="fp32")
+    params["evaluate"].update(samples=1, precision="fp32")
     params["report"].update(dpi=150)
     return params
 

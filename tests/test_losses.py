@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -18,6 +22,17 @@ from srgan.losses import (
     generator_adversarial_loss,
     r1_penalty,
 )
+
+
+def test_the_training_stages_import_torchvision_only_to_build_vgg19():
+    """Importing torchvision takes seconds (torch._dynamo) that every GAN and unsupervised run would pay, though
+    the offline default never has VGG19: only building the trunk imports it (the tests below build it)."""
+    code = ("import sys, srgan.stages.train_gan, srgan.stages.train_unsupervised\n"
+            "assert 'torchvision' not in sys.modules, 'importing the stages imported torchvision'\n")
+    source = Path(__file__).resolve().parents[1] / "src"
+    result = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(source)},
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.models import vgg19
 
 # Index of the ReLU after conv2_2 and conv5_4 in torchvision's vgg19().features.
 VGG_LAYERS = {"vgg22": 8, "vgg54": 35}
@@ -26,6 +25,9 @@ class VGGFeatures(nn.Module):
 
     def __init__(self, state_dict: dict, layers: list[str]):
         super().__init__()
+        from torchvision.models import vgg19  # here: importing torchvision takes seconds (torch._dynamo), and a
+        # stage whose VGG19 is unavailable (the offline default) never needs it
+
         network = vgg19(weights=None)
         network.load_state_dict(state_dict)
         last = max(VGG_LAYERS[name] for name in layers)

@@ -1,8 +1,12 @@
 """Numeric precision by name (auto, fp32, bf16, fp16): what `auto` resolves to, and autocast for forward passes.
 
-bf16 pays only where the hardware computes it: on a CPU without AVX512-BF16 or AMX, oneDNN emulates it and a
-training step is about 14 times slower than in fp32 (measured on an AVX2 CPU). So `auto` is bf16 on CUDA devices
-that support it and on CPUs with native bf16 units, and fp32 everywhere else; fp16 is never chosen automatically.
+bf16 pays only where the hardware computes it fast. On a CPU without AVX512-BF16 or AMX, oneDNN emulates it and a
+training step is about 14 times slower than in fp32 (measured on an AVX2 CPU). With AVX512-BF16 but no AMX it is
+native yet slower than fp32: on a 2-core Xeon VM that exposes AVX512-BF16 and AVX512-FP16 but not AMX, a 2048^2
+matmul ran at 166 GFLOP/s in bf16 against 325 in fp32, and the default pipeline's steps at 0.4 to 0.5 times their
+fp32 speed (README, Speed). Only AMX's tile units make bf16 faster than fp32 on a CPU (about 3 times the step). So
+`auto` is bf16 on CUDA devices that support it and on CPUs with AMX-BF16, and fp32 everywhere else; fp16 is never
+chosen automatically.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ log = logging.getLogger(__name__)
 PRECISIONS = get_args(Precision)
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 CPU_FEATURES = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
-EMULATED_BF16_SLOWDOWN = 14  # fp32 step time / bf16 step time on an AVX2 CPU (README, Speed)
+ARM = ("aarch64", "arm64")
+EMULATED_BF16_SLOWDOWN = 14  # bf16 step time / fp32 step time on an AVX2 CPU (README, Speed)
 
 
 @dataclass(frozen=True)
@@ -72,7 +77,7 @@ def native_bf16(device: torch.device) -> tuple[bool, str]:
     if device.type == "cpu":
         features = cpu_features()
         units = [name for name in ("avx512_bf16", "amx_bf16") if features[name]]
-        if platform.machine() in ("aarch64", "arm64") and "bf16" in cpu_flags():
+        if platform.machine() in ARM and "bf16" in cpu_flags():
             units.append("bf16")
         if not units:
             return False, "the CPU has no native bf16 (no AVX512-BF16 or AMX)"
@@ -83,22 +88,33 @@ def native_bf16(device: torch.device) -> tuple[bool, str]:
     return False, f"{device.type} devices are run in fp32"
 
 
+def fast_bf16(device: torch.device) -> tuple[bool, str]:
+    """Whether bf16 computes faster than fp32 on the device (native, and on an x86 CPU with AMX), and the evidence."""
+    native, evidence = native_bf16(device)
+    if not native or device.type != "cpu" or cpu_features()["amx_bf16"] or platform.machine() in ARM:
+        return native, evidence
+    return False, ("the CPU has native bf16 (avx512_bf16) but no AMX, where oneDNN computes bf16 at about half its "
+                   "fp32 speed")
+
+
 @functools.cache
 def resolve_precision(requested: str, device: torch.device) -> Resolved:
-    """The precision to compute in. `auto` picks bf16 where it is native, else fp32; an explicit bf16 without
-    native support still runs, with one warning. Logged once per process and device."""
+    """The precision to compute in. `auto` picks bf16 where it is faster than fp32, else fp32; an explicit bf16
+    where it is slower still runs, with one warning. Logged once per process and device."""
     if requested not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {requested!r}")
-    native, evidence = native_bf16(device)
+    fast, evidence = fast_bf16(device)
     if requested == "auto":
-        resolved = Resolved("bf16" if native else "fp32", requested, f"auto: {evidence}")
+        resolved = Resolved("bf16" if fast else "fp32", requested, f"auto: {evidence}")
         log.info("precision auto -> %s on %s: %s", resolved.name, device.type, evidence)
         return resolved
-    if requested == "bf16" and not native:
-        log.warning("precision bf16 on %s: %s, so bf16 is emulated and runs about %d times slower than fp32 on "
-                    "an AVX2 CPU. Set precision to auto (or fp32) for the fast path here", device.type, evidence,
-                    EMULATED_BF16_SLOWDOWN)
-        return Resolved(requested, requested, f"explicit; emulated: {evidence}")
+    if requested == "bf16" and not fast:
+        native = native_bf16(device)[0]
+        why = evidence if native else (f"{evidence}, so bf16 is emulated and runs about {EMULATED_BF16_SLOWDOWN} "
+                                       "times slower than fp32 on an AVX2 CPU")
+        log.warning("precision bf16 on %s: %s. Set precision to auto (or fp32) for the fast path here", device.type,
+                    why)
+        return Resolved(requested, requested, f"explicit; {'slower' if native else 'emulated'}: {evidence}")
     return Resolved(requested, requested, "explicit")
 
 
