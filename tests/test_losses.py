@@ -25,8 +25,8 @@ from srgan.losses import (
 
 
 def test_the_training_stages_import_torchvision_only_to_build_vgg19():
-    """Importing torchvision takes seconds (torch._dynamo) that every GAN and unsupervised run would pay, though
-    the offline default never has VGG19: only building the trunk imports it (the tests below build it)."""
+    """Importing torchvision costs every GAN and unsupervised run time, though the offline default never has VGG19:
+    only building the trunk imports it (the tests below build it)."""
     code = ("import sys, srgan.stages.train_gan, srgan.stages.train_unsupervised\n"
             "assert 'torchvision' not in sys.modules, 'importing the stages imported torchvision'\n")
     source = Path(__file__).resolve().parents[1] / "src"

@@ -1,5 +1,6 @@
 """Precision `auto`: bf16 only where the device computes it faster than fp32 (CUDA with bf16, a CPU with AMX), fp32
-elsewhere; an explicit bf16 that is emulated or slower runs with one warning. The CPU probe is forced both ways, so these hold on any CPU."""
+elsewhere; an explicit bf16 that is emulated or slower runs with one warning. The CPU probe is forced both ways,
+so these hold on any CPU."""
 
 import logging
 

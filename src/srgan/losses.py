@@ -25,8 +25,8 @@ class VGGFeatures(nn.Module):
 
     def __init__(self, state_dict: dict, layers: list[str]):
         super().__init__()
-        from torchvision.models import vgg19  # here: importing torchvision takes seconds (torch._dynamo), and a
-        # stage whose VGG19 is unavailable (the offline default) never needs it
+        from torchvision.models import vgg19  # here: a stage whose VGG19 is unavailable (the offline default)
+        # never needs torchvision, whose import costs every GAN and unsupervised run a few tenths of a second
 
         network = vgg19(weights=None)
         network.load_state_dict(state_dict)
