@@ -127,10 +127,25 @@ def pytest_collection_modifyitems(config, items):
 PROJECT = Path(__file__).resolve().parents[1]
 
 
+HELD_OUT = "held_out"  # the tiny project's evaluation photos, a folder in it (new_project writes them)
+
+
+def write_held_out(folder: Path) -> None:
+    """scikit-image's held-out photos (astronaut, chelsea, coffee) at half their size: the tiny project evaluates
+    and draws a quarter of the pixels in every evaluate and report run."""
+    from srgan.data.embedded import skimage_photos
+
+    folder.mkdir()
+    for name, photo in skimage_photos("eval").items():
+        Image.fromarray(photo).reduce(2).save(folder / f"{name}.png")
+
+
 def tiny_params(params: dict) -> dict:
-    """The project's params shrunk to run in seconds: tiny models, 32-pixel crops, a few steps."""
+    """The project's params shrunk to run in seconds: tiny models, 32-pixel crops, a few steps, half-size
+    evaluation photos."""
     params["data"].update(hr_size=32, crops_per_image=3, fetch_weights=False, validation={"source": "skimage",
-                                                                                         "images": 1})
+                                                                                         "images": 1},
+                          eval={"skimage": f"folder:{HELD_OUT}"})
     params["model"]["generator"].update(blocks=1, channels=8)
     params["model"]["discriminator"].update(channels=4, dense=8)
     params["pretrain"].update(steps=4, batch_size=4, log_every=2, checkpoint_every=2, precision="fp32",
@@ -216,6 +231,7 @@ def new_project(root: Path, edit=lambda params: None) -> DvcProject:
     shutil.copytree(PROJECT / ".dvc", root / ".dvc", ignore=shutil.ignore_patterns("tmp", "cache"))
     for name in ("dvc.yaml", "params.yaml", ".gitignore", ".dvcignore"):
         shutil.copy(PROJECT / name, root / name)
+    write_held_out(root / HELD_OUT)
     project = DvcProject(root)
     project.edit_params(lambda params: edit(tiny_params(params)))
     _git(root, "init", "-q")
