@@ -88,28 +88,28 @@ def native_bf16(device: torch.device) -> tuple[bool, str]:
     return False, f"{device.type} devices are run in fp32"
 
 
-def fast_bf16(device: torch.device) -> tuple[bool, str]:
-    """Whether bf16 computes faster than fp32 on the device (native, and on an x86 CPU with AMX), and the evidence."""
-    native, evidence = native_bf16(device)
-    if not native or device.type != "cpu" or cpu_features()["amx_bf16"] or platform.machine() in ARM:
-        return native, evidence
-    return False, ("the CPU has native bf16 (avx512_bf16) but no AMX, where oneDNN computes bf16 at about half its "
-                   "fp32 speed")
+def without_amx(device: torch.device) -> bool:
+    """An x86 CPU whose native bf16 has no AMX behind it: there oneDNN computes bf16 slower than fp32."""
+    return device.type == "cpu" and platform.machine() not in ARM and not cpu_features()["amx_bf16"]
 
 
 @functools.cache
 def resolve_precision(requested: str, device: torch.device) -> Resolved:
-    """The precision to compute in. `auto` picks bf16 where it is faster than fp32, else fp32; an explicit bf16
-    where it is slower still runs, with one warning. Logged once per process and device."""
+    """The precision to compute in. `auto` picks bf16 where it is faster than fp32 (native, and on an x86 CPU with
+    AMX), else fp32; an explicit bf16 where it is slower still runs, with one warning. Logged once per process and
+    device."""
     if requested not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {requested!r}")
-    fast, evidence = fast_bf16(device)
+    native, evidence = native_bf16(device)
+    if native and without_amx(device):
+        evidence = ("the CPU has native bf16 (avx512_bf16) but no AMX, where oneDNN computes bf16 at about half its "
+                    "fp32 speed")
+    fast = native and not without_amx(device)
     if requested == "auto":
         resolved = Resolved("bf16" if fast else "fp32", requested, f"auto: {evidence}")
         log.info("precision auto -> %s on %s: %s", resolved.name, device.type, evidence)
         return resolved
     if requested == "bf16" and not fast:
-        native = native_bf16(device)[0]
         why = evidence if native else (f"{evidence}, so bf16 is emulated and runs about {EMULATED_BF16_SLOWDOWN} "
                                        "times slower than fp32 on an AVX2 CPU")
         log.warning("precision bf16 on %s: %s. Set precision to auto (or fp32) for the fast path here", device.type,

@@ -236,10 +236,10 @@ def write_eval_images(paths: list[Path], out_file: Path, *, scale: int, transfor
     report = CropReport()
     stems = [path.stem for path in paths]
     taken: set[str] = set()
+    further = draws if lr_paths is None else 1  # a real pair has its one LR image
     with atomic_path(out_file) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
         for index, path in enumerate(paths):
             name = folder_name(path.stem if stems.count(path.stem) == 1 else path.name.replace(".", "_"), taken)
-            further = draws if lr_paths is None else 1
             while not taken.isdisjoint(draw_names(name, further)):  # another image's name
                 name = folder_name(name + "_", taken)
             try:
