@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from srgan.allocator import keep_freed_memory
 from srgan.devices import pick_device
 from srgan.errors import SrganError
 from srgan.imageio import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, list_images, read_image, write_png
@@ -191,6 +192,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    keep_freed_memory()
     try:
         written, failed = upscale_files(args.model, args.inputs, args.out, device=args.device, tile=args.tile,
                                         overlap=args.overlap, max_pixels=args.max_pixels, precision=args.precision,

@@ -65,8 +65,8 @@ class Generator(nn.Module):
         self.body = nn.Sequential(*[ResidualBlock(channels, norm) for _ in range(blocks)],
                                   conv(channels, channels, 3, norm), feature_norm(channels, norm))
         self.upsample = nn.Sequential(*[Upsample2x(channels, norm, upsample) for _ in range(self.upsample_steps)])
-        self.tail = conv(channels, 3, 9, edge_norm, bias=True)
-        self.side = nn.ModuleList([conv(channels, 3, 9, edge_norm, bias=True)
+        self.tail = conv(channels, 3, 9, edge_norm, bias=True, polyphase=True)
+        self.side = nn.ModuleList([conv(channels, 3, 9, edge_norm, bias=True, polyphase=True)
                                    for _ in range(self.upsample_steps - 1)] if progressive else [])
 
     def forward(self, lr: torch.Tensor, upsample_steps: int | None = None, alpha: float = 1.0) -> torch.Tensor:

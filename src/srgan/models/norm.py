@@ -5,11 +5,16 @@ from __future__ import annotations
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from srgan.models.polyphase import PolyphaseConv2d
 
-def conv(in_ch: int, out_ch: int, kernel: int, norm: str, stride: int = 1, bias: bool | None = None) -> nn.Module:
-    """A same-padded conv; spectrally normalised when norm == 'spectral'."""
-    layer = nn.Conv2d(in_ch, out_ch, kernel, stride=stride, padding=kernel // 2,
-                      bias=norm != "batch" if bias is None else bias)
+
+def conv(in_ch: int, out_ch: int, kernel: int, norm: str, stride: int = 1, bias: bool | None = None,
+         polyphase: bool = False) -> nn.Module:
+    """A same-padded conv; spectrally normalised when norm == 'spectral'. polyphase: a PolyphaseConv2d (stride 1),
+    for the few-output-channel convs to RGB."""
+    bias = norm != "batch" if bias is None else bias
+    layer = (PolyphaseConv2d(in_ch, out_ch, kernel, bias=bias) if polyphase else
+             nn.Conv2d(in_ch, out_ch, kernel, stride=stride, padding=kernel // 2, bias=bias))
     return spectral_norm(layer) if norm == "spectral" else layer
 
 

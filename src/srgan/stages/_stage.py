@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from srgan.allocator import keep_freed_memory
 from srgan.config import DataParams, load_params
 from srgan.errors import SrganError
 from srgan.stages._restore import DVC_STAGE, put_back
@@ -42,6 +43,7 @@ def run(main: Callable[[], None]) -> None:
     does not finish (an error, Ctrl-C) puts back the outputs `dvc repro` removed before running it
     (srgan.stages._restore)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    keep_freed_memory()
     if DVC_STAGE in os.environ and LAUNCHER not in os.environ:
         _end_with_dvc()  # a `kill -9` of dvc must not leave the stage training
     try:
