@@ -92,7 +92,10 @@ def test_two_processes_end_identical_and_where_one_ends(method, tmp_path):
     # Same global batch, synchronised BatchNorm and averaged gradients: equal up to the order in which float
     # sums are added (all-reduce against one process's reductions). Adam divides each gradient by its own
     # running scale, so a weight whose true gradient is zero (the relativistic D's output bias: its loss is
-    # invariant to a shift of all logits) can move by up to lr = 1e-4 per step on rounding noise alone; the
-    # tolerance is that bound over 4 steps. Every other weight agrees to ~1e-6.
-    torch.testing.assert_close(rank0, weights(single), atol=4e-4, rtol=0)
+    # invariant to a shift of all logits) moves on rounding noise alone, by up to Adam's largest step,
+    # lr * (1 - beta1) / sqrt(1 - beta2) = 3.16 lr a step (Kingma and Ba 2015, 2.1), in each run and either
+    # way; the tolerance is that bound over the steps, for both runs (lr 1e-4, betas 0.9 and 0.999: the paper's,
+    # config.py's defaults). Every other weight agrees to ~1e-6.
+    adam_bound = 1e-4 * (1 - 0.9) / (1 - 0.999) ** 0.5
+    torch.testing.assert_close(rank0, weights(single), atol=2 * STEPS * adam_bound, rtol=0)
     assert (rank0 - weights(single)).abs().median() < 1e-6
