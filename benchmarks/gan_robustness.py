@@ -5,11 +5,17 @@
     python benchmarks/gan_robustness.py --seeds 0 --precisions fp32 --set gan.lr_d=1e-3 --save runs/
 
 Each run fine-tunes models/srresnet.pt with the `gan` section of params.yaml (the GAN seed and the precision
-changed, nothing else; `--set key=value` overrides a params key, value in YAML), evaluates it on the held-out
-photos of data/prepared/eval/skimage, and watches its discriminator as the train_gan stage does. The table gives
-each run's NIQE and PSNR-Y minus SRResNet's, whether D collapsed, and whether the run meets the bar: NIQE at least
-1.0 below SRResNet's and below bicubic's, PSNR-Y within 2.0 dB of SRResNet's. bf16 on a CPU without native
-bf16 is emulated and slow; the table still says what each run computed in.
+changed, nothing else; `--set key=value` overrides a params key, value in YAML) on the training crops as the
+train_gan stage draws them (under `data.degradation: realistic`, LR degraded afresh every step), evaluates it on
+an evaluation set prepared by `prepare_eval` (`--eval-set`, default skimage), and watches its discriminator as the
+stage does. The table gives each run's NIQE and PSNR-Y minus SRResNet's, whether D collapsed, whether the run meets
+the bar (NIQE at least 1.0 below SRResNet's and below bicubic's, PSNR-Y within 2.0 dB of SRResNet's), and its own
+PSNR-Y / NIQE, to hold against other models' (`--compare MODEL.pt` scores them on the same set). bf16 on a CPU
+without native bf16 is emulated and slow; the table still says what each run computed in.
+
+A realistic SRGAN's matrix, scored on degraded LR (a project trained with `data.degradation: realistic` and a set
+`skimage_real: {source: skimage, degradation: realistic, draws: 8}` prepared), against a bicubic-trained SRGAN:
+    python benchmarks/gan_robustness.py --eval-set skimage_real --compare ../bicubic/models/srgan.pt
 """
 
 from __future__ import annotations
@@ -34,10 +40,11 @@ from srgan.metrics import psnr_y
 from srgan.models.discriminator import Discriminator
 from srgan.models.io import load_generator
 from srgan.niqe import niqe_or_none
+from srgan.stages._training import Session, paired_batches
 from srgan.stages.paths import MODEL_FILES, WEIGHTS_RECORD, prepared_eval
 from srgan.stages.train_gan import content_loss
-from srgan.train.batches import PairBatches
 from srgan.train.checkpoint import RunStore
+from srgan.train.distributed import Dist
 from srgan.train.gan import GanTrainer
 from srgan.train.health import DiscriminatorWatch
 from srgan.train.loop import run_loop
@@ -67,18 +74,21 @@ def scores(method, images: dict, scale: int, save_to: Path | None = None) -> tup
     return float(psnr), float(np.mean([niqe_or_none(sr, scale) for sr in outputs.values()]))
 
 
-def train_one(p: dict, seed: int, precision: str, arrays, images: dict, save_to: Path | None) -> dict:
+def train_one(p: dict, seed: int, precision: str, images: dict, save_to: Path | None) -> dict:
     data, settings = p["data"], p["gan"].model_copy(update={"precision": precision})
     torch.manual_seed(seed)
     generator, _ = load_generator(MODEL_FILES["srresnet"], CPU)
     discriminator = Discriminator(data.hr_size, **p["model"].discriminator.model_dump())
     content, _, _ = content_loss(settings, json.loads(WEIGHTS_RECORD.read_text())["vgg19"])
-    trainer = GanTrainer(generator, discriminator, content, PairBatches(*arrays, settings.batch_size, seed, CPU),
-                         settings, CPU, seed=seed)
+    batches = paired_batches(settings.batch_size, seed, Session(CPU, Dist()), data)
+    trainer = GanTrainer(generator, discriminator, content, batches, settings, CPU, seed=seed)
     watch = DiscriminatorWatch(start=settings.d_warmup_steps)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
-        result = run_loop(trainer, settings, store=RunStore(Path(folder), "gan", f"{seed:016d}"), watch=watch)
+        try:
+            result = run_loop(trainer, settings, store=RunStore(Path(folder), "gan", f"{seed:016d}"), watch=watch)
+        finally:
+            batches.close()
     seconds = time.perf_counter() - start
     psnr, niqe = scores(lambda lr: upscale_image(result.eval(), lr, precision="fp32"), images, data.scale,
                         save_to / f"seed{seed}-{trainer.precision}" if save_to else None)
@@ -92,6 +102,10 @@ def main() -> None:
     parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16", "auto"])
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a params key")
     parser.add_argument("--save", type=Path, metavar="FOLDER", help="write each run's SR of the held-out photos")
+    parser.add_argument("--eval-set", default="skimage", metavar="NAME",
+                        help="score on data/prepared/eval/NAME (a set of data.eval, prepared)")
+    parser.add_argument("--compare", type=Path, action="append", default=[], metavar="MODEL",
+                        help="also score this model file on the set (repeatable)")
     args = parser.parse_args()
     raw = with_overrides(yaml.safe_load(Path("params.yaml").read_text()), args.set)
     with tempfile.NamedTemporaryFile("w", suffix=".yaml") as tmp:
@@ -101,26 +115,35 @@ def main() -> None:
     print(describe_cpu())
     print("overrides:", " ".join(args.set) or "none")
     scale = p["data"].scale
-    images = load_eval_images(prepared_eval("skimage") / "images.npz")
-    arrays = (np.load("data/prepared/train/train_lr.npy"), np.load("data/prepared/train/train_hr.npy"))
+    prepared = prepared_eval(args.eval_set) / "images.npz"
+    if not prepared.exists():
+        raise SystemExit(f"--eval-set {args.eval_set}: {prepared} is missing; add the set to data.eval and run "
+                         f"`dvc repro prepare_eval@{args.eval_set}`")
+    images = load_eval_images(prepared)
+    print(f"training on {p['data'].degradation} LR; scored on {args.eval_set} ({len(images)} images)")
     srresnet, _ = load_generator(MODEL_FILES["srresnet"], CPU)
     base_psnr, base_niqe = scores(lambda lr: upscale_image(srresnet, lr, precision="fp32"), images, scale)
     bicubic_psnr, bicubic_niqe = scores(lambda lr: bicubic_upscale(lr, scale), images, scale)
     print(f"bicubic PSNR-Y {bicubic_psnr:.2f} NIQE {bicubic_niqe:.2f}; SRResNet PSNR-Y {base_psnr:.2f} "
-          f"NIQE {base_niqe:.2f}")
+          f"NIQE {base_niqe:.2f}", flush=True)
+    for path in args.compare:
+        other, _ = load_generator(path, CPU)
+        psnr, niqe = scores(lambda lr: upscale_image(other, lr, precision="fp32"), images, scale)
+        print(f"{path}: PSNR-Y {psnr:.2f} NIQE {niqe:.2f}", flush=True)
     print("| seed | precision | NIQE − SRResNet | PSNR-Y − SRResNet (dB) | D collapsed | mean D(real) − D(fake) "
-          "| meets the bar | time (s) |")
-    print("|---|---|---|---|---|---|---|---|")
+          "| meets the bar | PSNR-Y / NIQE | time (s) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     met = 0
     for precision in args.precisions:
         for seed in args.seeds:
-            run = train_one(p, seed, precision, arrays, images, args.save)
+            run = train_one(p, seed, precision, images, args.save)
             ok = (run["niqe"] <= min(base_niqe, bicubic_niqe) - NIQE_BAR and run["psnr"] >= base_psnr - PSNR_BAR
                   and not run["collapsed"])
             met += ok
             print(f"| {seed} | {run['precision']} | {run['niqe'] - base_niqe:+.2f} | {run['psnr'] - base_psnr:+.2f} | "
                   f"{'yes, at step ' + str(run['collapsed_at']) if run['collapsed'] else 'no'} | "
-                  f"{run.get('separation_mean', float('nan')):.3f} | {'yes' if ok else 'no'} | {run['seconds']:.0f} |",
+                  f"{run.get('separation_mean', float('nan')):.3f} | {'yes' if ok else 'no'} | "
+                  f"{run['psnr']:.2f} / {run['niqe']:.2f} | {run['seconds']:.0f} |",
                   flush=True)
     print(f"{met} of {len(args.seeds) * len(args.precisions)} runs meet the bar")
 

@@ -11,6 +11,9 @@ Sides, each in a fresh process so that its peak resident memory is its own:
     threads as torch): another fp32 engine on the same weights. Exporting and loading it are not timed.
 Reports seconds, the speed-up over the reference, peak memory, and the PSNR of that output against the
 project's own fp32 output (bf16 must not visibly change an image). Timings are noisy: compare within one run.
+Last, the arithmetic: the multiply-adds of the generator's convolutions, the rate at which the reference computes
+them, and the rate of a large fp32 matmul on this machine, the most an fp32 conv could hope for: their ratio
+bounds any fp32 path's speed-up over the reference that does the same arithmetic.
 
 Without native bf16, run it with oneDNN capped to AVX2 to see an AVX2 laptop's fp32 path on a newer CPU:
     ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 python benchmarks/tiled_inference.py
@@ -60,7 +63,10 @@ def run_side(side: str, size: int, scale: int, tile: int, out: Path) -> dict:
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     np.save(out, (sr[0] * 255).round().byte().permute(1, 2, 0).numpy())
-    return {"seconds": seconds, "peak_mb": peak, "inference_mb": peak - before}
+    result = {"seconds": seconds, "peak_mb": peak, "inference_mb": peak - before}
+    if side == "reference":  # after the timing, in the process that already holds torch and the generator
+        result.update(multiply_adds=conv_multiply_adds(generator, size), matmul_rate=matmul_rate())
+    return result
 
 
 def onnx_forward(generator, path: Path):
@@ -75,6 +81,37 @@ def onnx_forward(generator, path: Path):
     options.intra_op_num_threads = torch.get_num_threads()
     session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     return lambda lr: torch.from_numpy(session.run(None, {"lr": lr.numpy()})[0])
+
+
+def conv_multiply_adds(generator, size: int) -> float:
+    """Multiply-adds of the generator's convolutions on a size x size LR image, counted as plain convs."""
+    import torch
+
+    total, side = 0, 32
+
+    def count(module, inputs, output):
+        nonlocal total
+        total += output.numel() * module.in_channels // module.groups * math.prod(module.kernel_size)
+
+    hooks = [m.register_forward_hook(count) for m in generator.modules() if isinstance(m, torch.nn.Conv2d)]
+    with torch.no_grad():
+        generator(torch.rand(1, 3, side, side))
+    for hook in hooks:
+        hook.remove()
+    return total * (size / side) ** 2
+
+
+def matmul_rate(n: int = 2048, repeats: int = 10) -> float:
+    """Multiply-adds per second of an n x n x n fp32 matmul on as many threads as torch uses."""
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    for _ in range(2):
+        a @ b
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return repeats * n**3 / (time.perf_counter() - start)
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -115,6 +152,11 @@ def main() -> None:
     if chosen != "project fp32":
         print(f"PSNR of the {args.precision} output against the fp32 output: "
               f"{psnr(results[chosen]['image'], results['project fp32']['image']):.1f} dB")
+    work, peak = results["reference"]["multiply_adds"], results["reference"]["matmul_rate"]
+    achieved = work / reference
+    print(f"arithmetic: {work / 1e12:.4f} T multiply-adds; the reference computes {achieved / 1e9:.1f} G/s, a 2048^3 "
+          f"fp32 matmul {peak / 1e9:.1f} G/s here: fp32 at the matmul's rate would be x{peak / achieved:.2f} the "
+          f"reference")
 
 
 if __name__ == "__main__":

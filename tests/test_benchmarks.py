@@ -91,13 +91,26 @@ def test_the_gan_robustness_matrix_trains_evaluates_and_saves_each_run(tiny_run,
     """On the tiny run's SRResNet and crops (read, not changed): a row per run, the verdict, the SR saved."""
     result = run("gan_robustness.py", "--seeds", "0", "1", "--precisions", "fp32", "--set", "gan.steps=2",
                  "--set", "gan.d_warmup_steps=1", "--set", "gan.log_every=1", "--save", str(tmp_path / "runs"),
-                 cwd=tiny_run.root, env={"OMP_NUM_THREADS": "1"})
+                 "--compare", "models/srresnet.pt", cwd=tiny_run.root, env={"OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr[-3000:]
     rows = [line for line in result.stdout.splitlines() if re.match(r"\| [01] \| fp32 \|", line)]
     assert len(rows) == 2 and "of 2 runs meet the bar" in result.stdout
+    assert "training on bicubic LR; scored on skimage (3 images)" in result.stdout
+    srresnet = re.search(r"SRResNet PSNR-Y ([\d.]+) NIQE ([\d.]+)", result.stdout).groups()
+    compared = re.search(r"models/srresnet.pt: PSNR-Y ([\d.]+) NIQE ([\d.]+)", result.stdout).groups()
+    assert compared == srresnet, "a compared model is scored as the matrix's own start is"
+    for row in rows:
+        psnr, niqe = (float(value) for value in row.split(" | ")[7].split(" / "))
+        assert 10 < psnr < 60 and niqe > 0, row
     assert "overrides: gan.steps=2 gan.d_warmup_steps=1 gan.log_every=1" in result.stdout
     for seed in (0, 1):
         assert sorted(path.name for path in (tmp_path / "runs" / f"seed{seed}-fp32").iterdir()), "no SR saved"
+
+
+def test_the_gan_robustness_matrix_names_an_unprepared_evaluation_set_and_the_command_to_prepare_it(tiny_run):
+    result = run("gan_robustness.py", "--eval-set", "set14", cwd=tiny_run.root, env={"OMP_NUM_THREADS": "1"})
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "--eval-set set14" in result.stderr and "dvc repro prepare_eval@set14" in result.stderr
 
 
 def test_the_realistic_training_probe_prints_a_row_per_mode_and_evaluation(tiny_run):
@@ -141,3 +154,6 @@ def test_tiled_inference_times_every_side_and_onnxruntime_gives_the_reference_ou
     onnx = re.search(r"onnxruntime output against the reference's: ([0-9.inf]+) dB", result.stdout)
     assert onnx and float(onnx.group(1)) > 60
     assert re.search(r"PSNR of the bf16 output against the fp32 output: [0-9.]+ dB", result.stdout)
+    work = re.search(r"arithmetic: ([0-9.]+) T multiply-adds; .* would be x([0-9.]+) the reference", result.stdout)
+    assert work and float(work.group(2)) > 0, result.stdout
+    assert float(work.group(1)) == pytest.approx(2.218e6 * 40 * 40 / 1e12, abs=1e-4), "the paper's 2.218 M per pixel"

@@ -3,9 +3,9 @@
 oneDNN computes a conv with 3 output channels at about a fifth of the speed it reaches with 32 or more: the
 generator's 9x9 RGB output conv took 40 % of a default pretraining step and 14 % of a GAN step, more than all its
 residual blocks. Split the input into its four pixel phases (pixel_unshuffle) and the same conv becomes one of 12
-output and 4C input channels with a 5x5 kernel, 23 % more multiply-adds in a shape oneDNN runs 2.5 times faster:
-the forward and backward pass take 0.6 of the time, inference half (measured in fp32 on 2 cores). Same weights,
-same output to float rounding.
+output and 4C input channels with a 5x5 kernel: 23 % more multiply-adds in a shape oneDNN runs well. Measured in
+fp32 on 2 cores (benchmarks/cpu_levers.py), its forward and backward pass are x1.34 faster at the pretraining batch
+and x1.49 at the GAN batch, and inference x1.39. Same weights, same output to float rounding.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ PHASES = 2  # pixel phases per side
 
 
 @lru_cache
-def _phase_map(kernel: int) -> torch.Tensor:
+def _phase_map(kernel: int) -> tuple[torch.Tensor, int]:
     """The 0/1 matrix M (k*k, r*r*r*r*k'*k') with w.view(-1, k*k) @ M = the polyphase kernel W'[o, c, ay, ax, by,
-    bx, ty, tx]: output phase (ay, ax) reads input phase (by, bx) at tap (ty, tx) of a k' x k' kernel. A matmul,
-    not an index: its gradient is a matmul too, the same bits on every run (an indexed gather's gradient adds up
-    in an order that varies when the CPU is busy).
+    bx, ty, tx] (output phase (ay, ax) reads input phase (by, bx) at tap (ty, tx) of a k' x k' kernel), and k'.
+    A matmul, not an index: its gradient is a matmul too, the same bits on every run (an indexed gather's gradient
+    adds up in an order that varies when the CPU is busy).
 
     Output pixel r*Y + a reads input pixel r*X + b at kernel offset i (zero-based) when
     r*Y + a + i - p = r*X + b, i.e. i = r*(X - Y) + b - a + p, with X - Y = t - q for the polyphase kernel's tap t.
@@ -41,16 +41,16 @@ def _phase_map(kernel: int) -> torch.Tensor:
         exists = (exists.view(r, 1, r, 1, -1, 1) & exists.view(1, r, 1, r, 1, -1)).expand(size).reshape(-1)
         phase_map = torch.zeros(kernel * kernel, tap.numel())
         phase_map[tap[exists], torch.arange(tap.numel())[exists]] = 1.0
-    return phase_map
+    return phase_map, 2 * q + 1
 
 
 def polyphase_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     """F.conv2d(x, weight, bias, padding=k // 2) for an odd k, through the 2x2 polyphase components of x."""
     r, (height, width) = PHASES, x.shape[-2:]
     out_ch, in_ch, kernel, _ = weight.shape
-    phase_map = _phase_map(kernel).to(weight.dtype)
-    taps = round((phase_map.shape[1] / r**4) ** 0.5)
-    phase_weight = (weight.reshape(-1, kernel * kernel) @ phase_map).view(out_ch, in_ch, r, r, r, r, taps, taps)
+    phase_map, taps = _phase_map(kernel)
+    phase_weight = weight.reshape(-1, kernel * kernel) @ phase_map.to(weight.dtype)
+    phase_weight = phase_weight.view(out_ch, in_ch, r, r, r, r, taps, taps)
     phase_weight = phase_weight.permute(0, 2, 3, 1, 4, 5, 6, 7).reshape(out_ch * r * r, in_ch * r * r, taps, taps)
     phase_bias = None if bias is None else bias[:, None].expand(out_ch, r * r).reshape(-1)
     # zero rows and columns up to a multiple of r: the conv's own zero padding, so the output is exact after the crop
