@@ -25,28 +25,9 @@ import torch.nn.functional as F
 from machine import describe_cpu
 from torch import nn
 
-from srgan.models.generator import Generator
-from srgan.models.polyphase import polyphase_conv2d
-
-STEP = """
-import sys, time, torch, torch.nn.functional as F
 from srgan.allocator import keep_freed_memory
 from srgan.models.generator import Generator
-if sys.argv[1] == "keep":
-    keep_freed_memory()
-generator = Generator(4, 8, 32, "batch", True, upsample="nearest").to(memory_format=torch.channels_last)
-optimiser = torch.optim.Adam(generator.parameters(), 1e-3, fused=True)
-lq = torch.rand(16, 3, 16, 16).contiguous(memory_format=torch.channels_last)
-gt = torch.rand(16, 3, 64, 64)
-for index in range(int(sys.argv[2]) + 5):
-    if index == 5:
-        start = time.perf_counter()
-    loss = F.mse_loss(generator(lq), gt)
-    optimiser.zero_grad()
-    loss.backward()
-    optimiser.step()
-print((time.perf_counter() - start) / int(sys.argv[2]))
-"""
+from srgan.models.polyphase import polyphase_conv2d
 
 
 def median_ms(run, repeats: int, steps: int) -> float:
@@ -81,7 +62,8 @@ def rgb_conv(repeats: int) -> None:
         print(f"| {label} | {plain:.1f} ms | {poly:.1f} ms | x{plain / poly:.2f} |")
 
 
-def pretraining_step(repeats: int) -> None:
+def default_step():
+    """The default pretraining step (MSE, fused Adam, channels-last, batch 16, 64-px HR): (generator, step)."""
     generator = Generator(4, 8, 32, "batch", True, upsample="nearest").to(memory_format=torch.channels_last)
     optimiser = torch.optim.Adam(generator.parameters(), 1e-3, fused=True)
     lq = torch.rand(16, 3, 16, 16).contiguous(memory_format=torch.channels_last)
@@ -93,6 +75,21 @@ def pretraining_step(repeats: int) -> None:
         loss.backward()
         optimiser.step()
 
+    return generator, step
+
+
+def allocator_side(side: str, steps: int) -> float:
+    """Seconds a default step takes in this (fresh) process, with glibc's default allocator or keep_freed_memory."""
+    if side == "keep":
+        keep_freed_memory()
+    _, step = default_step()
+    for _ in range(4):  # with median_ms's own warm-up, five steps before the timing
+        step()
+    return median_ms(step, 1, steps) / 1000
+
+
+def pretraining_step(repeats: int) -> None:
+    generator, step = default_step()
     polyphase_forward = type(generator.tail).forward
     times = {"nn.Conv2d": [], "polyphase": []}
     for _ in range(repeats):
@@ -105,7 +102,8 @@ def pretraining_step(repeats: int) -> None:
     times = {"default": [], "keep": []}
     for _ in range(repeats):
         for side in times:
-            out = subprocess.run([sys.executable, "-c", STEP, side, "20"], capture_output=True, text=True, check=True)
+            out = subprocess.run([sys.executable, __file__, "--allocator-side", side], capture_output=True, text=True,
+                                 check=True)
             times[side].append(1000 * float(out.stdout))
     default, keep = (statistics.median(times[side]) for side in times)
     print(f"\n| the same step, polyphase | glibc's default allocator | keep_freed_memory | speed-up |\n"
@@ -115,7 +113,11 @@ def pretraining_step(repeats: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--allocator-side", choices=["default", "keep"], help=argparse.SUPPRESS)  # internal
     args = parser.parse_args()
+    if args.allocator_side:
+        print(allocator_side(args.allocator_side, 20))
+        return
     print(describe_cpu())
     print("precision fp32 (these are the fp32 path's levers)\n")
     rgb_conv(args.repeats)

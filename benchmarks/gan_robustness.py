@@ -74,6 +74,11 @@ def scores(method, images: dict, scale: int, save_to: Path | None = None) -> tup
     return float(psnr), float(np.mean([niqe_or_none(sr, scale) for sr in outputs.values()]))
 
 
+def model_scores(generator, images: dict, scale: int, save_to: Path | None = None) -> tuple[float, float]:
+    """scores() of a generator, upscaling in fp32."""
+    return scores(lambda lr: upscale_image(generator, lr, precision="fp32"), images, scale, save_to)
+
+
 def train_one(p: dict, seed: int, precision: str, images: dict, save_to: Path | None) -> dict:
     data, settings = p["data"], p["gan"].model_copy(update={"precision": precision})
     torch.manual_seed(seed)
@@ -90,8 +95,8 @@ def train_one(p: dict, seed: int, precision: str, images: dict, save_to: Path | 
         finally:
             batches.close()
     seconds = time.perf_counter() - start
-    psnr, niqe = scores(lambda lr: upscale_image(result.eval(), lr, precision="fp32"), images, data.scale,
-                        save_to / f"seed{seed}-{trainer.precision}" if save_to else None)
+    psnr, niqe = model_scores(result.eval(), images, data.scale,
+                              save_to / f"seed{seed}-{trainer.precision}" if save_to else None)
     return {"seed": seed, "precision": trainer.precision, "psnr": psnr, "niqe": niqe, "seconds": seconds,
             **watch.summary()}
 
@@ -122,13 +127,12 @@ def main() -> None:
     images = load_eval_images(prepared)
     print(f"training on {p['data'].degradation} LR; scored on {args.eval_set} ({len(images)} images)")
     srresnet, _ = load_generator(MODEL_FILES["srresnet"], CPU)
-    base_psnr, base_niqe = scores(lambda lr: upscale_image(srresnet, lr, precision="fp32"), images, scale)
+    base_psnr, base_niqe = model_scores(srresnet, images, scale)
     bicubic_psnr, bicubic_niqe = scores(lambda lr: bicubic_upscale(lr, scale), images, scale)
     print(f"bicubic PSNR-Y {bicubic_psnr:.2f} NIQE {bicubic_niqe:.2f}; SRResNet PSNR-Y {base_psnr:.2f} "
           f"NIQE {base_niqe:.2f}", flush=True)
     for path in args.compare:
-        other, _ = load_generator(path, CPU)
-        psnr, niqe = scores(lambda lr: upscale_image(other, lr, precision="fp32"), images, scale)
+        psnr, niqe = model_scores(load_generator(path, CPU)[0], images, scale)
         print(f"{path}: PSNR-Y {psnr:.2f} NIQE {niqe:.2f}", flush=True)
     print("| seed | precision | NIQE − SRResNet | PSNR-Y − SRResNet (dB) | D collapsed | mean D(real) − D(fake) "
           "| meets the bar | PSNR-Y / NIQE | time (s) |")

@@ -7,6 +7,7 @@ than fp32 on a CPU with AMX, about half as fast with AVX512-BF16 alone, and ~14x
 from __future__ import annotations
 
 import argparse
+import time
 
 import torch
 
@@ -46,6 +47,25 @@ def native_on_cpu(name: str, features: dict[str, bool] | None = None) -> bool:
     if name == "fp16":
         return features["AVX512-FP16"] and (not probe or torch.ops.mkldnn._is_mkldnn_fp16_supported())
     return True
+
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def gemm_peak(precision: str, size: int = 2048, repeats: int = 5) -> float | None:
+    """GFLOP/s of a size x size matmul: the machine's practical ceiling; None where the CPU has no native unit
+    for the precision (an emulated matmul is no ceiling, and takes minutes)."""
+    if not native_on_cpu(precision):
+        return None
+    dtype = DTYPES[precision]
+    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+    a @ b
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - start)
+    return 2 * size**3 / min(times) / 1e9
 
 
 def describe_cpu(features: dict[str, bool] | None = None) -> str:

@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from machine import add_precision_flag, default_precision, describe_cpu
+from machine import add_precision_flag, default_precision, describe_cpu, gemm_peak
 
 
 def run_side(side: str, size: int, scale: int, tile: int, out: Path) -> dict:
@@ -65,7 +65,7 @@ def run_side(side: str, size: int, scale: int, tile: int, out: Path) -> dict:
     np.save(out, (sr[0] * 255).round().byte().permute(1, 2, 0).numpy())
     result = {"seconds": seconds, "peak_mb": peak, "inference_mb": peak - before}
     if side == "reference":  # after the timing, in the process that already holds torch and the generator
-        result.update(multiply_adds=conv_multiply_adds(generator, size), matmul_rate=matmul_rate())
+        result.update(multiply_adds=conv_multiply_adds(generator, size), matmul_rate=gemm_peak("fp32") * 1e9 / 2)
     return result
 
 
@@ -99,19 +99,6 @@ def conv_multiply_adds(generator, size: int) -> float:
     for hook in hooks:
         hook.remove()
     return total * (size / side) ** 2
-
-
-def matmul_rate(n: int = 2048, repeats: int = 10) -> float:
-    """Multiply-adds per second of an n x n x n fp32 matmul on as many threads as torch uses."""
-    import torch
-
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    for _ in range(2):
-        a @ b
-    start = time.perf_counter()
-    for _ in range(repeats):
-        a @ b
-    return repeats * n**3 / (time.perf_counter() - start)
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

@@ -24,7 +24,7 @@ import time
 
 import torch
 import torch.nn.functional as F
-from machine import add_precision_flag, default_precision, describe_cpu, native_on_cpu, share_of_peak
+from machine import add_precision_flag, default_precision, describe_cpu, gemm_peak, share_of_peak
 from torch.utils.flop_counter import FlopCounterMode
 
 from srgan.config import parse_section
@@ -35,25 +35,6 @@ from srgan.train.gan import GanTrainer
 from srgan.train.pretrain import MSETrainer
 
 CPU = torch.device("cpu")
-
-
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def gemm_peak(precision: str, size: int = 2048, repeats: int = 5) -> float | None:
-    """GFLOP/s of a size x size matmul: the machine's practical ceiling; None where the CPU has no native unit
-    for the precision (an emulated matmul is no ceiling, and takes minutes)."""
-    if not native_on_cpu(precision):
-        return None
-    dtype = DTYPES[precision]
-    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
-    a @ b
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        a @ b
-        times.append(time.perf_counter() - start)
-    return 2 * size**3 / min(times) / 1e9
 
 
 def vgg_features() -> VGGFeatures:
