@@ -10,7 +10,9 @@ train_gan stage draws them (under `data.degradation: realistic`, LR degraded afr
 an evaluation set prepared by `prepare_eval` (`--eval-set`, default skimage), and watches its discriminator as the
 stage does. The table gives each run's NIQE and PSNR-Y minus SRResNet's, whether D collapsed, whether the run meets
 the bar (NIQE at least 1.0 below SRResNet's and below bicubic's, PSNR-Y within 2.0 dB of SRResNet's), and its own
-PSNR-Y / NIQE, to hold against other models' (`--compare MODEL.pt` scores them on the same set). bf16 on a CPU
+PSNR-Y / SSIM-Y / NIQE; `--compare MODEL.pt` scores another model file on the same set and adds a column: does the
+run beat it on all three measures (higher PSNR-Y and SSIM-Y, lower NIQE)? `--blend 0.5 0.8` adds a row per alpha under
+each run: the run blended with SRResNet (network interpolation, `upscale --blend`), scored the same way. bf16 on a CPU
 without native bf16 is emulated and slow; the table still says what each run computed in.
 
 A realistic SRGAN's matrix, scored on degraded LR (a project trained with `data.degradation: realistic` and a set
@@ -34,9 +36,11 @@ from machine import describe_cpu
 from srgan.config import load_params
 from srgan.data.crops import load_eval_images
 from srgan.data.resize import bicubic_upscale
+from srgan.errors import SrganError
 from srgan.imageio import write_png
 from srgan.inference import upscale_image
-from srgan.metrics import psnr_y
+from srgan.metrics import psnr_y, ssim_y
+from srgan.models.blend import blend, check_alpha
 from srgan.models.discriminator import Discriminator
 from srgan.models.io import load_generator
 from srgan.niqe import niqe_or_none
@@ -64,22 +68,33 @@ def with_overrides(raw: dict, overrides: list[str]) -> dict:
     return raw
 
 
-def scores(method, images: dict, scale: int, save_to: Path | None = None) -> tuple[float, float]:
-    """Mean PSNR-Y and mean NIQE of a method over the held-out images, its outputs written to `save_to`."""
+def scores(method, images: dict, scale: int, save_to: Path | None = None) -> dict:
+    """Mean PSNR-Y, SSIM-Y and NIQE of a method over the held-out images, its outputs written to `save_to`."""
     outputs = {name: method(lr) for name, (lr, _) in images.items()}
     if save_to:
         for name, sr in outputs.items():
             write_png(save_to / f"{name}.png", sr)
-    psnr = np.mean([psnr_y(outputs[name], hr, scale) for name, (_, hr) in images.items()])
-    return float(psnr), float(np.mean([niqe_or_none(sr, scale) for sr in outputs.values()]))
+    return {"psnr": float(np.mean([psnr_y(outputs[name], hr, scale) for name, (_, hr) in images.items()])),
+            "ssim": float(np.mean([ssim_y(outputs[name], hr, scale) for name, (_, hr) in images.items()])),
+            "niqe": float(np.mean([niqe_or_none(sr, scale) for sr in outputs.values()]))}
 
 
-def model_scores(generator, images: dict, scale: int, save_to: Path | None = None) -> tuple[float, float]:
+def model_scores(generator, images: dict, scale: int, save_to: Path | None = None) -> dict:
     """scores() of a generator, upscaling in fp32."""
     return scores(lambda lr: upscale_image(generator, lr, precision="fp32"), images, scale, save_to)
 
 
-def train_one(p: dict, seed: int, precision: str, images: dict, save_to: Path | None) -> dict:
+def shown(score: dict) -> str:
+    return f"{score['psnr']:.2f} / {score['ssim']:.4f} / {score['niqe']:.2f}"
+
+
+def beats(score: dict, other: dict) -> bool:
+    """Higher PSNR-Y and SSIM-Y and lower NIQE than `other`: better on every measure, not a trade."""
+    return score["psnr"] > other["psnr"] and score["ssim"] > other["ssim"] and score["niqe"] < other["niqe"]
+
+
+def train_one(p: dict, seed: int, precision: str) -> tuple[dict, torch.nn.Module]:
+    """One GAN run from models/srresnet.pt: its record (seed, precision, time, D's health) and its generator."""
     data, settings = p["data"], p["gan"].model_copy(update={"precision": precision})
     torch.manual_seed(seed)
     generator, _ = load_generator(MODEL_FILES["srresnet"], CPU)
@@ -94,11 +109,20 @@ def train_one(p: dict, seed: int, precision: str, images: dict, save_to: Path | 
             result = run_loop(trainer, settings, store=RunStore(Path(folder), "gan", f"{seed:016d}"), watch=watch)
         finally:
             batches.close()
-    seconds = time.perf_counter() - start
-    psnr, niqe = model_scores(result.eval(), images, data.scale,
-                              save_to / f"seed{seed}-{trainer.precision}" if save_to else None)
-    return {"seed": seed, "precision": trainer.precision, "psnr": psnr, "niqe": niqe, "seconds": seconds,
-            **watch.summary()}
+    record = {"seed": seed, "precision": trainer.precision, "seconds": time.perf_counter() - start, **watch.summary()}
+    return record, result.eval()
+
+
+def print_row(run: dict, score: dict, label: str, base: dict, bicubic: dict, compared: dict) -> bool:
+    """One table row; whether the scored model meets the bar."""
+    ok = (score["niqe"] <= min(base["niqe"], bicubic["niqe"]) - NIQE_BAR and score["psnr"] >= base["psnr"] - PSNR_BAR
+          and not run["collapsed"])
+    beat_cells = "".join(f" {'yes' if beats(score, other) else 'no'} |" for other in compared.values())
+    print(f"| {run['seed']} | {label} | {score['niqe'] - base['niqe']:+.2f} | {score['psnr'] - base['psnr']:+.2f} | "
+          f"{'yes, at step ' + str(run['collapsed_at']) if run['collapsed'] else 'no'} | "
+          f"{run.get('separation_mean', float('nan')):.3f} | {'yes' if ok else 'no'} | {shown(score)} |{beat_cells} "
+          f"{run['seconds']:.0f} |", flush=True)
+    return ok
 
 
 def main() -> None:
@@ -111,7 +135,14 @@ def main() -> None:
                         help="score on data/prepared/eval/NAME (a set of data.eval, prepared)")
     parser.add_argument("--compare", type=Path, action="append", default=[], metavar="MODEL",
                         help="also score this model file on the set (repeatable)")
+    parser.add_argument("--blend", type=float, nargs="+", default=[], metavar="ALPHA",
+                        help="also score each run blended with SRResNet at these alphas (network interpolation)")
     args = parser.parse_args()
+    for alpha in args.blend:
+        try:
+            check_alpha(alpha, "--blend")
+        except SrganError as error:
+            parser.error(str(error))
     raw = with_overrides(yaml.safe_load(Path("params.yaml").read_text()), args.set)
     with tempfile.NamedTemporaryFile("w", suffix=".yaml") as tmp:
         yaml.safe_dump(raw, tmp)
@@ -127,28 +158,28 @@ def main() -> None:
     images = load_eval_images(prepared)
     print(f"training on {p['data'].degradation} LR; scored on {args.eval_set} ({len(images)} images)")
     srresnet, _ = load_generator(MODEL_FILES["srresnet"], CPU)
-    base_psnr, base_niqe = model_scores(srresnet, images, scale)
-    bicubic_psnr, bicubic_niqe = scores(lambda lr: bicubic_upscale(lr, scale), images, scale)
-    print(f"bicubic PSNR-Y {bicubic_psnr:.2f} NIQE {bicubic_niqe:.2f}; SRResNet PSNR-Y {base_psnr:.2f} "
-          f"NIQE {base_niqe:.2f}", flush=True)
+    base = model_scores(srresnet, images, scale)
+    bicubic = scores(lambda lr: bicubic_upscale(lr, scale), images, scale)
+    print(f"PSNR-Y / SSIM-Y / NIQE: bicubic {shown(bicubic)}; SRResNet {shown(base)}", flush=True)
+    compared = {}
     for path in args.compare:
-        psnr, niqe = model_scores(load_generator(path, CPU)[0], images, scale)
-        print(f"{path}: PSNR-Y {psnr:.2f} NIQE {niqe:.2f}", flush=True)
+        compared[path] = model_scores(load_generator(path, CPU)[0], images, scale)
+        print(f"{path}: {shown(compared[path])}", flush=True)
+    beat_columns = "".join(f" beats {path} |" for path in compared)
     print("| seed | precision | NIQE − SRResNet | PSNR-Y − SRResNet (dB) | D collapsed | mean D(real) − D(fake) "
-          "| meets the bar | PSNR-Y / NIQE | time (s) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          f"| meets the bar | PSNR-Y / SSIM-Y / NIQE |{beat_columns} time (s) |")
+    print("|" + "---|" * (9 + len(compared)))
     met = 0
     for precision in args.precisions:
         for seed in args.seeds:
-            run = train_one(p, seed, precision, images, args.save)
-            ok = (run["niqe"] <= min(base_niqe, bicubic_niqe) - NIQE_BAR and run["psnr"] >= base_psnr - PSNR_BAR
-                  and not run["collapsed"])
+            run, generator = train_one(p, seed, precision)
+            save_to = args.save / f"seed{seed}-{run['precision']}" if args.save else None
+            ok = print_row(run, model_scores(generator, images, scale, save_to), run["precision"], base, bicubic,
+                           compared)
             met += ok
-            print(f"| {seed} | {run['precision']} | {run['niqe'] - base_niqe:+.2f} | {run['psnr'] - base_psnr:+.2f} | "
-                  f"{'yes, at step ' + str(run['collapsed_at']) if run['collapsed'] else 'no'} | "
-                  f"{run.get('separation_mean', float('nan')):.3f} | {'yes' if ok else 'no'} | "
-                  f"{run['psnr']:.2f} / {run['niqe']:.2f} | {run['seconds']:.0f} |",
-                  flush=True)
+            for alpha in args.blend:
+                print_row(run, model_scores(blend(srresnet, generator, alpha), images, scale),
+                          f"{run['precision']}, blend α={alpha:g}", base, bicubic, compared)
     print(f"{met} of {len(args.seeds) * len(args.precisions)} runs meet the bar")
 
 

@@ -91,20 +91,35 @@ def test_the_gan_robustness_matrix_trains_evaluates_and_saves_each_run(tiny_run,
     """On the tiny run's SRResNet and crops (read, not changed): a row per run, the verdict, the SR saved."""
     result = run("gan_robustness.py", "--seeds", "0", "1", "--precisions", "fp32", "--set", "gan.steps=2",
                  "--set", "gan.d_warmup_steps=1", "--set", "gan.log_every=1", "--save", str(tmp_path / "runs"),
-                 "--compare", "models/srresnet.pt", cwd=tiny_run.root, env={"OMP_NUM_THREADS": "1"})
+                 "--compare", "models/srresnet.pt", "--blend", "0", "1", cwd=tiny_run.root,
+                 env={"OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr[-3000:]
     rows = [line for line in result.stdout.splitlines() if re.match(r"\| [01] \| fp32 \|", line)]
     assert len(rows) == 2 and "of 2 runs meet the bar" in result.stdout
     assert "training on bicubic LR; scored on skimage (3 images)" in result.stdout
-    srresnet = re.search(r"SRResNet PSNR-Y ([\d.]+) NIQE ([\d.]+)", result.stdout).groups()
-    compared = re.search(r"models/srresnet.pt: PSNR-Y ([\d.]+) NIQE ([\d.]+)", result.stdout).groups()
+    srresnet = re.search(r"SRResNet ([\d.]+ / [\d.]+ / [\d.]+)", result.stdout).group(1)
+    compared = re.search(r"models/srresnet.pt: ([\d.]+ / [\d.]+ / [\d.]+)", result.stdout).group(1)
     assert compared == srresnet, "a compared model is scored as the matrix's own start is"
+    assert "| beats models/srresnet.pt |" in result.stdout
     for row in rows:
-        psnr, niqe = (float(value) for value in row.split(" | ")[7].split(" / "))
-        assert 10 < psnr < 60 and niqe > 0, row
+        cells = row.split(" | ")
+        psnr, ssim, niqe = (float(value) for value in cells[7].split(" / "))
+        assert 10 < psnr < 60 and 0 < ssim <= 1 and niqe > 0, row
+        assert cells[8] in ("yes", "no"), row
+    for seed, row in enumerate(rows):
+        blends = {alpha: next(line for line in result.stdout.splitlines()
+                              if line.startswith(f"| {seed} | fp32, blend α={alpha} |")) for alpha in (0, 1)}
+        assert blends[1].split(" | ")[7] == row.split(" | ")[7], "alpha 1 is the run itself"
+        assert blends[0].split(" | ")[7] == srresnet, "alpha 0 is the SRResNet it started from"
     assert "overrides: gan.steps=2 gan.d_warmup_steps=1 gan.log_every=1" in result.stdout
     for seed in (0, 1):
         assert sorted(path.name for path in (tmp_path / "runs" / f"seed{seed}-fp32").iterdir()), "no SR saved"
+
+
+def test_the_gan_robustness_matrix_refuses_a_blend_outside_0_to_1(tiny_run):
+    result = run("gan_robustness.py", "--blend", "0.5", "1.5", cwd=tiny_run.root)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "--blend 1.5 must lie in [0, 1]" in result.stderr
 
 
 def test_the_gan_robustness_matrix_names_an_unprepared_evaluation_set_and_the_command_to_prepare_it(tiny_run):

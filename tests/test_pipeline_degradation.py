@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from PIL import Image
+from tests.conftest import HELD_OUT
 
 from srgan.data.crops import load_eval_images
 from srgan.data.resize import degrade
@@ -46,8 +47,8 @@ def test_own_photos_train_realistically_and_every_kind_of_set_is_evaluated_side_
     def edit(params):
         params["data"].update(train=f"folder:{photos}", degradation="realistic",
                               validation={"source": plates, "images": 2}, eval={
-            "skimage": "skimage", "skimage_real": {"source": "skimage", "degradation": "realistic", "seed": 1,
-                                                "draws": 2},
+            "skimage": f"folder:{HELD_OUT}", "skimage_real": {"source": f"folder:{HELD_OUT}",
+                                                           "degradation": "realistic", "seed": 1, "draws": 2},
             "plates": plates, "mine": f"folder:{photos}"})
         params["evaluate"]["interpolation"] = [0.5]
 
