@@ -220,6 +220,25 @@ class DvcProject:
         return {**digests, "reports/train_gan/metrics.json without perf": json.dumps(summary, sort_keys=True)}
 
 
+def queue_states(root: Path) -> dict[str, str]:
+    """Name (or task id) -> status of every task in a project's experiment queue, read through DVC's own API in this
+    process: a `dvc queue status` process per poll costs a second of CPU, taken from the experiments waited on."""
+    from dvc.repo import Repo
+
+    with Repo(str(root)) as repo:
+        return {task.get("name") or task["rev"][:7]: task["status"] for task in repo.experiments.celery_queue.status()}
+
+
+def wait_for_queue(root: Path, timeout: float = 600) -> dict[str, str]:
+    """queue_states() once no task is queued or running any more (or the timeout has passed)."""
+    deadline = time.monotonic() + timeout
+    states = queue_states(root)
+    while any(state in ("Queued", "Running") for state in states.values()) and time.monotonic() < deadline:
+        time.sleep(1)
+        states = queue_states(root)
+    return states
+
+
 def _git(root: Path, *args: str) -> None:
     subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", *args], cwd=root, check=True,
                    capture_output=True)

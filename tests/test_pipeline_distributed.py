@@ -3,10 +3,10 @@
 test_pipeline_distributed_resume.py, a file of its own so that `--dist loadfile` gives it to the other worker."""
 
 import json
-import time
 
 import pytest
 import torch
+from tests.conftest import wait_for_queue
 
 from srgan.models.io import load_generator
 
@@ -59,13 +59,8 @@ def test_two_processes_train_as_one(one, two):
 def test_queued_experiments_run_on_two_workers(one):
     one.dvc("exp", "run", "--queue", "-S", "gan.lr_g=0.001,0.01")  # a grid: one queued experiment per value
     one.dvc("queue", "start", "--jobs", "2")
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        rows = one.dvc("queue", "status").stdout
-        if "Queued" not in rows and "Running" not in rows:
-            break
-        time.sleep(2)
-    assert "Success" in rows and "Failed" not in rows, rows
+    states = wait_for_queue(one.root)
+    assert list(states.values()) == ["Success", "Success"], one.dvc("queue", "status").stdout
     experiments = json.loads(one.dvc("exp", "show", "--json").stdout)
     found = {}
     for commit in experiments:

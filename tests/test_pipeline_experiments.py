@@ -6,9 +6,9 @@ import json
 import shlex
 import subprocess
 import sys
-import time
 
 import yaml
+from tests.conftest import wait_for_queue
 from tests.test_pipeline import README, STAGES, TRACER
 
 
@@ -125,11 +125,8 @@ def test_a_queued_experiment_runs_its_own_code_not_the_workspace_s(tiny_copy):
     edited = root / "src/srgan/train/pretrain.py"
     edited.write_text(edited.read_text() + "\nraise SystemExit('the workspace code ran in a queued experiment')\n")
     dvc("queue", "start")
-    deadline, state = time.monotonic() + 600, ""
-    while state not in ("Success", "Failed") and time.monotonic() < deadline:
-        time.sleep(2)
-        line = next((line for line in dvc("queue", "status").splitlines() if "own-code" in line), "")
-        state = next((word for word in ("Success", "Failed") if word in line), "")
+    states = wait_for_queue(root)
+    assert "own-code" in dvc("queue", "status")
     logs = dvc("queue", "logs", "own-code")
     assert "workspace code ran" not in logs
-    assert state == "Success" and "Running stage 'pretrain'" in logs, logs[-3000:]
+    assert states == {"own-code": "Success"} and "Running stage 'pretrain'" in logs, logs[-3000:]
