@@ -99,21 +99,21 @@ def server(tmp_path: Path):
 
 # ----------------------------------------------------------------------------- test order
 
-# The longest test files, longest first (seconds on 2 cores, `pytest -n 2 --dist loadfile --durations=0`). With
-# `--dist loadfile` a worker takes a whole file, so a long file left for last runs alone on one core: these go
-# first, every other file after them in collection order (pyproject's --no-loadscope-reorder keeps that order; the
-# default would put the files with the most tests first, these last). The second builds no tiny run, so the other
-# worker works while the first one builds it.
+# The longest test files, longest first (seconds of test time on 2 cores, `pytest -n 2 --dist loadfile --junitxml`,
+# 2026-12-01). With `--dist loadfile` a worker takes a whole file, so a long file left for last runs alone on one
+# core: these go first, every other file after them in collection order (pyproject's --no-loadscope-reorder keeps
+# that order; the default would put the files with the most tests first, these last). The second and third build
+# no tiny run, so the other worker works while the first one builds it (35 s) instead of waiting for its lock.
 LONGEST_FIRST = (
-    "tests/test_pipeline.py",                      # 250, with the shared tiny run's build
-    "tests/stages/test_train_gan.py",              # 75
-    "tests/test_pipeline_experiments.py",          # 235
-    "tests/test_pipeline_distributed.py",          # 190
-    "tests/test_pipeline_degradation.py",          # 165
-    "tests/test_pipeline_distributed_resume.py",   # 120
-    "tests/test_pipeline_resume.py",               # 105
-    "tests/train/test_distributed.py",             # 46
-    "tests/test_benchmarks.py",                    # 40
+    "tests/test_pipeline.py",                      # 112, with the shared tiny run's build
+    "tests/stages/test_train_gan.py",              # 30
+    "tests/train/test_distributed.py",             # 29
+    "tests/test_pipeline_experiments.py",          # 134
+    "tests/test_pipeline_distributed.py",          # 112
+    "tests/test_pipeline_degradation.py",          # 76
+    "tests/test_pipeline_distributed_resume.py",   # 63
+    "tests/test_benchmarks.py",                    # 60
+    "tests/test_pipeline_resume.py",               # 53
 )
 
 
