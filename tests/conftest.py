@@ -107,7 +107,7 @@ def server(tmp_path: Path):
 LONGEST_FIRST = (
     "tests/test_pipeline.py",                      # 112, with the shared tiny run's build
     "tests/stages/test_train_gan.py",              # 30
-    "tests/train/test_distributed.py",             # 29
+    "tests/train/test_distributed.py",             # 8
     "tests/test_pipeline_experiments.py",          # 134
     "tests/test_pipeline_distributed.py",          # 112
     "tests/test_pipeline_degradation.py",          # 76

@@ -91,7 +91,7 @@ def test_the_gan_robustness_matrix_trains_evaluates_and_saves_each_run(tiny_run,
     """On the tiny run's SRResNet and crops (read, not changed): a row per run, the verdict, the SR saved."""
     result = run("gan_robustness.py", "--seeds", "0", "1", "--precisions", "fp32", "--set", "gan.steps=2",
                  "--set", "gan.d_warmup_steps=1", "--set", "gan.log_every=1", "--save", str(tmp_path / "runs"),
-                 "--compare", "models/srresnet.pt", "--blend", "0", "1", cwd=tiny_run.root,
+                 "--compare", "models/srresnet.pt", "--blend", "0", "1", "--choose-alpha", "--soup", cwd=tiny_run.root,
                  env={"OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr[-3000:]
     rows = [line for line in result.stdout.splitlines() if re.match(r"\| [01] \| fp32 \|", line)]
@@ -111,6 +111,15 @@ def test_the_gan_robustness_matrix_trains_evaluates_and_saves_each_run(tiny_run,
                               if line.startswith(f"| {seed} | fp32, blend α={alpha} |")) for alpha in (0, 1)}
         assert blends[1].split(" | ")[7] == row.split(" | ")[7], "alpha 1 is the run itself"
         assert blends[0].split(" | ")[7] == srresnet, "alpha 0 is the SRResNet it started from"
+        chosen = re.search(rf"\| {seed} \| fp32, blend α chosen on the other photos \(astronaut (\d), chelsea (\d), "
+                           r"coffee (\d)\) \|.*", result.stdout)
+        assert chosen, result.stdout
+        if len(set(chosen.groups())) == 1:  # one alpha for every photo: that blend's own row
+            assert chosen.group(0).split(" | ")[7] == blends[int(chosen.group(1))].split(" | ")[7]
+    soup = next(line for line in result.stdout.splitlines() if line.startswith("| soup | fp32, soup of seeds 0, 1 |"))
+    assert float(soup.split(" | ")[7].split(" / ")[0]) > 10
+    assert any(line.startswith("| soup | fp32, soup of seeds 0, 1, blend α chosen on the other photos (")
+               for line in result.stdout.splitlines())
     assert "overrides: gan.steps=2 gan.d_warmup_steps=1 gan.log_every=1" in result.stdout
     for seed in (0, 1):
         assert sorted(path.name for path in (tmp_path / "runs" / f"seed{seed}-fp32").iterdir()), "no SR saved"
@@ -120,6 +129,70 @@ def test_the_gan_robustness_matrix_refuses_a_blend_outside_0_to_1(tiny_run):
     result = run("gan_robustness.py", "--blend", "0.5", "1.5", cwd=tiny_run.root)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "--blend 1.5 must lie in [0, 1]" in result.stderr
+
+
+def test_choosing_the_blend_on_the_other_photos_never_sees_the_photo_it_scores():
+    """Two photos of two draws each: on `a` the sharp blend beats the rival on every measure, on `b` only the faithful
+    one does. Left out, `a` is scored at the alpha chosen on `b` and `b` at the one chosen on `a`: the worse pair."""
+    from gan_robustness import leave_one_photo_out, photos
+
+    good, bad = {"psnr": 30.0, "ssim": 0.9, "niqe": 4.0}, {"psnr": 20.0, "ssim": 0.5, "niqe": 9.0}
+    rival = {name: {"psnr": 25.0, "ssim": 0.7, "niqe": 6.0} for name in ("a", "a_draw1", "b", "b_draw1")}
+    blends = {0.5: {"a": bad, "a_draw1": bad, "b": good, "b_draw1": good},
+              0.9: {"a": good, "a_draw1": good, "b": bad, "b_draw1": bad}}
+    held_out, chosen = leave_one_photo_out(blends, rival)
+    assert chosen == {"a": 0.5, "b": 0.9}
+    assert held_out == {name: bad for name in rival}
+    assert photos(["a", "a_draw12", "my_draw", "x_draw1"]) == {"a": "a", "a_draw12": "a", "my_draw": "my_draw",
+                                                              "x_draw1": "x_draw1"}, "a draw of a photo in the set"
+    tie = {alpha: {name: dict(rival[name]) for name in rival} for alpha in (0.2, 0.7)}
+    assert leave_one_photo_out(tie, rival)[1] == {"a": 0.7, "b": 0.7}, "on a tie, the sharper alpha"
+
+
+def test_a_soup_of_one_start_s_fine_tunes_is_their_average():
+    import torch
+    from gan_robustness import soup
+
+    from srgan.models.generator import Generator
+
+    start = Generator(4, blocks=1, channels=4)
+    runs = [Generator(4, blocks=1, channels=4) for _ in range(3)]
+    for run in runs:
+        run.load_state_dict({name: value + torch.randn_like(value) if value.is_floating_point() else value
+                             for name, value in start.state_dict().items()})
+    averaged = soup(runs).state_dict()
+    for name, value in start.state_dict().items():
+        if value.is_floating_point():
+            torch.testing.assert_close(averaged[name], sum(run.state_dict()[name] for run in runs) / 3)
+
+
+@pytest.mark.parametrize("flags", [["--compare", "models/srresnet.pt"], ["--blend", "0.5"]])
+def test_choosing_the_blend_needs_blends_and_a_model_to_beat(flags, monkeypatch, capsys):
+    import gan_robustness
+
+    monkeypatch.setattr(sys, "argv", ["gan_robustness.py", "--choose-alpha", *flags])
+    with pytest.raises(SystemExit) as stopped:
+        gan_robustness.main()
+    assert stopped.value.code == 2 and "--choose-alpha picks one of the --blend alphas" in capsys.readouterr().err
+
+
+def test_choosing_the_blend_needs_two_photos_to_leave_one_out(tiny_run, tmp_path, monkeypatch, capsys):
+    import gan_robustness
+    import numpy as np
+
+    from srgan.data.crops import write_eval_images
+    from srgan.imageio import write_png
+
+    write_png(tmp_path / "only.png", np.zeros((32, 32, 3), np.uint8))
+    write_eval_images([tmp_path / "only.png"], tmp_path / "data/prepared/eval/one/images.npz", scale=4, draws=2)
+    (tmp_path / "params.yaml").write_text((tiny_run.root / "params.yaml").read_text())
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["gan_robustness.py", "--eval-set", "one", "--choose-alpha", "--blend", "0.5",
+                                      "--compare", "models/srresnet.pt"])
+    with pytest.raises(SystemExit) as stopped:
+        gan_robustness.main()
+    assert stopped.value.code == 2 and "--choose-alpha leaves one photo out at a time: one has only one" in \
+        capsys.readouterr().err
 
 
 def test_the_gan_robustness_matrix_names_an_unprepared_evaluation_set_and_the_command_to_prepare_it(tiny_run):

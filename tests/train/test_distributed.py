@@ -23,6 +23,7 @@ from srgan.train.unsupervised import UnsupervisedTrainer
 
 CPU = torch.device("cpu")
 STEPS = 4
+METHODS = ("pretrain", "gan", "unpaired", "measurement")
 
 
 def data(side: int = 32):
@@ -63,14 +64,16 @@ def weights(t) -> torch.Tensor:
     return torch.cat([value.detach().float().flatten() for m in modules for value in m.state_dict().values()])
 
 
-def worker(rank: int, world: int, port: int, method: str, out: str) -> None:
+def worker(rank: int, world: int, port: int, out: str) -> None:
+    """Every method in turn, in one process group: a spawned process pays for importing torch once."""
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=world)
     torch.set_num_threads(1)
-    t = trainer(method, rank, world)
-    for index in range(STEPS):
-        t.step(index)
-    torch.save(weights(t), f"{out}.{rank}")
+    for method in METHODS:
+        t = trainer(method, rank, world)
+        for index in range(STEPS):
+            t.step(index)
+        torch.save(weights(t), f"{out}.{method}.{rank}")
     dist.destroy_process_group()
 
 
@@ -80,10 +83,17 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.mark.parametrize("method", ["pretrain", "gan", "unpaired", "measurement"])
-def test_two_processes_end_identical_and_where_one_ends(method, tmp_path):
-    mp.spawn(worker, args=(2, free_port(), method, str(tmp_path / "w")), nprocs=2, join=True)
-    rank0, rank1 = torch.load(tmp_path / "w.0"), torch.load(tmp_path / "w.1")
+@pytest.fixture(scope="module")
+def two_processes(tmp_path_factory) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """{method: (rank 0's weights, rank 1's)} after STEPS steps on 2 gloo processes."""
+    out = tmp_path_factory.mktemp("distributed") / "w"
+    mp.spawn(worker, args=(2, free_port(), str(out)), nprocs=2, join=True)
+    return {method: (torch.load(f"{out}.{method}.0"), torch.load(f"{out}.{method}.1")) for method in METHODS}
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_two_processes_end_identical_and_where_one_ends(method, two_processes):
+    rank0, rank1 = two_processes[method]
     assert torch.equal(rank0, rank1), "both ranks must hold the same weights"
     torch.set_num_threads(1)
     single = trainer(method, 0, 1)
