@@ -111,7 +111,7 @@ def shown(score: dict) -> str:
 
 def beats(score: dict, other: dict) -> bool:
     """Higher PSNR-Y and SSIM-Y and lower NIQE than `other`: better on every measure, not a trade."""
-    return score["psnr"] > other["psnr"] and score["ssim"] > other["ssim"] and score["niqe"] < other["niqe"]
+    return measures_won(score, other) == 3
 
 
 def photos(names) -> dict[str, str]:
@@ -168,13 +168,21 @@ def soup(generators: list[torch.nn.Module]) -> torch.nn.Module:
     return averaged
 
 
+def soup_record(records: list[dict]) -> dict:
+    """The runs of a soup as one table record: their total time and D's health over all of them."""
+    collapsed = [run for run in records if run["collapsed"]]
+    return {"seed": "soup", "seconds": sum(run["seconds"] for run in records), "collapsed": bool(collapsed),
+            "collapsed_at": collapsed[0]["collapsed_at"] if collapsed else None,
+            "separation_mean": float(np.mean([run.get("separation_mean", np.nan) for run in records]))}
+
+
 class Table:
     """The matrix's table: the references scored once, then rows for each model scored against them."""
 
     def __init__(self, images: dict, scale: int, srresnet: torch.nn.Module, compare: list[Path], alphas: list[float],
                  choose_alpha: bool):
-        self.images, self.scale, self.srresnet, self.alphas, self.choose_alpha = images, scale, srresnet, alphas, \
-            choose_alpha
+        self.images, self.scale, self.srresnet = images, scale, srresnet
+        self.alphas, self.choose_alpha = alphas, choose_alpha
         self.base = model_scores(srresnet, images, scale)
         self.bicubic = scores(lambda lr: bicubic_upscale(lr, scale), images, scale)
         print(f"PSNR-Y / SSIM-Y / NIQE: bicubic {shown(self.bicubic)}; SRResNet {shown(self.base)}", flush=True)
@@ -268,11 +276,7 @@ def main() -> None:
             runs.append((run, generator))
         if args.soup and len(runs) > 1:
             records = [run for run, _ in runs]
-            whole = {"seed": "soup", "seconds": sum(run["seconds"] for run in records),
-                     "collapsed": any(run["collapsed"] for run in records),
-                     "collapsed_at": next((run["collapsed_at"] for run in records if run["collapsed"]), None),
-                     "separation_mean": float(np.mean([run.get("separation_mean", np.nan) for run in records]))}
-            table.rows(whole, soup([generator for _, generator in runs]),
+            table.rows(soup_record(records), soup([generator for _, generator in runs]),
                        f"{records[0]['precision']}, soup of seeds {', '.join(str(seed) for seed in args.seeds)}")
     print(f"{met} of {len(args.seeds) * len(args.precisions)} runs meet the bar")
 
