@@ -6,7 +6,8 @@ Sides, each in a fresh process so that its peak resident memory is its own:
   - reference: fp32, eager, contiguous, one 128-px tile at a time without overlap (what a plain loop does);
   - project fp32: srgan.inference.upscale_tensor in fp32 (overlapping tiles, batched, channels-last);
   - project <precision>: the same under --precision autocast (default: what `auto` resolves to, bf16 on a CPU
-    with AMX, else fp32, when this side is left out), as `upscale` and the evaluate stage run it;
+    with AMX or an AMD one with AVX512-BF16, else fp32, when this side is left out), as `upscale` and the evaluate
+    stage run it;
   - onnxruntime fp32: the reference's loop on the `srgan-export` ONNX file in ONNX Runtime (CPU provider, as many
     threads as torch): another fp32 engine on the same weights. Exporting and loading it are not timed.
 Reports seconds, the speed-up over the reference, peak memory, and the PSNR of that output against the

@@ -5,7 +5,6 @@ import re
 import shutil
 
 import torch
-from tests.test_pipeline_distributed import longer
 
 from srgan.models.io import load_generator
 
@@ -13,10 +12,11 @@ from srgan.models.io import load_generator
 def test_a_killed_two_process_run_resumes_with_two_or_one(copy_tiny_run):
     """One checkpoint of a killed 2-process run, resumed twice: with 2 processes to the files of an uninterrupted
     run, and with 1 process (N processes resume with M) to a finite model of the same architecture."""
-    project = copy_tiny_run(lambda p: (longer(p, 2), p["gan"].update(steps=40, checkpoint_every=10,
-                                                                       log_every=10, validate_every=40)))
+    project = copy_tiny_run(lambda p: (  # pretrained already (the process count is an execution setting)
+        p["execution"].update(nproc_per_node=2, device="cpu"),
+        p["gan"].update(steps=40, checkpoint_every=10, log_every=10, validate_every=40,
+                        replay={"size": 8, "fraction": 0.5})))
     root = project.root
-    project.dvc("repro", "pretrain")
     checkpoint = project.kill_during("train_gan", "checkpoints/train_gan-*/state.pt")
     kept = root.parent / "kept_checkpoint"
     shutil.copytree(checkpoint.parent, kept)

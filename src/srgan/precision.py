@@ -1,14 +1,15 @@
 """Numeric precision by name (auto, fp32, bf16, fp16): what `auto` resolves to, and autocast for forward passes.
 
 bf16 pays only where the hardware computes it fast. On a CPU without AVX512-BF16 or AMX, oneDNN emulates it and a
-training step is about 14 times slower than in fp32 (measured on an AVX2 CPU). With AVX512-BF16 but no AMX it is
-native yet slower than fp32: on a 2-core Xeon VM that exposes AVX512-BF16 and AVX512-FP16 but not AMX, a 2048^2
-matmul ran at 166 GFLOP/s in bf16 against 325 in fp32, and the default pipeline's steps at 0.4 to 0.5 times their
-fp32 speed (README, Speed). Only AMX's tile units make bf16 faster than fp32 on a CPU (about 3 times the step). So
-`auto` is bf16 on CUDA devices that support it and on CPUs with AMX-BF16, and fp32 everywhere else; fp16 is never
-chosen automatically.
+training step is about 14 times slower than in fp32 (measured on an AVX2 CPU). Where AVX512-BF16 is native, the
+vendor decides (README, Speed): on a 2-core Intel Xeon VM that exposes AVX512-BF16 and AVX512-FP16 but not AMX, a
+2048^2 matmul ran at 166 GFLOP/s in bf16 against 325 in fp32, and the default pipeline's steps at 0.4 to 0.5 times
+their fp32 speed; there only AMX's tile units make bf16 faster (about 3 times the step). On a 2-core AMD EPYC
+(Zen 4: AVX512-BF16, no AMX) the same matmul ran at 413 GFLOP/s in bf16 against 192 in fp32, and the paper's
+training steps at 2.3 times a plain fp32 loop's speed. So `auto` is bf16 on CUDA devices that support it, on CPUs
+with AMX-BF16 and on AMD CPUs with AVX512-BF16, and fp32 everywhere else (an Intel CPU with AVX512-BF16 alone
+included); fp16 is never chosen automatically.
 """
-
 from __future__ import annotations
 
 import contextlib
@@ -28,6 +29,7 @@ PRECISIONS = get_args(Precision)
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 CPU_FEATURES = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
 ARM = ("aarch64", "arm64")
+AMD = "AuthenticAMD"  # /proc/cpuinfo's vendor_id
 EMULATED_BF16_SLOWDOWN = 14  # bf16 step time / fp32 step time on an AVX2 CPU (README, Speed)
 
 
@@ -42,17 +44,29 @@ class Resolved:
         return {"requested": self.requested, "resolved": self.name, "reason": self.reason}
 
 
+def cpuinfo_field(*names: str, path: str = "/proc/cpuinfo") -> str:
+    """The value of the first line of /proc/cpuinfo (or `path`) that starts with one of `names` ("" where there is
+    none, or no such file)."""
+    try:
+        with open(path) as info:
+            for line in info:
+                if line.startswith(names):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
+
+
 @functools.cache
 def cpu_flags() -> frozenset[str]:
     """The CPU's feature flags as Linux reports them (empty elsewhere)."""
-    try:
-        with open("/proc/cpuinfo") as info:
-            for line in info:
-                if line.startswith(("flags", "Features")):
-                    return frozenset(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return frozenset()
+    return frozenset(cpuinfo_field("flags", "Features").split())
+
+
+@functools.cache
+def cpu_vendor() -> str:
+    """The CPU's vendor as Linux reports it: GenuineIntel, AuthenticAMD, ... ("" elsewhere)."""
+    return cpuinfo_field("vendor_id")
 
 
 def cpu_features() -> dict[str, bool]:
@@ -88,23 +102,31 @@ def native_bf16(device: torch.device) -> tuple[bool, str]:
     return False, f"{device.type} devices are run in fp32"
 
 
-def without_amx(device: torch.device) -> bool:
-    """An x86 CPU whose native bf16 has no AMX behind it: there oneDNN computes bf16 slower than fp32."""
-    return device.type == "cpu" and platform.machine() not in ARM and not cpu_features()["amx_bf16"]
+def slower_native_bf16(device: torch.device) -> str | None:
+    """Why this x86 CPU's native bf16 is slower than its fp32, or None where it is not: AVX512-BF16 without AMX on
+    any but an AMD CPU (measured on Intel; AMD's Zen 4 computes it at about twice its fp32 speed)."""
+    if device.type != "cpu" or platform.machine() in ARM:
+        return None
+    if cpu_features()["amx_bf16"] or cpu_vendor() == AMD:
+        return None
+    return ("the CPU has native bf16 (avx512_bf16) but no AMX and is not an AMD one; oneDNN computed bf16 at about "
+            "half its fp32 speed on such an Intel CPU")
 
 
 @functools.cache
 def resolve_precision(requested: str, device: torch.device) -> Resolved:
     """The precision to compute in. `auto` picks bf16 where it is faster than fp32 (native, and on an x86 CPU with
-    AMX), else fp32; an explicit bf16 where it is slower still runs, with one warning. Logged once per process and
-    device."""
+    AMX or made by AMD), else fp32; an explicit bf16 where it is slower still runs, with one warning. Logged once per
+    process and device."""
     if requested not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {requested!r}")
     native, evidence = native_bf16(device)
-    if native and without_amx(device):
-        evidence = ("the CPU has native bf16 (avx512_bf16) but no AMX, where oneDNN computes bf16 at about half its "
-                    "fp32 speed")
-    fast = native and not without_amx(device)
+    slower = slower_native_bf16(device) if native else None
+    if slower:
+        evidence = slower
+    elif native and device.type == "cpu" and cpu_vendor() == AMD:
+        evidence += ", on an AMD CPU, where oneDNN computes bf16 at about twice its fp32 speed"
+    fast = native and not slower
     if requested == "auto":
         resolved = Resolved("bf16" if fast else "fp32", requested, f"auto: {evidence}")
         log.info("precision auto -> %s on %s: %s", resolved.name, device.type, evidence)
