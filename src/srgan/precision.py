@@ -10,6 +10,7 @@ training steps at 2.3 times a plain fp32 loop's speed. So `auto` is bf16 on CUDA
 with AMX-BF16 and on AMD CPUs with AVX512-BF16, and fp32 everywhere else (an Intel CPU with AVX512-BF16 alone
 included); fp16 is never chosen automatically.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -102,15 +103,16 @@ def native_bf16(device: torch.device) -> tuple[bool, str]:
     return False, f"{device.type} devices are run in fp32"
 
 
-def slower_native_bf16(device: torch.device) -> str | None:
-    """Why this x86 CPU's native bf16 is slower than its fp32, or None where it is not: AVX512-BF16 without AMX on
-    any but an AMD CPU (measured on Intel; AMD's Zen 4 computes it at about twice its fp32 speed)."""
-    if device.type != "cpu" or platform.machine() in ARM:
+def measured_cpu_bf16(device: torch.device) -> tuple[bool, str] | None:
+    """On an x86 CPU without AMX, where the speed of native bf16 depends on the vendor: whether it is faster than
+    fp32 there, and the measurement that says so. None elsewhere (native means fast)."""
+    if device.type != "cpu" or platform.machine() in ARM or cpu_features()["amx_bf16"]:
         return None
-    if cpu_features()["amx_bf16"] or cpu_vendor() == AMD:
-        return None
-    return ("the CPU has native bf16 (avx512_bf16) but no AMX and is not an AMD one; oneDNN computed bf16 at about "
-            "half its fp32 speed on such an Intel CPU")
+    if cpu_vendor() == AMD:
+        return True, ("the CPU has native bf16 (avx512_bf16), on an AMD CPU, where oneDNN computes bf16 at about twice "
+                      "its fp32 speed")
+    return False, ("the CPU has native bf16 (avx512_bf16) but no AMX and is not an AMD one; oneDNN computed bf16 at "
+                   "about half its fp32 speed on such an Intel CPU")
 
 
 @functools.cache
@@ -121,12 +123,9 @@ def resolve_precision(requested: str, device: torch.device) -> Resolved:
     if requested not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {requested!r}")
     native, evidence = native_bf16(device)
-    slower = slower_native_bf16(device) if native else None
-    if slower:
-        evidence = slower
-    elif native and device.type == "cpu" and cpu_vendor() == AMD:
-        evidence += ", on an AMD CPU, where oneDNN computes bf16 at about twice its fp32 speed"
-    fast = native and not slower
+    fast, measured = native, measured_cpu_bf16(device) if native else None
+    if measured:
+        fast, evidence = measured
     if requested == "auto":
         resolved = Resolved("bf16" if fast else "fp32", requested, f"auto: {evidence}")
         log.info("precision auto -> %s on %s: %s", resolved.name, device.type, evidence)
