@@ -3,8 +3,9 @@
     python benchmarks/tiled_inference.py --size 1024 --scale 4        # the paper's generator, 16 blocks x 64 ch
 
 Sides, each in a fresh process so that its peak resident memory is its own:
-  - reference: fp32, eager, contiguous, one 128-px tile at a time without overlap (what a plain loop does);
-  - project fp32: srgan.inference.upscale_tensor in fp32 (overlapping tiles, batched, channels-last);
+  - reference: fp32, eager, contiguous, one 128-px tile (--tile) at a time without overlap (what a plain loop does);
+  - project fp32: srgan.inference.upscale_tensor in fp32 with `upscale`'s default tiling (tiles of at most 256 px
+    overlapping by 16, spread evenly, one a pass, channels-last);
   - project <precision>: the same under --precision autocast (default: what `auto` resolves to, bf16 on a CPU
     with AMX or an AMD one with AVX512-BF16, else fp32, when this side is left out), as `upscale` and the evaluate
     stage run it;
@@ -39,7 +40,7 @@ from machine import add_precision_flag, default_precision, describe_cpu, gemm_pe
 def run_side(side: str, size: int, scale: int, tile: int, out: Path) -> dict:
     import torch
 
-    from srgan.inference import upscale_tensor
+    from srgan.inference import BATCH, OVERLAP, TILE, upscale_tensor
     from srgan.models.generator import Generator
 
     torch.manual_seed(0)
@@ -60,7 +61,7 @@ def run_side(side: str, size: int, scale: int, tile: int, out: Path) -> dict:
         sr = sr.clamp(0, 1)
     else:
         precision = side.removeprefix("project ")
-        sr = upscale_tensor(generator, lr, tile=tile, overlap=16, precision=precision)
+        sr = upscale_tensor(generator, lr, tile=TILE, overlap=OVERLAP, precision=precision, batch=BATCH)
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     np.save(out, (sr[0] * 255).round().byte().permute(1, 2, 0).numpy())
@@ -111,7 +112,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=1024, help="LR side in pixels")
     parser.add_argument("--scale", type=int, default=4)
-    parser.add_argument("--tile", type=int, default=128)
+    parser.add_argument("--tile", type=int, default=128, help="the reference's tile side")
     add_precision_flag(parser, default_precision(), "the project's side compared with fp32")
     parser.add_argument("--side", help=argparse.SUPPRESS)  # internal: measure one side
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
@@ -120,8 +121,8 @@ def main() -> None:
         print(json.dumps(run_side(args.side, args.size, args.scale, args.tile, args.out)))
         return
     print(describe_cpu(), flush=True)
-    print(f"{args.size}x{args.size} LR at x{args.scale}, SRResNet 16 blocks x 64 ch, {args.tile}-px tiles, CPU",
-          flush=True)
+    print(f"{args.size}x{args.size} LR at x{args.scale}, SRResNet 16 blocks x 64 ch, CPU; the reference in "
+          f"{args.tile}-px tiles, the project in `upscale`'s", flush=True)
     results = {}
     chosen = f"project {args.precision}"
     with tempfile.TemporaryDirectory() as folder:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from srgan.inference import _ramp, _starts, upscale_image, upscale_tensor
+from srgan.inference import _ramp, _spans, upscale_image, upscale_tensor
 from srgan.models.generator import Generator
 
 
@@ -42,10 +42,11 @@ def test_tiled_is_close_to_whole_image(generator):
     assert difference.max().item() < 0.1
     assert difference.mean().item() < 0.005
     assert difference.max().item() > 1e-3  # it really went through the tiled path
-    # Tiles start at rows 0, 24, 38 and columns 0, 18. Pixels covered by one tile only and more than the
+    # Tiles of 29 px start at rows 0, 20, 41 and columns 0, 21. Pixels covered by one tile only and more than the
     # receptive field (~10 LR px) from that tile's inner edges come out exactly as from the whole image.
-    assert difference[..., :42, :34].max().item() < 1e-6
-    assert difference[..., 112:, 64:].max().item() < 1e-6
+    assert _spans(70, 32, 8) == ([0, 20, 41], 29) and _spans(50, 32, 8) == ([0, 21], 29)
+    assert difference[..., :36, :36].max().item() < 1e-6
+    assert difference[..., 106:, 66:].max().item() < 1e-6
     assert tiled.min() >= 0 and tiled.max() <= 1
 
 
@@ -60,12 +61,18 @@ def test_tile_covering_the_image_is_exact(generator):
     assert not torch.equal(upscale_tensor(generator, lr, tile=64, overlap=8), expected)  # tiling does show
 
 
-def test_tiles_cover_every_pixel():
-    for length, tile, overlap in [(70, 32, 8), (50, 32, 8), (33, 32, 31), (100, 10, 3)]:
-        starts = _starts(length, tile, overlap)
-        assert starts[0] == 0 and starts[-1] == length - tile
-        assert all(b - a <= tile - overlap for a, b in zip(starts, starts[1:]))
-    assert _starts(20, 32, 8) == [0]
+def test_the_fewest_tiles_cover_every_pixel_evenly_spread():
+    for length, tile, overlap in [(70, 32, 8), (50, 32, 8), (33, 32, 31), (100, 10, 3), (512, 128, 16),
+                                  (512, 256, 16), (1000, 256, 16), (300, 128, 0), (129, 128, 16)]:
+        starts, size = _spans(length, tile, overlap)
+        fewest = -(-(length - overlap) // (tile - overlap))
+        assert len(starts) == fewest and size <= tile, (length, tile, overlap)
+        assert starts[0] == 0 and starts[-1] + size == length
+        strides = [b - a for a, b in zip(starts, starts[1:])]
+        assert max(strides) - min(strides) <= 1, "spread evenly"
+        assert size - max(strides) >= overlap - 1, "neighbours share the overlap, to a pixel's rounding"
+    assert _spans(512, 128, 16) == ([0, 99, 198, 297, 396], 116)  # 580 px computed; a fixed stride of 112: 640
+    assert _spans(20, 32, 8) == ([0], 20) and _spans(32, 32, 8) == ([0], 32)
     ramp = _ramp(16, 4)
     assert ramp.min() > 0 and ramp.max() == 1 and torch.equal(ramp, ramp.flip(0))
 

@@ -385,7 +385,7 @@ class EvaluateParams(Section):
     lpips: Literal["auto", "off"] = "auto"
     niqe: Bool = True
     samples: Int = Field(3, ge=0, le=1000)
-    tile: Int = Field(128, ge=16, le=4096)
+    tile: Int = Field(256, ge=16, le=4096)
     precision: Precision = "auto"
     interpolation: list[Annotated[Float, Field(gt=0, lt=1)]] = []
 

@@ -24,7 +24,7 @@ from srgan.allocator import keep_freed_memory
 from srgan.devices import pick_device
 from srgan.errors import SrganError
 from srgan.imageio import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, list_images, read_image, write_png
-from srgan.inference import upscale_image
+from srgan.inference import BATCH, OVERLAP, TILE, upscale_image
 from srgan.models.blend import load_blend
 from srgan.models.io import load_generator
 from srgan.names import distinct_labels
@@ -134,9 +134,9 @@ def save_output(target: Path, image: np.ndarray) -> None:
         raise SrganError(write_error(target, err)) from None
 
 
-def upscale_files(model: Path, inputs: list[Path], out_dir: Path, *, device: str = "auto", tile: int = 128,
-                  overlap: int = 16, max_pixels: int = DEFAULT_MAX_PIXELS, precision: str = "auto",
-                  batch: int = 4, blend: Path | None = None,
+def upscale_files(model: Path, inputs: list[Path], out_dir: Path, *, device: str = "auto", tile: int = TILE,
+                  overlap: int = OVERLAP, max_pixels: int = DEFAULT_MAX_PIXELS, precision: str = "auto",
+                  batch: int = BATCH, blend: Path | None = None,
                   alpha: float | None = None) -> tuple[list[Path], dict[Path, str]]:
     """Upscale every input image; returns (written files, {input: error}) so one bad image stops nothing else.
 
@@ -175,13 +175,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("inputs", type=Path, nargs="+", help="image files or folders of images")
     parser.add_argument("-o", "--out", type=Path, default=Path("upscaled"), help="output folder (default: upscaled)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N]")
-    parser.add_argument("--tile", type=int, default=128,
+    parser.add_argument("--tile", type=int, default=TILE,
                         help=f"LR tile side, at least {MIN_TILE}; lower it to use less memory")
-    parser.add_argument("--overlap", type=int, default=16, help="LR pixels shared by neighbouring tiles (0 or more)")
+    parser.add_argument("--overlap", type=int, default=OVERLAP,
+                        help="LR pixels shared by neighbouring tiles, at least (0 or more)")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto",
                         help="inference precision (default auto: bf16 where the CPU or GPU computes it natively, "
                              "several times faster there; fp32 elsewhere, where bf16 is emulated and slow)")
-    parser.add_argument("--batch", type=int, default=4, help="tiles per forward pass (more: faster, more memory)")
+    parser.add_argument("--batch", type=int, default=BATCH,
+                        help="tiles per forward pass (more: more memory; it can fill a GPU, it does not speed a CPU)")
     parser.add_argument("--blend", type=Path, help="a second model of the same architecture (e.g. models/srresnet.pt) "
                         "to interpolate with: a dial from faithful (--alpha 0) to the model itself (--alpha 1)")
     parser.add_argument("--alpha", type=float, help="with --blend, the weight of the model (default 0.5)")

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from srgan.config import LoopParams
 from srgan.errors import SrganError
-from srgan.inference import upscale_image
+from srgan.inference import TILE, upscale_image
 from srgan.metrics import psnr_y
 from srgan.train.checkpoint import RunStore, rng_state, set_rng_state
 from srgan.train.distributed import Dist
@@ -72,7 +72,7 @@ class Validation:
     """Held-out (lq, gt) images: mean PSNR-Y of the generator on them, and the first output as a sample."""
     images: dict[str, tuple[np.ndarray, np.ndarray]]
     scale: int
-    tile: int = 128
+    tile: int = TILE
 
     def run(self, generator: nn.Module) -> tuple[dict[str, float], dict[str, np.ndarray]]:
         was_training = generator.training
