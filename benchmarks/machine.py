@@ -11,8 +11,10 @@ import argparse
 import time
 
 import torch
+from torch import nn
 
 from srgan import precision
+from srgan.models.polyphase import PolyphaseConv2d
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 # /proc/cpuinfo flag of each feature that decides how fast a precision runs.
@@ -98,3 +100,12 @@ def share_of_peak(gflops: float, peak: float | None, precision: str) -> str:
     if gflops > peak:
         return f"above the {precision} GEMM peak of {peak:.0f} GFLOP/s (not a ceiling for this step)"
     return f"{gflops / peak:5.1%} of the {precision} GEMM peak"
+
+
+def plain(network: nn.Module) -> nn.Module:
+    """`network` computed as a plain reimplementation computes it, in place: its RGB convs as nn.Conv2d, where the
+    project computes them through their polyphase components on the CPU (srgan.models.polyphase). Same weights."""
+    for module in network.modules():
+        if type(module) is PolyphaseConv2d:
+            module.__class__ = nn.Conv2d
+    return network

@@ -3,9 +3,11 @@
     python benchmarks/tiled_inference.py --size 1024 --scale 4        # the paper's generator, 16 blocks x 64 ch
 
 Sides, each in a fresh process so that its peak resident memory is its own:
-  - reference: fp32, eager, contiguous, one 128-px tile (--tile) at a time without overlap (what a plain loop does);
+  - reference: the same weights as a plain reimplementation computes them (every conv an nn.Conv2d, BatchNorms as
+    they are), fp32, eager, contiguous, one 128-px tile (--tile) at a time without overlap (what a plain loop does);
   - project fp32: srgan.inference.upscale_tensor in fp32 with `upscale`'s default tiling (tiles of at most 256 px
-    overlapping by 16, spread evenly, one a pass, channels-last);
+    overlapping by 16, spread evenly, one a pass, channels-last), BatchNorms folded, the RGB conv through its
+    polyphase components, straight from the last upsampling step's;
   - project <precision>: the same under --precision autocast (default: what `auto` resolves to, bf16 on a CPU
     with AMX or an AMD one with AVX512-BF16, else fp32, when this side is left out), as `upscale` and the evaluate
     stage run it;
@@ -34,7 +36,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from machine import add_precision_flag, default_precision, describe_cpu, gemm_peak
+from machine import add_precision_flag, default_precision, describe_cpu, gemm_peak, plain
 
 
 def run_side(side: str, size: int, scale: int, tile: int, out: Path) -> dict:
@@ -46,7 +48,7 @@ def run_side(side: str, size: int, scale: int, tile: int, out: Path) -> dict:
     torch.manual_seed(0)
     generator = Generator(scale, blocks=16, channels=64, bicubic_skip=True).eval()
     lr = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(1))
-    forward = generator
+    forward = plain(generator) if side == "reference" else generator
     if side == "onnxruntime fp32":
         forward = onnx_forward(generator, out.with_suffix(".onnx"))
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

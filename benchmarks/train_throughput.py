@@ -5,8 +5,8 @@
 
 For the MSE step (SRResNet pretraining) and the GAN step (G + D + VGG19 content loss to conv5_4; random VGG
 weights cost the same as ImageNet ones), it reports images/s of
-  - reference: the same networks in fp32, eager, contiguous memory, torch.optim.Adam (foreach), the loop a
-    typical reimplementation writes;
+  - reference: the same networks in fp32, eager, contiguous memory, every conv an nn.Conv2d (machine.plain),
+    torch.optim.Adam (foreach), the loop a typical reimplementation writes;
   - project: the project's own trainer (srgan.train.pretrain.MSETrainer, srgan.train.gan.GanTrainer) in
     --precision (autocast; default bf16 where this CPU computes it natively, else fp32), channels-last, fused
     Adam and, with --compile, torch.compile;
@@ -24,7 +24,7 @@ import time
 
 import torch
 import torch.nn.functional as F
-from machine import add_precision_flag, default_precision, describe_cpu, gemm_peak, share_of_peak
+from machine import add_precision_flag, default_precision, describe_cpu, gemm_peak, plain, share_of_peak
 from torch.utils.flop_counter import FlopCounterMode
 
 from srgan.config import parse_section
@@ -55,7 +55,7 @@ def batch(size: int, batch_size: int, scale: int = 4) -> tuple[torch.Tensor, tor
 class ReferenceMSE:
     def __init__(self, size: int, batch_size: int):
         torch.manual_seed(0)
-        self.g = Generator(4, 16, 64).train()
+        self.g = plain(Generator(4, 16, 64)).train()
         self.opt = torch.optim.Adam(self.g.parameters(), lr=1e-4)
         self.lr, self.hr = batch(size, batch_size)
 
@@ -69,8 +69,8 @@ class ReferenceMSE:
 class ReferenceGAN:
     def __init__(self, size: int, batch_size: int):
         torch.manual_seed(0)
-        self.g, self.d, self.vgg = Generator(4, 16, 64).train(), Discriminator(size, 64, "batch", 1024).train(), \
-            vgg_features()
+        self.g = plain(Generator(4, 16, 64)).train()
+        self.d, self.vgg = Discriminator(size, 64, "batch", 1024).train(), vgg_features()
         self.opt_g = torch.optim.Adam(self.g.parameters(), lr=1e-4)
         self.opt_d = torch.optim.Adam(self.d.parameters(), lr=1e-4)
         self.lr, self.hr = batch(size, batch_size)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from srgan.inference import _ramp, _spans, upscale_image, upscale_tensor
+from srgan.inference import _ramp, _spans, fold_batch_norms, overlap_for, upscale_image, upscale_tensor
 from srgan.models.generator import Generator
 
 
@@ -19,6 +19,39 @@ def generator():
 
 def _lr(height, width, seed=0):
     return torch.rand(1, 3, height, width, generator=torch.Generator().manual_seed(seed))
+
+
+def _with_running_statistics(generator):
+    """The generator with BatchNorm statistics and affine parameters far from their initial identity map."""
+    torch.manual_seed(1)
+    for module in generator.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-1, 1)
+            module.running_var.uniform_(0.5, 2)
+            torch.nn.init.uniform_(module.weight, 0.5, 2)
+            torch.nn.init.uniform_(module.bias, -1, 1)
+    return generator.eval()
+
+
+def test_folding_batch_norms_keeps_the_output_and_the_original():
+    generator = _with_running_statistics(Generator(scale=4, blocks=2, channels=8, norm="batch"))
+    before = {name: value.clone() for name, value in generator.state_dict().items()}
+    folded = fold_batch_norms(generator)
+    assert not any(isinstance(module, torch.nn.BatchNorm2d) for module in folded.modules())
+    assert sum(isinstance(module, torch.nn.BatchNorm2d) for module in generator.modules()) == 5
+    lr = _lr(12, 10)
+    with torch.no_grad():
+        torch.testing.assert_close(folded(lr), generator(lr), atol=1e-5, rtol=1e-5)
+    assert all(torch.equal(value, before[name]) for name, value in generator.state_dict().items())
+
+
+def test_a_generator_in_train_mode_is_not_folded():
+    generator = Generator(scale=2, blocks=1, channels=8, norm="batch").train()
+    assert fold_batch_norms(generator) is generator
+
+
+def test_the_default_overlap_is_a_quarter_of_a_small_tile():
+    assert overlap_for(256) == 16 and overlap_for(64) == 16 and overlap_for(32) == 8 and overlap_for(8) == 2
 
 
 def test_single_tile_equals_the_generator(generator):
@@ -51,10 +84,10 @@ def test_tiled_is_close_to_whole_image(generator):
 
 
 def test_tile_covering_the_image_is_exact(generator):
-    # Both sides take the same path (channels-last weights and input): a contiguous convolution differs from a
-    # channels-last one by ~1e-6 on some CPUs (AVX2), so only the same memory format can be compared exactly.
+    # Both sides take the same path (folded, channels-last weights and input): a contiguous convolution differs from
+    # a channels-last one by ~1e-6 on some CPUs (AVX2), so only the same memory format can be compared exactly.
     lr = _lr(70, 50, seed=2)
-    channels_last = generator.to(memory_format=torch.channels_last)
+    channels_last = fold_batch_norms(generator).to(memory_format=torch.channels_last)
     with torch.no_grad():
         expected = channels_last(lr.contiguous(memory_format=torch.channels_last)).clamp(0, 1)
     assert torch.equal(upscale_tensor(generator, lr, tile=70, overlap=8), expected)

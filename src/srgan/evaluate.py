@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from srgan.data.resize import bicubic_upscale, nearest_upscale
 from srgan.imageio import write_png
-from srgan.inference import upscale_image
+from srgan.inference import overlap_for, upscale_image
 from srgan.metrics import LPIPS, full_reference_metrics
 from srgan.models.generator import Generator
 from srgan.niqe import niqe_or_none
@@ -28,7 +28,7 @@ def baselines(scale: int) -> dict[str, Method]:
 
 
 def model_method(generator: Generator, tile: int, precision: str = "fp32") -> Method:
-    return lambda image: upscale_image(generator, image, tile=tile, overlap=min(16, tile // 4), precision=precision)
+    return lambda image: upscale_image(generator, image, tile=tile, overlap=overlap_for(tile), precision=precision)
 
 
 def evaluate_images(dataset: str, images: dict[str, tuple[np.ndarray, np.ndarray]], methods: dict[str, Method],

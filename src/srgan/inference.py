@@ -1,16 +1,20 @@
 """Applying a generator to images of any size: overlapping tiles, spread evenly, feather-blended.
 
 Inference runs under torch.inference_mode, in the chosen precision (`auto`: bf16 where the device computes it
-natively, several times faster there, else fp32), with channels-last activations. Memory is bounded by
-`batch` tiles, whatever the image size.
+natively, several times faster there, else fp32), with channels-last activations, on a copy of an eval-mode
+generator whose BatchNorms are folded into the convs before them. Memory is bounded by `batch` tiles, whatever the
+image size.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
 import torch
+from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from srgan.models.generator import Generator
 from srgan.precision import autocast, resolve_precision
@@ -20,6 +24,29 @@ from srgan.precision import autocast, resolve_precision
 # 256-px tile a pass holds as many pixels as four of 128, so peak memory stays the same (about 1 GB in fp32 for
 # the paper's generator at x4).
 TILE, OVERLAP, BATCH = 256, 16, 1
+
+
+def overlap_for(tile: int) -> int:
+    """The default overlap of tiles of `tile` pixels: OVERLAP, or a quarter of a smaller tile."""
+    return min(OVERLAP, tile // 4)
+
+
+def fold_batch_norms(generator: nn.Module) -> nn.Module:
+    """A copy of an eval-mode network with each BatchNorm that follows a conv folded into that conv's weights and
+    bias: in eval mode a BatchNorm is a fixed affine map, so the output is the same to float rounding, without a
+    pass over every activation (a tenth of the paper's generator's CPU time). A network in train mode, whose
+    BatchNorms use the batch's statistics, is returned as it is."""
+    if generator.training:
+        return generator
+    folded = copy.deepcopy(generator)
+    for sequence in folded.modules():
+        if not isinstance(sequence, nn.Sequential):
+            continue
+        for index in range(len(sequence) - 1):
+            conv, norm = sequence[index], sequence[index + 1]
+            if type(conv) is nn.Conv2d and isinstance(norm, nn.BatchNorm2d):
+                sequence[index], sequence[index + 1] = fuse_conv_bn_eval(conv, norm), nn.Identity()
+    return folded
 
 
 def _spans(length: int, tile: int, overlap: int) -> tuple[list[int], int]:
@@ -52,7 +79,7 @@ def upscale_tensor(generator: Generator, lr: torch.Tensor, tile: int = TILE, ove
         raise ValueError(f"overlap {overlap} must be at least 0 and smaller than tile {tile}")
     device = next(generator.parameters()).device
     precision = resolve_precision(precision, device).name
-    generator = generator.to(memory_format=torch.channels_last)
+    generator = fold_batch_norms(generator).to(memory_format=torch.channels_last)
     scale = generator.scale
     _, channels, height, width = lr.shape
     (tops, h), (lefts, w) = _spans(height, tile, overlap), _spans(width, tile, overlap)

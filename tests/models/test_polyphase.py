@@ -29,6 +29,19 @@ def test_the_polyphase_conv_is_the_plain_conv_and_so_are_its_gradients(kernel, s
         torch.testing.assert_close(b, a, rtol=0, atol=1e-11)
 
 
+def test_from_its_input_s_phases_it_is_the_plain_conv_of_their_pixel_shuffle_and_so_are_its_gradients():
+    torch.manual_seed(0)
+    layer = PolyphaseConv2d(5, 3, 9).double()
+    phases = torch.randn(2, 20, 6, 7, dtype=torch.float64, requires_grad=True)
+    expected = F.conv2d(F.pixel_shuffle(phases, 2), layer.weight, layer.bias, padding=4)
+    got = layer.forward_phases(phases)
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-12)
+    upstream = torch.randn_like(expected)
+    inputs = (phases, layer.weight, layer.bias)
+    for a, b in zip(torch.autograd.grad(expected, inputs, upstream), torch.autograd.grad(got, inputs, upstream)):
+        torch.testing.assert_close(b, a, rtol=0, atol=1e-11)
+
+
 def test_a_channels_last_input_gives_the_same_output_and_no_bias_is_no_bias():
     torch.manual_seed(0)
     x = torch.randn(2, 8, 16, 16).contiguous(memory_format=torch.channels_last)
@@ -62,6 +75,41 @@ def test_an_even_kernel_is_refused():
 def test_the_generator_outputs_rgb_through_polyphase_convs():
     generator = Generator(scale=8, blocks=1, channels=8, progressive=True)
     assert all(isinstance(layer, PolyphaseConv2d) for layer in [generator.tail, *generator.side])
+
+
+@pytest.mark.parametrize("norm", ["batch", "spectral"])
+@pytest.mark.parametrize("steps, alpha", [(3, 1.0), (2, 1.0), (3, 0.4)])
+def test_the_generator_skipping_the_last_shuffle_is_the_generator_computed_layer_by_layer(norm, steps, alpha):
+    """The last upsampling step hands its phases straight to the RGB conv (the shuffle and unshuffle between them
+    cancel); computed layer by layer, with every PReLU slope distinct, the output and gradients are the same."""
+    torch.manual_seed(0)
+    generator = Generator(scale=8, blocks=1, channels=4, norm=norm, progressive=True)
+    generator = generator.double().eval()
+    for prelu in (module for module in generator.modules() if isinstance(module, nn.PReLU)):
+        nn.init.uniform_(prelu.weight, -0.5, 0.5)
+    lr = torch.rand(2, 3, 5, 7, dtype=torch.float64)
+
+    def layer_by_layer():
+        features = generator.head(lr)
+        x = features + generator.body(features)
+        for stage in generator.upsample[:steps - 1]:
+            x = stage(x)
+        rgb = (generator.tail if steps == 3 else generator.side[steps - 1]).double()
+        sr = nn.Conv2d.forward(rgb, generator.upsample[steps - 1](x))
+        if alpha < 1:
+            side = nn.Conv2d.forward(generator.side[steps - 2], x)
+            sr = alpha * sr + (1 - alpha) * F.interpolate(side, scale_factor=2, mode="nearest")
+        return sr
+
+    expected, got = layer_by_layer(), generator(lr, steps, alpha)
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-12)
+    upstream = torch.randn_like(expected)
+    weights = list(generator.parameters())
+    for a, b in zip(torch.autograd.grad(expected, weights, upstream, allow_unused=True),
+                    torch.autograd.grad(got, weights, upstream, allow_unused=True)):
+        assert (a is None) == (b is None)
+        if a is not None:
+            torch.testing.assert_close(b, a, rtol=0, atol=1e-11)
 
 
 def test_a_conv_first_run_under_inference_mode_still_trains():

@@ -10,6 +10,7 @@ from torch import nn
 
 from srgan.data.resize import upscale
 from srgan.models.norm import conv, feature_norm
+from srgan.models.polyphase import PolyphaseConv2d
 
 
 class ResidualBlock(nn.Module):
@@ -37,6 +38,14 @@ class Upsample2x(nn.Sequential):
         else:
             raise ValueError(f"upsample must be pixel_shuffle or nearest, got {mode!r}")
         super().__init__(*layers, nn.PReLU(channels))
+        self.mode = mode
+
+    def phases(self, x: torch.Tensor) -> torch.Tensor:
+        """pixel_unshuffle(self(x), 2) of a pixel_shuffle step, without the shuffle: PReLU acts pixel by pixel, so
+        it can act before the shuffle, each channel's slope repeated over the four phases that make it."""
+        conv, _, prelu = self
+        slope = prelu.weight.repeat_interleave(4) if prelu.weight.numel() > 1 else prelu.weight
+        return F.prelu(conv(x), slope)
 
 
 class Generator(nn.Module):
@@ -74,20 +83,23 @@ class Generator(nn.Module):
         if steps != self.upsample_steps and not self.side:
             raise ValueError("only a progressive generator can output at an intermediate scale")
         features = self.head(lr)
-        x = features + self.body(features)
-        previous = None
-        for index in range(steps):
-            previous, x = x, self.upsample[index](x)
-        sr = self._rgb(steps, x)
+        previous = features + self.body(features)
+        for index in range(steps - 1):
+            previous = self.upsample[index](previous)
+        last, rgb = self.upsample[steps - 1], self._rgb_layer(steps)
+        if last.mode == "pixel_shuffle" and isinstance(rgb, PolyphaseConv2d):
+            sr = rgb.forward_phases(last.phases(previous))  # the same, without a shuffle the RGB conv would undo
+        else:
+            sr = rgb(last(previous))
         if alpha < 1.0 and steps > 1:
-            faded = F.interpolate(self._rgb(steps - 1, previous), scale_factor=2, mode="nearest")
+            faded = F.interpolate(self._rgb_layer(steps - 1)(previous), scale_factor=2, mode="nearest")
             sr = alpha * sr + (1.0 - alpha) * faded
         if self.bicubic_skip:  # added in float32: the bicubic image itself must not be rounded to bf16
             sr = sr.float() + upscale(lr.float(), 2**steps)
         return sr
 
-    def _rgb(self, steps: int, features: torch.Tensor) -> torch.Tensor:
-        return self.tail(features) if steps == self.upsample_steps else self.side[steps - 1](features)
+    def _rgb_layer(self, steps: int) -> nn.Module:
+        return self.tail if steps == self.upsample_steps else self.side[steps - 1]
 
 
 def start_at_bicubic(generator: Generator) -> Generator:

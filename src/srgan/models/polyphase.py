@@ -47,16 +47,22 @@ def _phase_map(kernel: int) -> tuple[torch.Tensor, int]:
 def polyphase_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     """F.conv2d(x, weight, bias, padding=k // 2) for an odd k, through the 2x2 polyphase components of x."""
     r, (height, width) = PHASES, x.shape[-2:]
+    if height % r or width % r:  # zero rows and columns: the conv's own zero padding, exact after the crop
+        x = F.pad(x, (0, -width % r, 0, -height % r))
+    return F.pixel_shuffle(phases_conv2d(F.pixel_unshuffle(x, r), weight, bias), r)[..., :height, :width]
+
+
+def phases_conv2d(phases: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """The polyphase components of F.conv2d(pixel_shuffle(phases, 2), weight, bias, padding=k // 2), from those of
+    its input: a conv with r*r times the channels and a kernel of about k / r."""
+    r = PHASES
     out_ch, in_ch, kernel, _ = weight.shape
     phase_map, taps = _phase_map(kernel)
     phase_weight = weight.reshape(-1, kernel * kernel) @ phase_map.to(weight.dtype)
     phase_weight = phase_weight.view(out_ch, in_ch, r, r, r, r, taps, taps)
     phase_weight = phase_weight.permute(0, 2, 3, 1, 4, 5, 6, 7).reshape(out_ch * r * r, in_ch * r * r, taps, taps)
     phase_bias = None if bias is None else bias[:, None].expand(out_ch, r * r).reshape(-1)
-    # zero rows and columns up to a multiple of r: the conv's own zero padding, so the output is exact after the crop
-    x = F.pad(x, (0, -width % r, 0, -height % r))
-    y = F.conv2d(F.pixel_unshuffle(x, r), phase_weight, phase_bias, padding=taps // 2)
-    return F.pixel_shuffle(y, r)[..., :height, :width]
+    return F.conv2d(phases, phase_weight, phase_bias, padding=taps // 2)
 
 
 class PolyphaseConv2d(nn.Conv2d):
@@ -75,3 +81,10 @@ class PolyphaseConv2d(nn.Conv2d):
         if x.device.type != "cpu" or torch.onnx.is_in_onnx_export():
             return super().forward(x)
         return polyphase_conv2d(x, self.weight, self.bias)
+
+    def forward_phases(self, phases: torch.Tensor) -> torch.Tensor:
+        """self(pixel_shuffle(phases, 2)) without the shuffle and the unshuffle that would undo it: when the input is
+        made by a pixel shuffle, as after the generator's last upsampling step, its phases are already at hand."""
+        if phases.device.type != "cpu" or torch.onnx.is_in_onnx_export():
+            return super().forward(F.pixel_shuffle(phases, PHASES))
+        return F.pixel_shuffle(phases_conv2d(phases, self.weight, self.bias), PHASES)

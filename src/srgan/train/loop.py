@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from srgan.config import LoopParams
 from srgan.errors import SrganError
-from srgan.inference import TILE, upscale_image
+from srgan.inference import TILE, overlap_for, upscale_image
 from srgan.metrics import psnr_y
 from srgan.train.checkpoint import RunStore, rng_state, set_rng_state
 from srgan.train.distributed import Dist
@@ -79,7 +79,7 @@ class Validation:
         generator.eval()
         scores, samples = [], {}
         for name, (lq, gt) in self.images.items():
-            sr = upscale_image(generator, lq, tile=self.tile, overlap=min(16, self.tile // 4))
+            sr = upscale_image(generator, lq, tile=self.tile, overlap=overlap_for(self.tile))
             scores.append(psnr_y(sr, gt, self.scale))
             if not samples:
                 samples[f"val/{name}"] = sr
