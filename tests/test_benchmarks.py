@@ -13,7 +13,7 @@ import pytest
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
-from machine import cpu_features, cpu_flags, describe_cpu, native_on_cpu, share_of_peak  # noqa: E402
+from machine import cpu_features, cpu_flags, describe_cpu, native_on_cpu, plain, share_of_peak  # noqa: E402
 
 AVX2_CPUINFO = "processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma\n\nprocessor\t: 1\nflags\t\t: fpu sse2 avx avx2 fma\n"
 AMX_FLAGS = {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}
@@ -49,6 +49,24 @@ def test_this_machines_bf16_is_not_native_when_onednn_declines_it(monkeypatch):
     finally:
         precision.resolve_precision.cache_clear()
     assert native_on_cpu("bf16", cpu_features(AMX_FLAGS)), "a described CPU is judged by its flags alone"
+
+
+def test_the_plain_reference_is_the_same_generator_computed_with_nn_conv2d_only():
+    import torch
+    from torch import nn
+
+    from srgan.models.generator import Generator
+    from srgan.models.polyphase import PolyphaseConv2d
+
+    torch.manual_seed(0)
+    generator = Generator(scale=8, blocks=1, channels=8, progressive=True).eval()
+    lr = torch.rand(1, 3, 9, 7)
+    with torch.no_grad():
+        expected = generator(lr)
+        reference = plain(generator)
+        assert not any(isinstance(module, PolyphaseConv2d) for module in reference.modules())
+        assert sum(type(module) is nn.Conv2d for module in reference.modules()) == 10
+        torch.testing.assert_close(reference(lr), expected, rtol=1e-5, atol=1e-5)
 
 
 def test_share_of_peak_is_never_above_100_percent_nor_of_a_missing_peak():
