@@ -206,19 +206,9 @@ def test_adding_and_removing_an_evaluation_set_trains_nothing(tiny_copy, tmp_pat
     assert "| plates" not in (tiny_copy.root / "reports/report.md").read_text()
 
 
-def test_gan_change_reruns_only_gan_evaluate_report(tiny_copy):
-    tiny_copy.edit_params(lambda p: p["gan"].update(adv_weight=2 * p["gan"]["adv_weight"]))
-    assert tiny_copy.ran(tiny_copy.dvc("repro")) == {"train_gan", "evaluate@skimage", "report"}
-
-
 def test_unsupervised_change_reruns_only_its_stage_evaluate_report(tiny_copy):
     tiny_copy.edit_params(lambda p: p["unsupervised"].update(adv_weight=2e-3))
     assert tiny_copy.ran(tiny_copy.dvc("repro")) == {"train_unsupervised", "evaluate@skimage", "report"}
-
-
-def test_report_change_reruns_only_report(tiny_copy):
-    tiny_copy.edit_params(lambda p: p["report"].update(dpi=160))
-    assert tiny_copy.ran(tiny_copy.dvc("repro")) == {"report"}
 
 
 def test_bad_params_stop_with_one_message(tiny_copy):

@@ -1,5 +1,5 @@
 """Real photos through `dvc repro`: a folder of the user's own odd images trained on with realistically degraded LR,
-evaluated on a clean, a degraded, a real-pairs and the user's own set side by side, with an SRResNet-to-SRGAN blend
+evaluated on a clean, a degraded and a real-pairs set side by side, with an SRResNet-to-SRGAN blend
 (evaluate.interpolation), and model cards; training on real LR-HR pairs."""
 
 import hashlib
@@ -49,7 +49,7 @@ def test_own_photos_train_realistically_and_every_kind_of_set_is_evaluated_side_
                               validation={"source": plates, "images": 2}, eval={
             "skimage": f"folder:{HELD_OUT}", "skimage_real": {"source": f"folder:{HELD_OUT}",
                                                            "degradation": "realistic", "seed": 1, "draws": 2},
-            "plates": plates, "mine": f"folder:{photos}"})
+            "plates": plates})
         params["evaluate"]["interpolation"] = [0.5]
 
     project = copy_tiny_run(edit)
@@ -75,8 +75,7 @@ def test_own_photos_train_realistically_and_every_kind_of_set_is_evaluated_side_
         photo = name.removesuffix("_draw1")
         assert np.array_equal(real_hr, clean[photo][1]) and not np.array_equal(real_lr, clean[photo][0])
         assert name == photo or not np.array_equal(real_lr, real[photo][0])
-    for name, degradation in (("skimage", "bicubic"), ("skimage_real", "realistic"), ("plates", "bicubic"),
-                              ("mine", "bicubic")):
+    for name, degradation in (("skimage", "bicubic"), ("skimage_real", "realistic"), ("plates", "bicubic")):
         provenance = json.loads((root / f"reports/evaluate/{name}/provenance.json").read_text())
         assert provenance["degradation"] == degradation
         assert provenance["draws"] == (2 if name == "skimage_real" else 1)
