@@ -71,6 +71,22 @@ def gemm_peak(precision: str, size: int = 2048, repeats: int = 5) -> float | Non
     return 2 * size**3 / min(times) / 1e9
 
 
+def conv_rate(side: int = 256, channels: int = 64, repeats: int = 5) -> float:
+    """G multiply-adds/s of one fp32 3x3 conv, channels to channels on a side x side image, channels-last, under
+    inference mode: the bulk of an SRResNet's arithmetic at the best layout oneDNN has for it. Where torch's matmul
+    is slow (MKL on an AMD CPU) this, not gemm_peak, is the practical fp32 ceiling of such a network."""
+    conv = nn.Conv2d(channels, channels, 3, padding=1).to(memory_format=torch.channels_last)
+    image = torch.rand(1, channels, side, side).to(memory_format=torch.channels_last)
+    times = []
+    with torch.inference_mode():
+        conv(image)
+        for _ in range(repeats):
+            start = time.perf_counter()
+            conv(image)
+            times.append(time.perf_counter() - start)
+    return side * side * channels * channels * 9 / min(times) / 1e9
+
+
 def describe_cpu(features: dict[str, bool] | None = None) -> str:
     """One line: the CPU features, torch's own capability, and which reduced precisions run natively."""
     emulated = [p for p in ("bf16", "fp16") if not native_on_cpu(p, features)]
