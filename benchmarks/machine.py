@@ -62,13 +62,7 @@ def gemm_peak(precision: str, size: int = 2048, repeats: int = 5) -> float | Non
         return None
     dtype = DTYPES[precision]
     a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
-    a @ b
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        a @ b
-        times.append(time.perf_counter() - start)
-    return 2 * size**3 / min(times) / 1e9
+    return 2 * size**3 / fastest(lambda: a @ b, repeats) / 1e9
 
 
 def conv_rate(side: int = 256, channels: int = 64, repeats: int = 5) -> float:
@@ -77,14 +71,20 @@ def conv_rate(side: int = 256, channels: int = 64, repeats: int = 5) -> float:
     is slow (MKL on an AMD CPU) this, not gemm_peak, is the practical fp32 ceiling of such a network."""
     conv = nn.Conv2d(channels, channels, 3, padding=1).to(memory_format=torch.channels_last)
     image = torch.rand(1, channels, side, side).to(memory_format=torch.channels_last)
-    times = []
     with torch.inference_mode():
-        conv(image)
-        for _ in range(repeats):
-            start = time.perf_counter()
-            conv(image)
-            times.append(time.perf_counter() - start)
-    return side * side * channels * channels * 9 / min(times) / 1e9
+        seconds = fastest(lambda: conv(image), repeats)
+    return side * side * channels * channels * 9 / seconds / 1e9
+
+
+def fastest(call, repeats: int) -> float:
+    """Seconds of the fastest of `repeats` calls, after one warm-up call."""
+    call()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return min(times)
 
 
 def describe_cpu(features: dict[str, bool] | None = None) -> str:
