@@ -127,6 +127,22 @@ def pytest_collection_modifyitems(config, items):
 PROJECT = Path(__file__).resolve().parents[1]
 
 
+def documentation() -> list[Path]:
+    """The README and the pages of docs/ it links to: every command and -S value they show is checked."""
+    return [PROJECT / "README.md", *sorted((PROJECT / "docs").glob("*.md"))]
+
+
+def fenced_blocks(page: Path) -> list[list[str]]:
+    """The lines of each fenced code block of a Markdown page."""
+    blocks, block = [], None
+    for line in page.read_text().splitlines():
+        if line.strip().startswith("```"):
+            blocks, block = (blocks + [block], None) if block is not None else (blocks, [])
+        elif block is not None:
+            block.append(line)
+    return blocks
+
+
 HELD_OUT = "held_out"  # the tiny project's evaluation photos, a folder in it (new_project writes them)
 
 

@@ -8,20 +8,14 @@ import subprocess
 import sys
 
 import yaml
-from tests.conftest import wait_for_queue
-from tests.test_pipeline import README, STAGES, TRACER
+from tests.conftest import documentation, fenced_blocks, wait_for_queue
+from tests.test_pipeline import STAGES, TRACER
 
 
 def readme_blocks() -> list[list[str]]:
-    """The README's fenced code blocks as shell lines: continuations joined, comments dropped."""
-    blocks, block = [], None
-    for line in README.read_text().splitlines():
-        if line.strip().startswith("```"):
-            blocks, block = (blocks + [block], None) if block is not None else (blocks, [])
-        elif block is not None:
-            block.append(line)
+    """The fenced code blocks of the README and docs/ as shell lines: continuations joined, comments dropped."""
     joined = []
-    for block in blocks:
+    for block in (block for page in documentation() for block in fenced_blocks(page)):
         text = "\n".join(block).replace("\\\n", " ")
         code = [line.split("#")[0] for line in text.splitlines()]
         joined.append([" ".join(line.split()) for line in code if line.strip()])

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 from pydantic import BaseModel
+from tests.conftest import documentation, fenced_blocks
 
 from srgan.config import SECTIONS
 from srgan.stages.deps import code_deps, expected_deps, rewrite, stage_module, stale_stages
@@ -107,14 +108,8 @@ def test_params_yaml_holds_every_key_the_code_reads():
 
 
 def readme_overrides() -> list[str]:
-    """Every -S value of every command in the README's fenced code blocks."""
-    lines, inside = [], False
-    for line in (PROJECT / "README.md").read_text().splitlines():
-        if line.startswith("```"):
-            inside = not inside
-        elif inside:
-            lines.append(line)
-    text = "\n".join(lines)
+    """Every -S value of every command in the fenced code blocks of the README and docs/."""
+    text = "\n".join(line for page in documentation() for block in fenced_blocks(page) for line in block)
     return [match.strip("'\"") for match in re.findall(r"-S\s+('[^']+'|\"[^\"]+\"|\S+)", text)]
 
 
