@@ -1,4 +1,5 @@
-"""Tests for srgan.losses: pixel and VGG content losses, the adversarial losses and the VGG fallback."""
+"""Tests for srgan.losses: pixel and VGG content losses, the adversarial losses, the VGG fallback and LDL's
+artifact term."""
 
 from __future__ import annotations
 
@@ -17,9 +18,12 @@ from srgan.losses import (
     VGG_FEATURE_SCALE,
     ContentLoss,
     VGGFeatures,
+    artifact_loss,
+    artifact_map,
     content_weights_for,
     discriminator_loss,
     generator_adversarial_loss,
+    local_variance,
     r1_penalty,
 )
 
@@ -176,3 +180,51 @@ def test_r1_penalty_is_the_squared_gradient_norm_of_d_at_the_reals():
     # The graph is kept, so D learns from the penalty: d|w|^2/dw = 2w.
     (gradient,) = torch.autograd.grad(penalty, weight)
     assert torch.allclose(gradient, 2 * weight.detach())
+
+
+def test_local_variance_is_the_unbiased_variance_of_each_reflected_window():
+    image = torch.rand(2, 3, 9, 11, dtype=torch.float64)
+    windows = F.unfold(F.pad(image, (3, 3, 3, 3), mode="reflect"), 7).view(2, 3, 49, 9, 11)
+    torch.testing.assert_close(local_variance(image, 7), windows.var(dim=2))
+
+
+def _noisy_half(noise: float = 0.2) -> tuple[torch.Tensor, torch.Tensor]:
+    """HR of smooth ramps, and an SR that is HR plus constant-free noise on its left half only."""
+    gt = torch.linspace(0, 1, 32).repeat(2, 3, 32, 1)
+    noisy = gt.clone()
+    noisy[..., :16] += noise * torch.randn(2, 3, 32, 16, generator=torch.Generator().manual_seed(0))
+    return noisy, gt
+
+
+def test_the_artifact_map_marks_noisy_error_and_leaves_a_smooth_offset_alone():
+    sr, gt = _noisy_half()
+    shifted = gt + 0.1  # wrong everywhere by the same amount: no artifact, only a colour error
+    weight = artifact_map(sr, gt, reference=gt)  # a perfect reference leaves no pixel out
+    assert weight.shape == (2, 1, 32, 32) and not weight.requires_grad
+    assert weight[..., :12].min() > 10 * weight[..., 20:].max()
+    assert artifact_map(shifted, gt, reference=gt).abs().max() < 1e-6
+
+
+def test_the_artifact_map_leaves_out_pixels_where_sr_is_nearer_hr_than_the_reference():
+    sr, gt = _noisy_half()
+    error = (gt - sr).abs().sum(1, keepdim=True)
+    everywhere = local_variance(error, 7) * error.var(dim=(1, 2, 3), keepdim=True) ** 0.2
+    torch.testing.assert_close(artifact_map(sr, gt, reference=gt), everywhere)  # a perfect reference: none left out
+    torch.testing.assert_close(artifact_map(sr, gt, reference=sr), everywhere)  # as good as the reference: kept
+    worse = gt + 2 * (sr - gt)  # the reference errs twice as much, at every pixel
+    nearer = error < (gt - worse).abs().sum(1, keepdim=True)
+    assert nearer[..., :16].all()
+    assert torch.all(artifact_map(sr, gt, reference=worse)[nearer] == 0)
+
+
+def test_the_artifact_loss_is_weighted_l1_whose_gradient_reaches_only_marked_pixels():
+    sr, gt = _noisy_half()
+    reference = gt + 0.15 * torch.randn_like(gt)
+    sr.requires_grad_(True)
+    loss = artifact_loss(sr, gt, reference)
+    weight = artifact_map(sr.detach(), gt, reference)
+    assert loss.item() == pytest.approx(F.l1_loss(weight * sr.detach(), weight * gt).item(), rel=1e-6)
+    (gradient,) = torch.autograd.grad(loss, sr)
+    unmarked = (weight == 0).expand_as(gradient)
+    assert unmarked.any() and torch.all(gradient[unmarked] == 0)
+    assert gradient[~unmarked].abs().gt(0).any()

@@ -324,6 +324,7 @@ class ContentWeights(Section):
     vgg54: Float = Field(1.0, ge=0)
     feature_matching: Float = Field(0.0, ge=0)
     low_pass: Float = Field(0.0, ge=0)
+    artifacts: Float = Field(0.0, ge=0)
 
 
 class AdvRamp(Section):

@@ -119,6 +119,40 @@ def feature_matching_loss(fake_features: list[torch.Tensor], real_features: list
     return torch.stack(terms).mean()
 
 
+def local_variance(image: torch.Tensor, window: int) -> torch.Tensor:
+    """The unbiased variance of every pixel's window x window neighbourhood, per channel (edges reflected)."""
+    pad = window // 2
+    padded = F.pad(image, (pad, pad, pad, pad), mode="reflect")
+    mean = F.avg_pool2d(padded, window, stride=1)
+    mean_of_squares = F.avg_pool2d(padded.square(), window, stride=1)
+    count = window * window
+    return (mean_of_squares - mean.square()).clamp_min(0) * (count / (count - 1))
+
+
+def artifact_map(sr: torch.Tensor, gt: torch.Tensor, reference: torch.Tensor, window: int = 7) -> torch.Tensor:
+    """Where SR holds artifacts rather than detail, after LDL (Liang et al. 2022, "Details or Artifacts").
+
+    A GAN's artifacts are where its error |HR - SR| (summed over channels) changes sharply from pixel to pixel:
+    the map is the local variance of that error over a window, times the error's variance over the whole image
+    to the power 1/5 (images that are wrong all over weigh more). Pixels where SR is nearer HR than `reference`
+    is (the output of a running average of G, which invents less) are left out: that is detail G got right.
+    (N, 1, H, W), no gradient.
+    """
+    with torch.no_grad():
+        error = (gt - sr).abs().sum(1, keepdim=True)
+        reference_error = (gt - reference).abs().sum(1, keepdim=True)
+        weight = local_variance(error, window) * error.var(dim=(1, 2, 3), keepdim=True).pow(0.2)
+        return torch.where(error < reference_error, torch.zeros_like(weight), weight)
+
+
+def artifact_loss(sr: torch.Tensor, gt: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """LDL's term: L1 between SR and HR weighted by the artifact map, so G is pulled back only where it
+    paints artifacts and keeps the texture it gets right."""
+    sr, gt = sr.float(), gt.float()
+    weight = artifact_map(sr, gt, reference.float())
+    return F.l1_loss(weight * sr, weight * gt)
+
+
 def content_weights_for(requested: dict[str, float], vgg_available: bool, reason: str = "") -> tuple[dict, str | None]:
     """The content weights to use, and a note when VGG terms had to fall back to pixel MSE.
 

@@ -49,10 +49,12 @@ def test_gan_step_logs_every_quantity(pairs):
     assert not any(value.requires_grad for value in losses.values())
 
 
-def test_gan_training_resumes_to_the_same_models(pairs, tmp_path):
-    # With a D warm-up step and a replay buffer, whose state must survive the resume too.
+@pytest.mark.parametrize("artifacts", [0.0, 1.0])
+def test_gan_training_resumes_to_the_same_models(pairs, tmp_path, artifacts):
+    # With a D warm-up step and a replay buffer (and G's running average, for the artifact term), whose state must
+    # survive the resume too.
     params = gan_params(d_warmup_steps=1, replay={"size": 8, "fraction": 0.5}, adv_weight=1e-2, log_every=1,
-                        checkpoint_every=2)
+                        checkpoint_every=2, content={**MSE_ONLY, "artifacts": artifacts})
     straight = gan_trainer(pairs, params)
     run_loop(straight, params, store=store(tmp_path, "a"))
     with pytest.raises(Interrupt):
@@ -63,6 +65,7 @@ def test_gan_training_resumes_to_the_same_models(pairs, tmp_path):
     run_loop(resumed, params, store=store(tmp_path, "b"), log_to=recorder)
     assert [step for step, _ in recorder.logged] == [1, 2, 3, 4, 5]
     assert len(resumed.replay.images) == 8
+    assert ("reference" in resumed.state_dict()) == (artifacts > 0)
     assert_same(straight.state_dict(), resumed.state_dict())
 
 
@@ -239,6 +242,25 @@ def test_feature_matching_alone_trains_g_without_an_adversarial_term(pairs):
     assert float(losses["g/total"]) == pytest.approx(float(losses["g/content_feature_matching"]))
     assert optimizer_steps(trainer.opt_g) == 1
     assert any(not torch.equal(value, parameters(trainer.generator)[name]) for name, value in before.items())
+
+
+def test_the_artifact_term_compares_g_with_its_running_average(pairs):
+    params = gan_params(steps=3, content={**MSE_ONLY, "artifacts": 2.0})
+    trainer = gan_trainer(pairs, params)
+    assert gan_trainer(pairs, gan_params(steps=1)).reference is None  # off: no average kept
+    start = parameters(trainer.generator)
+    for index in range(3):
+        losses = trainer.step(index)
+        assert float(losses["g/content_artifacts"]) > 0
+        assert float(losses["g/content"]) == pytest.approx(
+            float(losses["g/content_mse"]) + 2.0 * float(losses["g/content_artifacts"]), rel=1e-5)
+    # The average trails G (torch's AveragedModel starts from G after its first update, then moves a thousandth of
+    # the way a step): it has left G's start, and is far from where G is now.
+    average, now = parameters(trainer.reference.generator), parameters(trainer.generator)
+    moved = {name: (now[name] - start[name]).abs().sum() for name in start}
+    behind = {name: (now[name] - average[name]).abs().sum() for name in start}
+    assert any(not torch.equal(average[name], start[name]) for name in start)
+    assert all(0 < behind[name] < moved[name] for name in start if moved[name] > 0)
 
 
 def test_relativistic_discriminator_loss_is_used(pairs):

@@ -16,7 +16,7 @@ from srgan.train.gan import GanTrainer
 from srgan.train.health import DiscriminatorWatch
 
 TERM_LABELS = {"mse": "MSE", "l1": "L1", "vgg22": "VGG22", "vgg54": "VGG54", "feature_matching": "FM",
-               "low_pass": "LP"}
+               "low_pass": "LP", "artifacts": "LDL"}
 
 
 def content_loss(params: GanParams, vgg_record: dict) -> tuple[ContentLoss, dict, str]:

@@ -15,6 +15,7 @@ from srgan.config import GanParams
 from srgan.data.resize import downscale, upscale
 from srgan.losses import (
     ContentLoss,
+    artifact_loss,
     discriminator_loss,
     feature_matching_loss,
     generator_adversarial_loss,
@@ -27,10 +28,12 @@ from srgan.models.discriminator import Discriminator
 from srgan.models.generator import Generator
 from srgan.precision import autocast, resolve_precision
 from srgan.train.distributed import Dist
+from srgan.train.loop import Averaged
 from srgan.train.optim import Optimiser
 from srgan.train.tricks import Growth, ReplayBuffer, adv_weight_at
 
 LUMA = torch.tensor(LUMA_WEIGHTS).view(1, 3, 1, 1)  # what D sees with discriminator_luma
+REFERENCE_DECAY = 0.999  # of the running average of G that content.artifacts compares G with (LDL's)
 
 
 class GanTrainer:
@@ -56,6 +59,7 @@ class GanTrainer:
         self.opt_d = Optimiser(discriminator, params.lr_d, params.betas_d, precision=self.precision, device=device,
                                decay=params.lr_decay)
         self.replay = ReplayBuffer(params.replay.size, params.replay.fraction, seed=seed)
+        self.reference = Averaged(generator, REFERENCE_DECAY) if params.content.artifacts > 0 else None
         self.total_steps = params.d_warmup_steps + params.steps
         self.images_per_step = params.batch_size * params.d_steps
 
@@ -96,9 +100,11 @@ class GanTrainer:
             with torch.set_grad_enabled(k == 0), autocast(self.device, self.precision):
                 sr = self.g(lq, upsample_steps, alpha)  # only the first batch's SR trains G
             if k == 0:
-                first = (sr, gt)
+                first = (lq, sr, gt)
             losses = self.discriminator_step(sr, gt, upsample_steps, alpha)
         losses.update(self.generator_step(*first, self.adv_weight(gan_step), upsample_steps, alpha))
+        if self.reference:
+            self.reference.update(self.generator)
         self.opt_g.end_of_step()
         self.opt_d.end_of_step()
         return losses
@@ -145,11 +151,12 @@ class GanTrainer:
             images = (images * LUMA.to(images)).sum(1, keepdim=True).expand_as(images)
         return images
 
-    def generator_step(self, sr: torch.Tensor, gt: torch.Tensor, adv_weight: float,
+    def generator_step(self, lq: torch.Tensor, sr: torch.Tensor, gt: torch.Tensor, adv_weight: float,
                        upsample_steps: int | None = None, alpha: float = 1.0) -> dict[str, torch.Tensor]:
         """One G update: content terms, feature matching on D's features and the weighted adversarial term.
 
-        D is frozen (no gradients for its weights) and called unwrapped: this step trains G only.
+        D is frozen (no gradients for its weights) and called unwrapped: this step trains G only. `lq` is the LR
+        batch that made `sr`, which content.artifacts gives G's running average too.
         """
         upsample_steps = upsample_steps or self.generator.upsample_steps
         skip = self.generator.upsample_steps - upsample_steps
@@ -159,6 +166,9 @@ class GanTrainer:
             factor = 2**upsample_steps
             parts["low_pass"] = F.mse_loss(downscale(sr.float(), factor), downscale(gt.float(), factor))
             content = content + self.params.content.low_pass * parts["low_pass"]
+        if self.reference:
+            parts["artifacts"] = artifact_loss(sr, gt, self._reference_output(lq, upsample_steps, alpha))
+            content = content + self.params.content.artifacts * parts["artifacts"]
         adversarial = torch.zeros((), device=self.device)
         matching = self.params.content.feature_matching
         if adv_weight > 0 or matching > 0:
@@ -181,6 +191,11 @@ class GanTrainer:
         return {"g/total": total.detach(), "g/content": content.detach(), "g/adversarial": adversarial.detach(),
                 **{f"g/content_{name}": value.detach() for name, value in parts.items()}}
 
+    def _reference_output(self, lq: torch.Tensor, upsample_steps: int, alpha: float) -> torch.Tensor:
+        """The running average of G (in eval mode, as it would be used) applied to the LR batch."""
+        with torch.no_grad(), autocast(self.device, self.precision):
+            return self.reference.generator.eval()(lq, upsample_steps, alpha)
+
     def _adversarial(self, real_logits: torch.Tensor | None, fake_logits: torch.Tensor) -> torch.Tensor:
         if self.params.adversarial == "relativistic":
             real_logits = real_logits.float()
@@ -189,8 +204,11 @@ class GanTrainer:
         return generator_adversarial_loss(fake_logits)
 
     def state_dict(self) -> dict:
-        return {"generator": self.generator.state_dict(), "discriminator": self.discriminator.state_dict(),
-                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(), "replay": self.replay.state_dict()}
+        state = {"generator": self.generator.state_dict(), "discriminator": self.discriminator.state_dict(),
+                 "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(), "replay": self.replay.state_dict()}
+        if self.reference:
+            state["reference"] = self.reference.model.state_dict()
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         self.generator.load_state_dict(state["generator"])
@@ -198,3 +216,5 @@ class GanTrainer:
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
         self.replay.load_state_dict(state["replay"])
+        if self.reference:
+            self.reference.model.load_state_dict(state["reference"])
