@@ -9,7 +9,7 @@ from srgan.config import ExecutionParams, parse_section
 from srgan.data.resize import degrade
 from srgan.models.generator import Generator
 from srgan.models.io import load_generator
-from srgan.stages._training import Session, degradation_workers, paired_batches, save_and_discard, train
+from srgan.stages._training import LiveLog, Session, degradation_workers, paired_batches, save_and_discard, train
 from srgan.stages.paths import MODEL_FILES, TRAIN_HR, TRAIN_HR_MARGIN, TRAIN_IDS, TRAIN_LR, training_log
 from srgan.train.batches import PairBatches, Prefetched
 from srgan.train.checkpoint import RunStore
@@ -120,3 +120,14 @@ def test_auto_degradation_workers_are_none_on_a_cpu_and_the_cores_less_two_per_g
     assert degradation_workers(ExecutionParams(nproc_per_node=4), torch.device("cuda")) == 2
     assert degradation_workers(ExecutionParams(nproc_per_node=16), torch.device("cuda")) == 1
     assert degradation_workers(ExecutionParams(degradation_workers=3), CPU) == 3
+
+
+def test_the_training_summary_keeps_the_last_validation_and_the_median_throughput(tmp_path):
+    """metrics.json (`dvc exp show`): one slow interval (a machine's hiccup) moves the median, not the summary."""
+    from dvclive import Live
+
+    with Live(dir=str(tmp_path), report=None, save_dvc_exp=False, dvcyaml=None) as tracker:
+        log = LiveLog(tracker)
+        for step, rate, psnr in ((10, 30.0, 20.0), (20, 36.0, 21.0), (30, 5.0, 22.0)):
+            log.metrics(step, {"train/mse": 0.1, "val/psnr_y": psnr, "perf/images_per_s": rate})
+        assert log.summary() == {"val": {"psnr_y": 22.0}, "perf": {"images_per_s": 30.0}}

@@ -2,6 +2,7 @@
 non-finite stops that keep the last good checkpoint, and the exponential moving average of G."""
 
 import math
+import time
 
 import numpy as np
 import pytest
@@ -91,6 +92,29 @@ def test_log_cadence_schedule_and_throughput(pairs, tmp_path):
         assert set(values) == {"train/mse", "lr", "perf/images_per_s"}
         assert values["lr"] == pytest.approx(1e-3)
         assert math.isfinite(values["perf/images_per_s"]) and values["perf/images_per_s"] > 0
+
+
+class SlowValidation(Validation):
+    """A validation that takes `seconds` longer than the steps of a whole interval could."""
+
+    def __init__(self, pairs, seconds: float):
+        lr, hr = pairs
+        super().__init__({"v": (lr[0], hr[0])}, scale=4)
+        self.seconds = seconds
+
+    def run(self, generator):
+        time.sleep(self.seconds)
+        return super().run(generator)
+
+
+def test_the_throughput_counts_training_steps_not_validation_nor_checkpoints(pairs, tmp_path):
+    """A validation and a checkpoint after every step, each validation 0.5 s: were that time counted, no interval
+    of 2 steps of 4 crops could log more than 8 / 1.0 = 8 images/s."""
+    trainer = mse_trainer(pairs, steps=6, log_every=2, checkpoint_every=1, validate_every=1)
+    recorder = Recorder()
+    run_loop(trainer, trainer.params, store=store(tmp_path), log_to=recorder, validation=SlowValidation(pairs, 0.5))
+    rates = [values["perf/images_per_s"] for _, values in recorder.logged if "perf/images_per_s" in values]
+    assert len(rates) == 3 and min(rates) > 8 * 4, rates
 
 
 def test_validation_runs_at_its_cadence_and_logs_its_images(pairs, tmp_path):

@@ -6,6 +6,7 @@ import json
 import os
 import random
 import shutil
+import statistics
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -42,10 +43,10 @@ from srgan.train.batches import DegradedBatches, PairBatches, Prefetched, SubCro
 from srgan.train.checkpoint import RunStore, fingerprint
 from srgan.train.distributed import Dist, from_environment
 from srgan.train.health import DiscriminatorWatch
-from srgan.train.loop import NullLog, Trainer, Validation, run_loop
+from srgan.train.loop import THROUGHPUT, NullLog, Trainer, Validation, run_loop
 
 # The few numbers of a training run worth a column in `dvc exp show`: the final validation PSNR-Y (val/psnr_y) and
-# the throughput (perf/images_per_s); every curve stays in `dvc plots`.
+# the median throughput (perf/images_per_s); every curve stays in `dvc plots`.
 SUMMARY = ("val", "perf")
 TRAINING_DATA = [TRAIN_LR, TRAIN_HR, TRAIN_IDS, TRAIN_HR_MARGIN, VALIDATION]
 
@@ -84,11 +85,23 @@ class LiveLog:
 
     def __init__(self, tracker):
         self.tracker = tracker
+        self.rates: list[float] = []
 
     def metrics(self, step: int, values: dict[str, float]) -> None:
         self.tracker.step = step
         for key, value in values.items():
             self.tracker.log_metric(key, value)
+        if THROUGHPUT in values:
+            self.rates.append(values[THROUGHPUT])
+
+    def summary(self) -> dict:
+        """SUMMARY's keys of the last logged values, the throughput as the median of every interval's: one interval
+        catches a machine's hiccups."""
+        summary = {key: value for key, value in self.tracker.summary.items() if key in SUMMARY}
+        if self.rates:
+            section, name = THROUGHPUT.split("/")
+            summary[section] = {**summary.get(section, {}), name: statistics.median(self.rates)}
+        return summary
 
     def image(self, step: int, name: str, image) -> None:
         self.tracker.log_image(f"{name}_{step:07d}.png", image)
@@ -109,8 +122,9 @@ def training_log_for(stage: str, is_main: bool) -> Iterator:
 
     with tempfile.TemporaryDirectory(prefix=f"srgan-{stage}-log-") as folder:
         with Live(dir=folder, report=None, save_dvc_exp=False, dvcyaml=None) as tracker:
-            yield LiveLog(tracker)
-            tracker.summary = {key: value for key, value in tracker.summary.items() if key in SUMMARY}
+            live_log = LiveLog(tracker)
+            yield live_log
+            tracker.summary = live_log.summary()
         publish_log(Path(folder), training_log(stage))
 
 

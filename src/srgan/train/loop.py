@@ -33,6 +33,9 @@ from srgan.train.health import DiscriminatorWatch
 log = logging.getLogger(__name__)
 
 
+THROUGHPUT = "perf/images_per_s"  # HR crops per second of training steps, logged with every interval's losses
+
+
 class TrainingLog(Protocol):
     """Where a loop reports curves and sample images (the stages adapt DVCLive to it)."""
 
@@ -153,7 +156,8 @@ def _run(trainer: Trainer, params: LoopParams, store: RunStore, log_to: Training
     for entry in history:
         watch.observe(entry["step"], entry["values"])
     running, total = RunningMean(), trainer.total_steps
-    clock, since = time.perf_counter(), start
+    # The throughput counts the steps and the read-back of their losses, not validation, logging or checkpoints.
+    clock, since, paused = time.perf_counter(), start, 0.0
     bar = tqdm(range(start, total), desc=trainer.name, initial=start, total=total, disable=not dist.is_main)
     kept, done = start, start  # the step of the checkpoint on disk (0: none), the last step done
     try:
@@ -164,13 +168,15 @@ def _run(trainer: Trainer, params: LoopParams, store: RunStore, log_to: Training
             done = index + 1
             entry: dict = {"step": done, "values": {}, "images": []}
             if done % params.log_every == 0 or done == total:
-                rate = trainer.images_per_step * (done - since) / (time.perf_counter() - clock)
-                entry["values"] = {**running.pop(dist, done, store.describe()), **trainer.schedule(index),
-                                   "perf/images_per_s": rate}
+                entry["values"] = {**running.pop(dist, done, store.describe()), **trainer.schedule(index)}
+                now = time.perf_counter()
+                rate = trainer.images_per_step * (done - since) / (now - clock - paused)
+                entry["values"][THROUGHPUT] = rate
                 bar.set_postfix_str(f"{rate:.1f} img/s")
-                clock, since = time.perf_counter(), done
+                clock, since, paused = now, done, 0.0
             elif done % params.checkpoint_every == 0:
                 running.means(dist, done, store.describe())  # never checkpoint a diverged run
+            began = time.perf_counter()
             if validation and dist.is_main and params.validate_every and (
                     done % params.validate_every == 0 or done == total):
                 scores, samples = validation.run(average.generator if average else trainer.generator)
@@ -185,6 +191,7 @@ def _run(trainer: Trainer, params: LoopParams, store: RunStore, log_to: Training
                     store.save({"step": done, "trainer": trainer.state_dict(), "rng": rng_state(),
                                 "history": history, "average": average.model.state_dict() if average else None})
                 kept = done
+            paused += time.perf_counter() - began
     except KeyboardInterrupt:
         raise KeyboardInterrupt(_what_is_kept(trainer, params, store, done, kept)) from None
     bar.close()
