@@ -6,18 +6,19 @@
 
 Each run fine-tunes models/srresnet.pt with the `gan` section of params.yaml (the GAN seed and the precision
 changed, nothing else; `--set key=value` overrides a params key, value in YAML) on the training crops as the
-train_gan stage draws them (under `data.degradation: realistic`, LR degraded afresh every step), evaluates it on
-an evaluation set prepared by `prepare_eval` (`--eval-set`, default skimage), and watches its discriminator as the
+train_gan stage draws them (under `data.degradation: realistic`, LR degraded afresh every step), evaluates it on an
+evaluation set prepared by `prepare_eval` (`--eval-set`, default skimage), and watches its discriminator as the
 stage does. The table gives each run's NIQE and PSNR-Y minus SRResNet's, whether D collapsed, whether the run meets
 the bar (NIQE at least 1.0 below SRResNet's and below bicubic's, PSNR-Y within 2.0 dB of SRResNet's), and its own
-PSNR-Y / SSIM-Y / NIQE; `--compare MODEL.pt` scores another model file on the same set and adds a column: does the
-run beat it on all three measures (higher PSNR-Y and SSIM-Y, lower NIQE)? `--blend 0.5 0.8` adds a row per alpha under
-each run: the run blended with SRResNet (network interpolation, `upscale --blend`), scored the same way, and
-`--choose-alpha` one more: the blend at an alpha chosen as a user would choose it, on photos other than the ones scored
-(leave one photo out: each photo of the set is scored at the alpha that wins the most measures against the first
-`--compare` model over the other photos, the sharper alpha on a tie). `--soup` also scores the average of each
-precision's runs (a model soup: fine-tuned from one SRResNet, they average into one working model), with the same
-blend rows. bf16 on a CPU without native bf16 is emulated and slow; the table still says what each run computed in.
+PSNR-Y / SSIM-Y / NIQE, and a last row the runs' means; `--compare MODEL.pt` scores another model file on the same
+set and adds a column: does the run beat it on all three measures (higher PSNR-Y and SSIM-Y, lower NIQE)?
+`--blend 0.5 0.8` adds a row per alpha under each run: the run blended with SRResNet (network interpolation,
+`upscale --blend`), scored the same way, and `--choose-alpha` one more: the blend at an alpha chosen as a user would
+choose it, on photos other than the ones scored (leave one photo out: each photo of the set is scored at the alpha
+that wins the most measures against the first `--compare` model over the other photos, the sharper alpha on a tie).
+`--soup` also scores the average of each precision's runs (a model soup: fine-tuned from one SRResNet, they average
+into one working model), with the same blend rows. bf16 on a CPU without native bf16 is emulated and slow; the table
+still says what each run computed in.
 
 A realistic SRGAN's matrix, scored on degraded LR (a project trained with `data.degradation: realistic` and a set
 `skimage_real: {source: skimage, degradation: realistic, draws: 8}` prepared), against a bicubic-trained SRGAN:
@@ -183,6 +184,7 @@ class Table:
                  choose_alpha: bool):
         self.images, self.scale, self.srresnet = images, scale, srresnet
         self.alphas, self.choose_alpha = alphas, choose_alpha
+        self.runs: list[tuple[dict, dict, bool]] = []  # each trained run's record, scores and verdict
         self.base = model_scores(srresnet, images, scale)
         self.bicubic = scores(lambda lr: bicubic_upscale(lr, scale), images, scale)
         print(f"PSNR-Y / SSIM-Y / NIQE: bicubic {shown(self.bicubic)}; SRResNet {shown(self.base)}", flush=True)
@@ -207,10 +209,24 @@ class Table:
               f"| {shown(score)} |{beat_cells} {run['seconds']:.0f} |", flush=True)
         return ok
 
+    def mean_row(self) -> None:
+        """The runs' means (blends and soups aside): the differences from SRResNet, D's separation and the scores;
+        the count of runs that met the bar and of collapsed Ds, and the total time."""
+        runs = [run for run, _, _ in self.runs]
+        score = {key: float(np.mean([found[key] for _, found, _ in self.runs])) for key in ("psnr", "ssim", "niqe")}
+        separation = float(np.mean([run.get("separation_mean", np.nan) for run in runs]))
+        collapsed, met = sum(run["collapsed"] for run in runs), sum(ok for _, _, ok in self.runs)
+        print(f"| mean | {len(runs)} runs | {score['niqe'] - self.base['niqe']:+.2f} | "
+              f"{score['psnr'] - self.base['psnr']:+.2f} | {collapsed} collapsed | {separation:.3f} | {met} of "
+              f"{len(runs)} | {shown(score)} |{' |' * len(self.compared)} {sum(run['seconds'] for run in runs):.0f} |")
+
     def rows(self, run: dict, generator: torch.nn.Module, label: str, save_to: Path | None = None) -> bool:
         """The model's row, a row per blend with SRResNet and, asked for, the blend chosen on the other photos;
         whether the model itself meets the bar."""
-        ok = self.row(run, model_scores(generator, self.images, self.scale, save_to), label)
+        score = model_scores(generator, self.images, self.scale, save_to)
+        ok = self.row(run, score, label)
+        if run["seed"] != "soup":
+            self.runs.append((run, score, ok))
         blends = {alpha: model_per_image(blend(self.srresnet, generator, alpha), self.images, self.scale)
                   for alpha in self.alphas}
         for alpha, found in blends.items():
@@ -278,6 +294,7 @@ def main() -> None:
             records = [run for run, _ in runs]
             table.rows(soup_record(records), soup([generator for _, generator in runs]),
                        f"{records[0]['precision']}, soup of seeds {', '.join(str(seed) for seed in args.seeds)}")
+    table.mean_row()
     print(f"{met} of {len(args.seeds) * len(args.precisions)} runs meet the bar")
 
 

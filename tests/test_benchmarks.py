@@ -134,6 +134,11 @@ def test_the_gan_robustness_matrix_trains_evaluates_and_saves_each_run(tiny_run,
         assert chosen, result.stdout
         if len(set(chosen.groups())) == 1:  # one alpha for every photo: that blend's own row
             assert chosen.group(0).split(" | ")[7] == blends[int(chosen.group(1))].split(" | ")[7]
+    means = next(line for line in result.stdout.splitlines() if line.startswith("| mean | 2 runs |")).split(" | ")
+    for column in (2, 3):  # the mean of the two runs' differences from SRResNet (each shown to 2 decimals)
+        assert abs(float(means[column]) - sum(float(row.split(" | ")[column]) for row in rows) / 2) <= 0.006, means
+    met = sum(row.split(" | ")[6] == "yes" for row in rows)
+    assert means[6] == f"{met} of 2" and f"{met} of 2 runs meet the bar" in result.stdout
     soup = next(line for line in result.stdout.splitlines() if line.startswith("| soup | fp32, soup of seeds 0, 1 |"))
     assert float(soup.split(" | ")[7].split(" / ")[0]) > 10
     assert any(line.startswith("| soup | fp32, soup of seeds 0, 1, blend α chosen on the other photos (")
