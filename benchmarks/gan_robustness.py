@@ -184,7 +184,6 @@ class Table:
                  choose_alpha: bool):
         self.images, self.scale, self.srresnet = images, scale, srresnet
         self.alphas, self.choose_alpha = alphas, choose_alpha
-        self.runs: list[tuple[dict, dict, bool]] = []  # each trained run's record, scores and verdict
         self.base = model_scores(srresnet, images, scale)
         self.bicubic = scores(lambda lr: bicubic_upscale(lr, scale), images, scale)
         print(f"PSNR-Y / SSIM-Y / NIQE: bicubic {shown(self.bicubic)}; SRResNet {shown(self.base)}", flush=True)
@@ -209,24 +208,25 @@ class Table:
               f"| {shown(score)} |{beat_cells} {run['seconds']:.0f} |", flush=True)
         return ok
 
-    def mean_row(self) -> None:
-        """The runs' means (blends and soups aside): the differences from SRResNet, D's separation and the scores;
-        the count of runs that met the bar and of collapsed Ds, and the total time."""
-        runs = [run for run, _, _ in self.runs]
-        score = {key: float(np.mean([found[key] for _, found, _ in self.runs])) for key in ("psnr", "ssim", "niqe")}
+    def verdict(self, results: list[tuple[dict, dict, bool]]) -> None:
+        """The (record, scores, meets the bar) of the trained runs as a last row of their means (the differences
+        from SRResNet, D's separation, the scores, the runs that met the bar and the collapsed Ds, the total time),
+        then the count of runs that met the bar."""
+        runs = [run for run, _, _ in results]
+        score = {key: float(np.mean([found[key] for _, found, _ in results])) for key in ("psnr", "ssim", "niqe")}
         separation = float(np.mean([run.get("separation_mean", np.nan) for run in runs]))
-        collapsed, met = sum(run["collapsed"] for run in runs), sum(ok for _, _, ok in self.runs)
+        collapsed, met = sum(run["collapsed"] for run in runs), sum(ok for _, _, ok in results)
         print(f"| mean | {len(runs)} runs | {score['niqe'] - self.base['niqe']:+.2f} | "
               f"{score['psnr'] - self.base['psnr']:+.2f} | {collapsed} collapsed | {separation:.3f} | {met} of "
               f"{len(runs)} | {shown(score)} |{' |' * len(self.compared)} {sum(run['seconds'] for run in runs):.0f} |")
+        print(f"{met} of {len(runs)} runs meet the bar")
 
-    def rows(self, run: dict, generator: torch.nn.Module, label: str, save_to: Path | None = None) -> bool:
+    def rows(self, run: dict, generator: torch.nn.Module, label: str,
+             save_to: Path | None = None) -> tuple[dict, dict, bool]:
         """The model's row, a row per blend with SRResNet and, asked for, the blend chosen on the other photos;
-        whether the model itself meets the bar."""
+        the model's record, its scores and whether it meets the bar."""
         score = model_scores(generator, self.images, self.scale, save_to)
         ok = self.row(run, score, label)
-        if run["seed"] != "soup":
-            self.runs.append((run, score, ok))
         blends = {alpha: model_per_image(blend(self.srresnet, generator, alpha), self.images, self.scale)
                   for alpha in self.alphas}
         for alpha, found in blends.items():
@@ -235,7 +235,7 @@ class Table:
             held_out, chosen = leave_one_photo_out(blends, next(iter(self.compared_images.values())))
             picks = ", ".join(f"{name} {alpha:g}" for name, alpha in chosen.items())
             self.row(run, mean(held_out), f"{label}, blend α chosen on the other photos ({picks})")
-        return ok
+        return run, score, ok
 
 
 def main() -> None:
@@ -282,20 +282,19 @@ def main() -> None:
     print(f"training on {p['data'].degradation} LR; scored on {args.eval_set} ({len(images)} images)")
     srresnet, _ = load_generator(MODEL_FILES["srresnet"], CPU)
     table = Table(images, scale, srresnet, args.compare, args.blend, args.choose_alpha)
-    met = 0
+    results = []
     for precision in args.precisions:
         runs = []
         for seed in args.seeds:
             run, generator = train_one(p, seed, precision)
             save_to = args.save / f"seed{seed}-{run['precision']}" if args.save else None
-            met += table.rows(run, generator, run["precision"], save_to)
+            results.append(table.rows(run, generator, run["precision"], save_to))
             runs.append((run, generator))
         if args.soup and len(runs) > 1:
             records = [run for run, _ in runs]
             table.rows(soup_record(records), soup([generator for _, generator in runs]),
                        f"{records[0]['precision']}, soup of seeds {', '.join(str(seed) for seed in args.seeds)}")
-    table.mean_row()
-    print(f"{met} of {len(args.seeds) * len(args.precisions)} runs meet the bar")
+    table.verdict(results)
 
 
 if __name__ == "__main__":
