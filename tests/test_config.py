@@ -94,6 +94,34 @@ def test_a_gan_loss_with_every_weight_zero_is_refused(tmp_path):
     assert "learn nothing" in error_for(tmp_path, edit, "gan")
 
 
+def test_a_fade_longer_than_a_phase_it_fades_into_is_refused(tmp_path):
+    def edit(p):
+        p["data"]["scale"] = 8
+        p["pretrain"].update(steps=700, progressive={"phase_steps": [300, 300], "fade_steps": 101})
+    message = error_for(tmp_path, edit, "data", "pretrain")
+    assert "pretrain" in message and "fade_steps 101 is longer than a phase it fades into (100 steps)" in message
+
+
+def test_a_decay_step_listed_twice_is_refused_and_one_past_the_end_is_reported(tmp_path):
+    message = error_for(tmp_path, lambda p: p["gan"].update(lr_decay={"at": [50, 50], "factor": 0.5}), "gan")
+    assert "gan" in message and "lr_decay.at [50, 50]: list each step once" in message
+    params = parse_section("pretrain", {"steps": 100, "lr_decay": {"at": [50, 100, 200]}})
+    assert params.decays_past_the_end() == [100, 200]
+
+
+def test_a_kernel_size_range_without_an_odd_side_is_refused(tmp_path):
+    message = error_for(tmp_path, lambda p: p["data"]["realistic"]["first"].update(kernel_size=[8, 8]), "data")
+    assert "data.realistic.first.kernel_size" in message and "[8, 8] holds none" in message
+    data = parse_section("data", {"realistic": {"first": {"kernel_size": [8, 9]}}})
+    assert data.realistic.first.kernel_size == (8, 9)
+
+
+def test_an_unsupervised_loss_with_both_weights_zero_is_refused(tmp_path):
+    message = error_for(tmp_path, lambda p: p["unsupervised"].update(adv_weight=0, consistency_weight=0),
+                        "unsupervised")
+    assert "unsupervised" in message and "learn nothing" in message
+
+
 def test_seed_and_device_are_checked(tmp_path):
     assert "seed" in error_for(tmp_path, lambda p: p.update(seed=-1), "seed")
     assert "seed" in error_for(tmp_path, lambda p: p.update(seed=2**32), "seed")
@@ -111,6 +139,9 @@ def test_seed_and_device_are_checked(tmp_path):
     ("gan", "lr_g", True, "not true/false"),
     ("data", "fetch_weights", "yes", "valid boolean"),
     ("evaluate", "samples", -1, "greater than or equal to 0"),
+    ("gan", "adv_weight", float("inf"), "finite number"),
+    ("gan", "r1_weight", "inf", "finite number"),
+    ("unsupervised", "consistency_weight", float("nan"), "finite number"),
 ])
 def test_values_out_of_bounds_or_of_the_wrong_type_name_the_key(tmp_path, section, key, value, message):
     text = error_for(tmp_path, lambda p: p[section].update({key: value}))

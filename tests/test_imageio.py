@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import struct
 import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageCms, ImageOps
 
 from srgan.errors import SrganError
 from srgan.imageio import DEFAULT_MAX_PIXELS, image_size, list_images, read_image, write_png
@@ -121,7 +122,8 @@ def test_a_32_bit_integer_tiff_is_scaled_and_clipped_to_8_bits(tmp_path):
 
 
 def test_float_tiff_in_unit_range(tmp_path):
-    data = np.array([[0.0, 1.0, 0.2, 2.5, -1.0]], dtype=np.float32)
+    """Overshoot is clipped."""
+    data = np.array([[0.0, 1.0, 0.2, 1.5, -0.5]], dtype=np.float32)
     path = tmp_path / "float.tif"
     Image.fromarray(data, mode="F").save(path)
     with Image.open(path) as check:
@@ -129,6 +131,15 @@ def test_float_tiff_in_unit_range(tmp_path):
     image = read_image(path)
     _check_rgb8(image, 1, 5)
     np.testing.assert_array_equal(image[0, :, 0], [0, 255, 51, 255, 0])
+
+
+@pytest.mark.parametrize("values", [[0.0, 12.0, 255.0], [0.0, float("nan"), 1.0], [-40.0, 0.0, 1.0]])
+def test_a_float_tiff_outside_0_to_1_is_refused_naming_its_range(tmp_path, values):
+    """A float image holding 0..255 would otherwise come out white without a word."""
+    path = tmp_path / "counts.tif"
+    Image.fromarray(np.array([values], dtype=np.float32), mode="F").save(path)
+    with pytest.raises(SrganError, match=r"counts.tif: a floating-point image with values from .* rescale it to 0..1"):
+        read_image(path)
 
 
 def test_cmyk_jpeg_is_converted(tmp_path):
@@ -142,6 +153,84 @@ def test_cmyk_jpeg_is_converted(tmp_path):
     _check_rgb8(image, 8, 16)
     assert np.all(np.abs(image[:, :6].astype(int) - [255, 0, 0]) <= 12)
     assert np.all(np.abs(image[:, 10:].astype(int) - [255, 255, 255]) <= 12)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_turns_the_image_as_pillow_does(tmp_path, orientation):
+    rgb = np.random.default_rng(orientation).integers(0, 256, (6, 10, 3), dtype=np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / "turned.png"
+    Image.fromarray(rgb).save(path, exif=exif)
+    with Image.open(path) as image:
+        expected = np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+    np.testing.assert_array_equal(read_image(path), expected)
+    assert image_size(path) == expected.shape[:2]
+
+
+def test_a_photo_with_a_broken_exif_tag_is_read_and_turned(tmp_path):
+    """A tag of the wrong type in the EXIF block (Pillow fails to write such a block back: struct.error) says
+    nothing about the pixels, nor about the orientation tag beside it."""
+    image = Image.new("RGB", (12, 10), (200, 100, 50))
+    exif = image.getexif()
+    exif[0x0112], exif[0x010F] = 6, "Canon"
+    encoded = io.BytesIO()
+    image.save(encoded, "JPEG", exif=exif.tobytes(), quality=95)
+    data = bytearray(encoded.getvalue())
+    make = data.find(b"Exif\0\0\x4d\x4d") + 6 + 10  # the first entry of a big-endian IFD: Make (0x010f), ASCII
+    assert data[make:make + 2] == b"\x01\x0f"
+    data[make + 1] = 0x03  # now tag 0x0103 (Compression), still typed ASCII
+    path = tmp_path / "broken_exif.jpg"
+    path.write_bytes(bytes(data))
+    with Image.open(path) as opened, pytest.raises(struct.error):
+        ImageOps.exif_transpose(opened)
+    pixels = read_image(path)
+    assert pixels.shape == (12, 10, 3) and image_size(path) == (12, 10)
+    assert np.abs(pixels.astype(int) - (200, 100, 50)).max() < 8
+
+
+def _matrix_profile(description: str, red, green, blue, gamma: float = 2.2) -> bytes:
+    """A minimal ICC v2 display profile: three primaries (XYZ, D50) and one gamma for all three channels."""
+    def fixed(value: float) -> bytes:
+        return struct.pack(">i", round(value * 65536))
+
+    text = description.encode() + b"\0"
+    tags = {b"desc": b"desc\0\0\0\0" + struct.pack(">I", len(text)) + text + bytes(4 + 4 + 2 + 1 + 67),
+            b"wtpt": b"XYZ \0\0\0\0" + b"".join(map(fixed, (0.9642, 1.0, 0.8249)))}
+    for name, primary in ((b"rXYZ", red), (b"gXYZ", green), (b"bXYZ", blue)):
+        tags[name] = b"XYZ \0\0\0\0" + b"".join(map(fixed, primary))
+    curve = b"curv\0\0\0\0" + struct.pack(">IH", 1, round(gamma * 256)) + b"\0\0"
+    tags.update({b"rTRC": curve, b"gTRC": curve, b"bTRC": curve})
+    table, body, offset = b"", b"", 128 + 4 + 12 * len(tags)
+    for name, data in tags.items():
+        data += bytes(-len(data) % 4)
+        table += name + struct.pack(">II", offset + len(body), len(data))
+        body += data
+    size = offset + len(body)
+    header = (struct.pack(">I", size) + bytes(4) + bytes([2, 0x10, 0, 0]) + b"mntrRGB XYZ " + bytes(12) + b"acsp"
+              + bytes(4 + 4 + 4 + 4 + 8 + 4) + b"".join(map(fixed, (0.9642, 1.0, 0.8249))) + bytes(4 + 16 + 28))
+    return header + struct.pack(">I", len(tags)) + table + body
+
+
+DISPLAY_P3 = _matrix_profile("Wide gamut test profile", (0.5151, 0.2412, -0.0011), (0.2920, 0.6922, 0.0419),
+                             (0.1571, 0.0666, 0.7841))
+
+
+def test_a_wide_gamut_photo_is_converted_to_srgb(tmp_path):
+    """A phone's Display P3 red is redder than any sRGB value with the same numbers: read as sRGB it would come
+    out dull, and every output is sRGB."""
+    path = tmp_path / "p3.jpg"
+    Image.new("RGB", (12, 10), (230, 40, 40)).save(path, icc_profile=DISPLAY_P3, quality=95)
+    red, green, blue = read_image(path)[5, 6].astype(int)
+    assert red > 245 and green < 20 and blue < 25, (red, green, blue)
+
+
+def test_an_srgb_profile_and_a_broken_profile_leave_the_pixels_as_stored(tmp_path):
+    pixels = np.random.default_rng(0).integers(0, 256, (10, 12, 3), dtype=np.uint8)
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    for name, profile in (("srgb.png", srgb), ("broken.png", b"not a profile at all")):
+        Image.fromarray(pixels).save(tmp_path / name, icc_profile=profile)
+        np.testing.assert_array_equal(read_image(tmp_path / name), pixels)
 
 
 def test_exif_orientation_is_applied(tmp_path):

@@ -8,8 +8,10 @@ import subprocess
 import sys
 
 import yaml
-from tests.conftest import documentation, fenced_blocks, wait_for_queue
+from tests.conftest import PROJECT, documentation, fenced_blocks, wait_for_queue
 from tests.test_pipeline import STAGES, TRACER
+
+from srgan.errors import SrganError
 
 
 def readme_blocks() -> list[list[str]]:
@@ -126,3 +128,24 @@ def test_a_queued_experiment_runs_its_own_code_not_the_workspace_s(tiny_copy):
     logs = dvc("queue", "logs", "own-code")
     assert "workspace code ran" not in logs
     assert states == {"own-code": "Success"} and "Running stage 'pretrain'" in logs, logs[-3000:]
+
+
+def test_every_readme_experiment_s_params_pass_validation(tmp_path):
+    """Each `dvc exp run` of the README and docs/, its -S values applied to params.yaml by DVC's own code (a grid
+    expanded into its experiments), gives params that load: no documented command stops at a params error."""
+    from dvc.utils.hydra import apply_overrides, get_hydra_sweeps
+
+    from srgan.config import load_params
+
+    sections = list(yaml.safe_load((PROJECT / "params.yaml").read_text()))
+    for command, _ in readme_experiments():
+        words = shlex.split(command)
+        overrides = [words[index + 1] for index, word in enumerate(words) if word in ("-S", "--set-param")]
+        for experiment in get_hydra_sweeps({"params.yaml": overrides}):
+            path = tmp_path / "params.yaml"
+            path.write_text((PROJECT / "params.yaml").read_text())
+            apply_overrides(path, experiment["params.yaml"])
+            try:
+                load_params(path, *sections)
+            except SrganError as err:
+                raise AssertionError(f"README: `{command}` ({experiment['params.yaml']}): {err}") from None

@@ -233,6 +233,16 @@ def test_latex_table_claims_only_computed_metrics():
     assert "LPIPS (AlexNet" in with_lpips and "0.1500" in with_lpips
 
 
+def test_latex_table_escapes_set_names_and_labels():
+    """Set names such as skimage_real and free-form labels hold LaTeX's special characters."""
+    from srgan.report import latex_table
+
+    metrics = {"skimage_real": sets_fixture(None)["set5"]}
+    text = latex_table(metrics_table(metrics, {"skimage_real": {"srgan": "SRGAN 50% & more"}}), 4)
+    assert "skimage\\_real & Bicubic" in text and "SRGAN 50\\% \\& more" in text
+    assert "skimage_real" not in text
+
+
 def test_comparison_columns_follow_the_evaluated_methods():
     from srgan.report import comparison_columns
 

@@ -17,6 +17,7 @@ def _sets() -> dict:
 
 def test_blend_names_round_trip_and_read_on_a_slide():
     assert blend_name(0.25) == "blend_0.25" and alpha_of("blend_0.25") == 0.25
+    assert blend_name(0.5000001) != blend_name(0.5) and alpha_of(blend_name(0.5000001)) == 0.5000001
     assert alpha_of("srresnet") == 0.0 and alpha_of("srgan") == 1.0 and alpha_of("bicubic") is None
     assert display_name("blend_0.5") == "Blend α=0.5"
 

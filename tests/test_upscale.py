@@ -215,3 +215,91 @@ def test_outputs_get_normal_permissions(tmp_path, capsys):
     finally:
         os.umask(old)
     assert (tmp_path / "out" / "x_x4.png").stat().st_mode & 0o777 == 0o666 & ~0o022
+
+
+def test_an_input_is_never_overwritten_through_a_linked_folder(tmp_path, capsys):
+    folder = tmp_path / "photos"
+    image(folder / "photo.png", 8, 8)
+    original = image(folder / "photo_x4.png", 32, 32).read_bytes()
+    (tmp_path / "link").symlink_to(folder, target_is_directory=True)
+    code, _, errors = upscale(capsys, tiny_model(tmp_path), folder, "-o", tmp_path / "link")
+    assert code == 1 and "photo_x4.png would overwrite that input image" in errors[0]
+    assert (folder / "photo_x4.png").read_bytes() == original
+
+
+def test_a_second_run_leaves_out_the_first_runs_outputs_in_the_input_folder(tmp_path, capsys, monkeypatch):
+    """`upscale model .` writes to ./upscaled: the next run over `.` upscales the photos again, not their results."""
+    image(tmp_path / "cat.png", 8, 8)
+    monkeypatch.chdir(tmp_path)
+    for _ in range(2):
+        code, out, errors = upscale(capsys, tiny_model(tmp_path), ".")
+        assert (code, errors) == (0, []) and "wrote 1 image(s) to upscaled" in out
+    assert sorted(path.name for path in (tmp_path / "upscaled").iterdir()) == ["cat_x4.png"]
+
+
+def test_an_output_name_taken_by_a_folder_or_too_long_fails_alone(tmp_path, capsys):
+    """Errors of one output file (a folder has its name; the name is longer than the file system allows) do not
+    stop the other images, and every error is reported with the count."""
+    inputs = tmp_path / "in"
+    for name in ("a", "b", "c", "x" * 250):  # x...x_x4.png: 257 bytes
+        image(inputs / f"{name}.png", 8, 8)
+    (inputs / "unreadable.png").write_text("not an image")
+    (tmp_path / "out" / "b_x4.png").mkdir(parents=True)
+    code, out, errors = upscale(capsys, tiny_model(tmp_path), inputs, "-o", tmp_path / "out")
+    assert code == 1 and "wrote 2 image(s)" in out and "; 3 failed" in out
+    assert any("b_x4.png: a folder has that name" in error for error in errors)
+    assert any("the name is too long for this file system" in error for error in errors)
+    assert any("unreadable.png: cannot read this image" in error for error in errors)
+    assert {path.name for path in (tmp_path / "out").iterdir()} == {"a_x4.png", "b_x4.png", "c_x4.png"}
+
+
+def test_a_name_that_fits_the_file_system_is_written_though_its_temp_file_would_not_fit(tmp_path, capsys):
+    source = image(tmp_path / f"{'y' * 240}.png", 8, 8)  # output: 247 bytes; its temp file once took 14 more
+    code, out, errors = upscale(capsys, tiny_model(tmp_path), source, "-o", tmp_path / "out")
+    assert (code, errors) == (0, []) and read_image(tmp_path / "out" / f"{'y' * 240}_x4.png").shape == (32, 32, 3)
+
+
+def test_a_full_disk_stops_the_run_and_still_reports_every_error(tmp_path, capsys, monkeypatch):
+    written = []
+
+    def fills_up(path, pixels):  # the only mock: a full disk cannot be produced here
+        if written:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        write_png(path, pixels)
+        written.append(path)
+
+    monkeypatch.setattr(srgan.upscale, "write_png", fills_up)
+    inputs = tmp_path / "in"
+    (inputs / "0_unreadable.png").parent.mkdir()
+    (inputs / "0_unreadable.png").write_text("not an image")
+    for name in ("a", "b", "c", "d"):
+        image(inputs / f"{name}.png", 8, 8)
+    code, out, errors = upscale(capsys, tiny_model(tmp_path), inputs, "-o", tmp_path / "out")
+    assert code == 1 and "wrote 1 image(s)" in out and "; 2 failed" in out
+    assert "0_unreadable.png" in errors[0]
+    assert errors[1] == (f"error: no space left on {tmp_path / 'out' / 'b_x4.png'}; free some space or pass -o a "
+                         f"folder on another disk; stopped there, 2 more image(s) not upscaled")
+
+
+def test_a_small_tile_gets_a_small_overlap_by_default(tmp_path, capsys):
+    code, _, errors = upscale(capsys, tiny_model(tmp_path), image(tmp_path / "x.png", 40, 36), "-o", tmp_path / "out",
+                              "--tile", "16")
+    assert (code, errors) == (0, []) and read_image(tmp_path / "out" / "x_x4.png").shape == (160, 144, 3)
+
+
+def test_an_image_given_as_the_model_is_named_as_such(tmp_path, capsys):
+    photo = image(tmp_path / "cat.png", 8, 8)
+    code, _, errors = upscale(capsys, photo, image(tmp_path / "dog.png", 8, 8), "-o", tmp_path / "out")
+    assert code == 1 and errors == [f"error: {photo}: an image, not a model file; the model comes first: "
+                                    "upscale models/srgan.pt cat.png -o upscaled/"]
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_model_with_nan_weights_is_refused_before_any_image(tmp_path, capsys):
+    generator = Generator(scale=4, blocks=1, channels=8)
+    with torch.no_grad():
+        generator.tail.weight[0, 0, 0, 0] = float("nan")
+    save_generator(tmp_path / "diverged.pt", generator)
+    code, _, errors = upscale(capsys, tmp_path / "diverged.pt", image(tmp_path / "x.png", 8, 8), "-o", tmp_path / "o")
+    assert code == 1 and len(errors) == 1 and "hold NaN or infinite values (first tail.weight)" in errors[0]
+    assert "train it again or use an earlier model file" in errors[0] and not (tmp_path / "o").exists()

@@ -30,7 +30,7 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
     """Yield a temp path beside `path`; rename it onto `path` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix or ".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{_shortened(path.name)}.", suffix=path.suffix or ".tmp")
     os.close(fd)
     tmp = Path(tmp)
     try:
@@ -43,6 +43,12 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
         raise
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _shortened(name: str, most: int = 200) -> str:
+    """`name` cut to at most `most` bytes of UTF-8 (at a character's end): a temp file's name adds about 10 bytes
+    to its target's, and a name that fits the file system's 255 must not fail for its temp file alone."""
+    return name.encode()[:most].decode(errors="ignore")
 
 
 def write_text(path: Path | str, text: str) -> None:

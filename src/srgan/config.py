@@ -41,7 +41,7 @@ SET_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")  # it names files (at most 255 byt
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def _number(value):
@@ -119,6 +119,12 @@ def _range(low: float, high: float, kind=Float):
     return Annotated[tuple[kind, kind], AfterValidator(check)]
 
 
+def _holds_an_odd(pair: tuple[int, int]) -> tuple[int, int]:
+    if pair[0] == pair[1] and pair[0] % 2 == 0:
+        raise ValueError(f"kernel sides are odd (a kernel has a centre): [{pair[0]}, {pair[1]}] holds none")
+    return pair
+
+
 class Probabilities(Section):
     """Weights of exclusive choices; they are normalised, so only their ratios matter."""
 
@@ -150,7 +156,7 @@ class DegradationOrder(Section):
 
     Defaults are the first order's published values (BasicSR train_realesrnet_x4plus.yml)."""
     blur_prob: Probability = 1.0
-    kernel_size: _range(3, 41, Int) = (7, 21)   # odd sides drawn from this range
+    kernel_size: Annotated[_range(3, 41, Int), AfterValidator(_holds_an_odd)] = (7, 21)   # odd sides drawn from it
     kernel_probs: KernelProbs = KernelProbs()
     sinc_prob: Probability = 0.1
     blur_sigma: _range(0.01, 20) = (0.2, 3.0)
@@ -299,22 +305,38 @@ class LoopParams(Section):
 
 
 class TrainParams(LoopParams):
-    """A supervised loop, which can grow its generator progressively."""
+    """A supervised loop, which can grow its generator progressively and decay its learning rates."""
     progressive: Progressive = Progressive()
+    lr_decay: LrDecay = LrDecay()
 
     @model_validator(mode="after")
     def _phases_fit(self) -> TrainParams:
-        if sum(self.progressive.phase_steps) >= self.steps:
-            raise ValueError(f"progressive.phase_steps add up to {sum(self.progressive.phase_steps)}, "
+        phases = self.progressive.phase_steps
+        if sum(phases) >= self.steps:
+            raise ValueError(f"progressive.phase_steps add up to {sum(phases)}, "
                              f"leaving no step of the {self.steps} for the last phase")
+        shortest = min([*phases[1:], self.steps - sum(phases)])
+        if phases and self.progressive.fade_steps > shortest:
+            raise ValueError(f"progressive.fade_steps {self.progressive.fade_steps} is longer than a phase it fades "
+                             f"into ({shortest} steps): that phase's new stage would never be fully in; fade over at "
+                             "most as many steps as the shortest phase after the first")
         return self
+
+    @model_validator(mode="after")
+    def _decay_once_a_step(self) -> TrainParams:
+        if len(set(self.lr_decay.at)) != len(self.lr_decay.at):
+            raise ValueError(f"lr_decay.at {self.lr_decay.at}: list each step once (a step listed twice decays twice)")
+        return self
+
+    def decays_past_the_end(self) -> list[int]:
+        """The steps of lr_decay.at that a run of `steps` never reaches (a shorter run keeps the default's decay)."""
+        return [step for step in self.lr_decay.at if step >= self.steps]
 
 
 class PretrainParams(TrainParams):
     crop_size: Int = Field(0, ge=0)  # HR side of a random aligned sub-crop of each prepared crop (0: all of it)
     lr: Float = Field(1e-4, gt=0, le=1)
     betas: Betas = (0.9, 0.999)
-    lr_decay: LrDecay = LrDecay()
 
 
 class ContentWeights(Section):
@@ -364,7 +386,6 @@ class GanParams(TrainParams):
     lr_d: Float = Field(1e-4, gt=0, le=1)
     betas_g: Betas = (0.9, 0.999)
     betas_d: Betas = (0.9, 0.999)
-    lr_decay: LrDecay = LrDecay()
 
     @model_validator(mode="after")
     def _some_loss(self) -> GanParams:
@@ -380,6 +401,12 @@ class UnsupervisedParams(LoopParams):
     consistency_weight: Float = Field(1.0, ge=0)
     lr_g: Float = Field(1e-4, gt=0, le=1)
     lr_d: Float = Field(1e-4, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _some_loss(self) -> UnsupervisedParams:
+        if self.adv_weight == 0 and self.consistency_weight == 0:
+            raise ValueError("adv_weight and consistency_weight are 0: the generator would learn nothing")
+        return self
 
 
 class EvaluateParams(Section):

@@ -5,7 +5,8 @@
 
 Input `lr`: float32 (N, 3, h, w) RGB in [0, 1]; output `sr`: (N, 3, h*scale, w*scale), not clamped (clamp and
 round to uint8 as `upscale` does). The bicubic skip of a bicubic_skip generator is rebuilt from convolutions,
-since the MATLAB resize matrices depend on the image size, which ONNX leaves open.
+since the MATLAB resize matrices depend on the image size, which ONNX leaves open; its padding needs inputs of at
+least 3 pixels a side.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import copy
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -85,7 +87,11 @@ def export_onnx(generator: Generator, out: Path) -> None:
     model = Exportable(generator.cpu().float()).eval()
     example = torch.rand(1, 3, 2 * REACH + 5, 2 * REACH + 7)
     axes = {"lr": {0: "batch", 2: "height", 3: "width"}, "sr": {0: "batch", 2: "out_height", 3: "out_width"}}
-    with atomic_path(out) as tmp, torch.no_grad():
+    with atomic_path(out) as tmp, torch.no_grad(), warnings.catch_warnings():
+        # The TorchScript exporter, deliberately: the dynamo one needs onnxscript and a trace per shape class. The
+        # tracer's warnings concern Python values read from weight shapes, which are the same for every input.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
         torch.onnx.export(model, (example,), str(tmp), input_names=["lr"], output_names=["sr"], dynamic_axes=axes,
                           opset_version=OPSET, dynamo=False)
 
@@ -114,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     except SrganError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    print(f"wrote {args.out} (x{generator.scale}, input lr: float32 N x 3 x H x W in [0, 1])")
+    least = f", H and W at least {REACH}" if generator.bicubic_skip else ""
+    print(f"wrote {args.out} (x{generator.scale}, input lr: float32 N x 3 x H x W in [0, 1]{least})")
     return 0
 
 

@@ -7,33 +7,46 @@ width x height from the header, before decoding anything, against `max_pixels`.
 
 from __future__ import annotations
 
+import io
+import struct
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageCms, UnidentifiedImageError
 
 from srgan.atomic import atomic_path
 from srgan.errors import SrganError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif"}
 DEFAULT_MAX_PIXELS = 2 * 89_478_485  # Pillow's own error threshold: a decompression bomb, not a photo
+UPRIGHT = {  # EXIF orientation -> the transpose that shows the image as the camera meant it
+    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+FLOAT_SLACK = 1.0  # how far outside 0..1 a float image's values are clipped, not refused
 ROTATING_ORIENTATIONS = {5, 6, 7, 8}  # EXIF orientations that turn the image by 90 degrees
+SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
 Image.MAX_IMAGE_PIXELS = None  # the limit is checked below, with a message naming the file and the fix
 
 
 def read_image(path: Path | str, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Load an image as HxWx3 uint8 RGB, EXIF orientation applied.
+    """Load an image as HxWx3 uint8 sRGB, EXIF orientation applied.
 
-    Grayscale is repeated to RGB, alpha is composited over white, palettes are expanded,
-    16- and 32-bit integer images are scaled to 8 bits, CMYK is converted.
+    An embedded colour profile (Display P3 from phones, Adobe RGB, a CMYK press profile) is converted to sRGB,
+    which is what every output and metric assumes. Grayscale is repeated to RGB, alpha is composited over white,
+    palettes are expanded, 16- and 32-bit integer images are scaled to 8 bits, CMYK is converted.
     Images of more than `max_pixels` pixels (0 or None: no limit) are refused before decoding.
     """
     with _open_image(path, max_pixels) as image:
         image.load()
-        return to_rgb8(ImageOps.exif_transpose(image))
+        orientation = _orientation(image)
+        rgb = to_rgb8(_to_srgb(image), path)
+    return np.ascontiguousarray(np.asarray(Image.fromarray(rgb).transpose(UPRIGHT[orientation]))) \
+        if orientation in UPRIGHT else rgb
 
 
 def image_size(path: Path | str, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
@@ -43,9 +56,34 @@ def image_size(path: Path | str, max_pixels: int | None = DEFAULT_MAX_PIXELS) ->
     """
     with _open_image(path, max_pixels) as image:
         width, height = image.size
+        orientation = _orientation(image)
+    return (width, height) if orientation in ROTATING_ORIENTATIONS else (height, width)
+
+
+def _orientation(image: Image.Image) -> int:
+    """The EXIF orientation, 1 (as stored) when there is none or the EXIF block cannot be parsed: a broken EXIF
+    (cameras and editors write them) says nothing about the pixels, which are still worth upscaling."""
+    try:
         # Image.getexif reads only the header; PNG's own override would decode the whole image to look further.
         orientation = Image.Image.getexif(image).get(ExifTags.Base.Orientation, 1)
-    return (width, height) if orientation in ROTATING_ORIENTATIONS else (height, width)
+    except (struct.error, SyntaxError, ValueError, TypeError, KeyError, IndexError, OSError):
+        return 1
+    return orientation if orientation in UPRIGHT else 1
+
+
+def _to_srgb(image: Image.Image) -> Image.Image:
+    """The image in sRGB when it embeds another colour profile; as it is when it has none, when the profile
+    cannot be read (a damaged profile is a reason to guess sRGB, not to drop the photo) or its mode has none."""
+    icc = image.info.get("icc_profile")
+    if not icc or image.mode not in ("RGB", "RGBA", "CMYK"):
+        return image
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        if source.profile.profile_description and "srgb" in source.profile.profile_description.lower():
+            return image  # the usual case: nothing to convert, and the exact bytes kept
+        return ImageCms.profileToProfile(image, source, SRGB, outputMode="RGBA" if image.mode == "RGBA" else "RGB")
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        return image
 
 
 def check_pixels(path: Path | str, width: int, height: int, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> None:
@@ -66,16 +104,16 @@ def _open_image(path: Path | str, max_pixels: int | None) -> Iterator[Image.Imag
             yield image
     except FileNotFoundError:
         raise SrganError(f"{path}: image file not found") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, struct.error) as err:
         raise SrganError(f"{path}: cannot read this image ({err}); re-export it as PNG or JPEG, or remove it") from None
 
 
-def to_rgb8(image: Image.Image) -> np.ndarray:
+def to_rgb8(image: Image.Image, path: Path | str = "image") -> np.ndarray:
     mode = image.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         return _gray_to_rgb(_wide_to_uint8(np.asarray(image), 65535))
     if mode == "F":
-        return _gray_to_rgb((np.clip(np.asarray(image), 0, 1) * 255).round().astype(np.uint8))
+        return _gray_to_rgb((_unit_range(np.asarray(image), path) * 255).round().astype(np.uint8))
     if mode == "P":
         image = image.convert("RGBA")
     if mode in ("LA", "PA", "RGBa", "La") or image.mode == "RGBA" or "transparency" in image.info:
@@ -83,6 +121,17 @@ def to_rgb8(image: Image.Image) -> np.ndarray:
         background = Image.new("RGBA", image.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, image)
     return np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
+
+
+def _unit_range(array: np.ndarray, path: Path | str) -> np.ndarray:
+    """A floating-point image's values clipped to 0..1, where a float image's values lie, a little overshoot aside.
+    Values far outside (0..255, raw sensor counts) have no one right reading: clipped, they would give a white or
+    black image without a word."""
+    if not np.isfinite(array).all() or array.min() < -FLOAT_SLACK or array.max() > 1 + FLOAT_SLACK:
+        raise SrganError(f"{path}: a floating-point image with values from {np.nanmin(array):g} to "
+                         f"{np.nanmax(array):g}; images in floating point are read as 0..1: rescale it to 0..1, "
+                         "or save it as an 8- or 16-bit PNG")
+    return np.clip(array, 0, 1)
 
 
 def _wide_to_uint8(array: np.ndarray, maximum: int) -> np.ndarray:

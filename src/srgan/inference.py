@@ -3,13 +3,14 @@
 Inference runs under torch.inference_mode, in the chosen precision (`auto`: bf16 where the device computes it
 natively, several times faster there, else fp32), with channels-last activations, on a copy of an eval-mode
 generator whose BatchNorms are folded into the convs before them. Memory is bounded by `batch` tiles, whatever the
-image size.
+image size, and the output by its 8-bit bytes plus a band of rows about a tile high.
 """
 
 from __future__ import annotations
 
 import copy
 import math
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -67,13 +68,16 @@ def _ramp(length: int, ramp: int) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def upscale_tensor(generator: Generator, lr: torch.Tensor, tile: int = TILE, overlap: int = OVERLAP,
-                   precision: str = "fp32", batch: int = BATCH) -> torch.Tensor:
-    """(1, 3, h, w) float in [0, 1] -> (1, 3, h*s, w*s) float on the CPU, clamped to [0, 1].
+def blended_rows(generator: Generator, lr: torch.Tensor, tile: int = TILE, overlap: int = OVERLAP,
+                 precision: str = "fp32", batch: int = BATCH) -> Iterator[tuple[int, torch.Tensor]]:
+    """Yield (first row, (3, rows, w*s) float on the CPU, clamped to [0, 1]) for (1, 3, h, w) LR in [0, 1], top to
+    bottom, each band of SR rows as soon as no later tile reaches it.
 
-    Images no larger than `tile` run whole; larger ones run tile by tile (at most tile x tile LR pixels,
-    at least `overlap` shared with each neighbour), `batch` tiles per forward pass, blended with linear
-    weights across each overlap.
+    Images no larger than `tile` run whole; larger ones run tile by tile (at most tile x tile LR pixels, at least
+    `overlap` shared with each neighbour), `batch` tiles per forward pass, blended with linear weights across each
+    overlap. Only the rows that tiles still reach are held in float, so a caller writing each band into 8-bit
+    output holds about a tile's height of the image in float, not the whole image (12 bytes a pixel, more than the
+    network's own activations for a large photo).
     """
     if not 0 <= overlap < tile:
         raise ValueError(f"overlap {overlap} must be at least 0 and smaller than tile {tile}")
@@ -87,10 +91,12 @@ def upscale_tensor(generator: Generator, lr: torch.Tensor, tile: int = TILE, ove
     if len(boxes) == 1:
         with autocast(device, precision):
             sr = generator(lr.to(device).contiguous(memory_format=torch.channels_last))
-        return sr.float().clamp_(0, 1).cpu()
+        yield 0, sr[0].float().clamp_(0, 1).cpu()
+        return
     weight = _ramp(h * scale, overlap * scale)[:, None] * _ramp(w * scale, overlap * scale)[None, :]
-    out = torch.zeros(channels, height * scale, width * scale)
-    total = torch.zeros(1, height * scale, width * scale)
+    band_top = 0  # the SR row where the band of rows still being summed starts
+    out = torch.zeros(channels, 0, width * scale)
+    total = torch.zeros(1, 0, width * scale)
     for first in range(0, len(boxes), batch):
         group = boxes[first:first + batch]
         patches = torch.cat([lr[:, :, top:top + h, left:left + w] for top, left in group])
@@ -98,17 +104,34 @@ def upscale_tensor(generator: Generator, lr: torch.Tensor, tile: int = TILE, ove
         with autocast(device, precision):
             srs = generator(patches)
         srs = srs.float().cpu()
+        grow = (group[-1][0] + h) * scale - band_top - out.shape[1]  # boxes go row by row: the last is lowest
+        if grow > 0:
+            out = torch.cat([out, torch.zeros(channels, grow, width * scale)], dim=1)
+            total = torch.cat([total, torch.zeros(1, grow, width * scale)], dim=1)
         for (top, left), sr in zip(group, srs):
-            rows = slice(top * scale, (top + h) * scale)
+            rows = slice(top * scale - band_top, (top + h) * scale - band_top)
             cols = slice(left * scale, (left + w) * scale)
             out[:, rows, cols] += sr * weight
             total[:, rows, cols] += weight
-    return out.div_(total).clamp_(0, 1)[None]
+        done = boxes[first + batch][0] * scale if first + batch < len(boxes) else height * scale
+        if done > band_top:
+            count = done - band_top
+            yield band_top, out[:, :count].div(total[:, :count]).clamp_(0, 1)
+            out, total, band_top = out[:, count:], total[:, count:], done
+
+
+def upscale_tensor(generator: Generator, lr: torch.Tensor, tile: int = TILE, overlap: int = OVERLAP,
+                   precision: str = "fp32", batch: int = BATCH) -> torch.Tensor:
+    """(1, 3, h, w) float in [0, 1] -> (1, 3, h*s, w*s) float on the CPU, clamped to [0, 1] (see blended_rows)."""
+    return torch.cat([rows for _, rows in blended_rows(generator, lr, tile, overlap, precision, batch)], dim=1)[None]
 
 
 def upscale_image(generator: Generator, lr: np.ndarray, tile: int = TILE, overlap: int = OVERLAP,
                   precision: str = "fp32", batch: int = BATCH) -> np.ndarray:
-    """uint8 HxWx3 -> uint8 (H*s)x(W*s)x3, rounded as every metric expects."""
+    """uint8 HxWx3 -> uint8 (H*s)x(W*s)x3, rounded as every metric expects, built band by band (see blended_rows)."""
     tensor = torch.from_numpy(np.array(lr, copy=True)).permute(2, 0, 1)[None].float() / 255.0
-    sr = upscale_tensor(generator, tensor, tile, overlap, precision, batch)[0]
-    return (sr * 255.0).round().byte().permute(1, 2, 0).numpy()
+    scale = generator.scale
+    image = np.empty((lr.shape[0] * scale, lr.shape[1] * scale, 3), dtype=np.uint8)
+    for top, rows in blended_rows(generator, tensor, tile, overlap, precision, batch):
+        image[top:top + rows.shape[1]] = (rows * 255.0).round().byte().permute(1, 2, 0).numpy()
+    return image

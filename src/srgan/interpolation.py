@@ -7,7 +7,8 @@ ENDS = {"srresnet": 0.0, "srgan": 1.0}  # the blends run from SRResNet (alpha 0)
 
 
 def blend_name(alpha: float) -> str:
-    return f"{PREFIX}{alpha:g}"
+    """blend_0.25: the shortest digits that give `alpha` back, so that two alphas never share a name."""
+    return f"{PREFIX}{float(alpha)!r}"
 
 
 def is_blend(method: str) -> bool:

@@ -330,7 +330,7 @@ def latex_table(table: pd.DataFrame, scale: int) -> str:
     """A booktabs table for papers and slides, with only the metrics that were computed."""
     metrics = shown_metrics(table)
     return _shown(table, metrics).to_latex(index=False, caption=caption(metrics, scale), label="tab:sr-metrics",
-                                           column_format="ll" + "r" * len(metrics))
+                                           column_format="ll" + "r" * len(metrics), escape=True)
 
 
 def markdown_report(table: pd.DataFrame, scale: int, provenance: dict[str, dict], figures: dict[str, str],

@@ -5,7 +5,8 @@
 
 The scale comes from the model file. Model files are read as weights only: no code in them runs.
 Each input becomes <stem>_x<scale>.png; inputs that share a stem (photo.png, photo.jpg) become
-photo_png_x4.png and photo_jpg_x4.png, with the parent folder's name in front if that still clashes.
+photo_png_x4.png and photo_jpg_x4.png, with the parent folder's name in front if that still clashes. An output
+folder inside an input folder is left out of that folder's images: a second run does not upscale the first's.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from srgan.allocator import keep_freed_memory
 from srgan.devices import pick_device
 from srgan.errors import SrganError
 from srgan.imageio import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, list_images, read_image, write_png
-from srgan.inference import BATCH, OVERLAP, TILE, upscale_image
+from srgan.inference import BATCH, OVERLAP, TILE, overlap_for, upscale_image
 from srgan.models.blend import load_blend
 from srgan.models.io import load_generator
 from srgan.names import distinct_labels
@@ -33,6 +34,10 @@ from srgan.precision import PRECISIONS
 # Below 16 LR pixels most of a tile lies within reach of the zero padding of the generator's 9x9 convolutions,
 # so seams show, and the number of tiles (one forward pass each) explodes; 16 still fits any memory.
 MIN_TILE = 16
+
+
+class FileWriteError(SrganError):
+    """This output file alone cannot be written (its name is too long, a folder has its name): the next can."""
 
 
 def check_tiling(tile: int, overlap: int) -> None:
@@ -47,12 +52,13 @@ def check_max_pixels(max_pixels: int) -> None:
         raise SrganError(f"--max-pixels {max_pixels} must be a number of pixels, or 0 for no limit")
 
 
-def collect_inputs(inputs: list[Path]) -> list[Path]:
-    """Files as given and the images inside folders, in order, without duplicates."""
+def collect_inputs(inputs: list[Path], out_dir: Path | None = None) -> list[Path]:
+    """Files as given and the images inside folders, in order, without duplicates; a folder's images leave out
+    those in `out_dir` when it lies inside that folder (the results of an earlier run)."""
     found: list[Path] = []
     for item in inputs:
         if item.is_dir():
-            found += list_images(item)
+            found += [path for path in list_images(item) if not _inside_other(path, out_dir, item)]
         elif item.exists():
             found.append(item)
         else:
@@ -67,8 +73,15 @@ def collect_inputs(inputs: list[Path]) -> list[Path]:
 
 
 def _same_file_key(path: Path) -> str:
-    """`x.png`, `./x.png` and `sub/../x.png` name the same file."""
-    return os.path.normpath(os.path.abspath(path))
+    """`x.png`, `./x.png`, `sub/../x.png` and a link to x.png (or through a linked folder) name the same file."""
+    return os.path.realpath(path)
+
+
+def _inside_other(path: Path, out_dir: Path | None, scanned: Path) -> bool:
+    """Whether `path` lies in `out_dir`, a folder other than `scanned` (the one whose images are listed)."""
+    if out_dir is None or _same_file_key(out_dir) == _same_file_key(scanned):
+        return False
+    return _same_file_key(path).startswith(_same_file_key(out_dir) + os.sep)
 
 
 def output_names(sources: list[Path], scale: int) -> dict[Path, str]:
@@ -87,7 +100,7 @@ def _with_suffix(source: Path) -> str:
 
 
 def _with_parent(source: Path) -> str:
-    parent = Path(_same_file_key(source)).parent.name
+    parent = Path(os.path.normpath(os.path.abspath(source))).parent.name
     return f"{parent}_{_with_suffix(source)}" if parent else _with_suffix(source)
 
 
@@ -123,47 +136,64 @@ def write_error(path: Path, err: OSError) -> str:
         return f"cannot write to {path}: read-only file system; pass -o a folder on a writable disk"
     if err.errno in (errno.ENOTDIR, errno.EEXIST):
         return f"cannot create {path}: part of that path is a file, not a folder; pass -o a folder"
+    if err.errno == errno.EISDIR:
+        return f"cannot write {path}: a folder has that name; rename or remove it, or pass -o another folder"
+    if err.errno == errno.ENAMETOOLONG:
+        return f"cannot write {path}: the name is too long for this file system; give the input a shorter name"
     return f"cannot write to {path}: {err.strerror or err}; pass -o another folder"
 
 
 def save_output(target: Path, image: np.ndarray) -> None:
-    """Write one result; a write error ends the run, as every later file would fail the same way."""
+    """Write one result. A FileWriteError concerns this file alone; any other error (a full disk, a folder made
+    read-only) would fail every later file the same way."""
     try:
         write_png(target, image)
     except OSError as err:
-        raise SrganError(write_error(target, err)) from None
+        error = FileWriteError if err.errno in (errno.EISDIR, errno.ENAMETOOLONG) else SrganError
+        raise error(write_error(target, err)) from None
 
 
 def upscale_files(model: Path, inputs: list[Path], out_dir: Path, *, device: str = "auto", tile: int = TILE,
-                  overlap: int = OVERLAP, max_pixels: int = DEFAULT_MAX_PIXELS, precision: str = "auto",
+                  overlap: int | None = None, max_pixels: int = DEFAULT_MAX_PIXELS, precision: str = "auto",
                   batch: int = BATCH, blend: Path | None = None,
                   alpha: float | None = None) -> tuple[list[Path], dict[Path, str]]:
     """Upscale every input image; returns (written files, {input: error}) so one bad image stops nothing else.
 
     Bad arguments, a bad device, missing inputs, a bad model and an unusable output folder all fail before
-    the first image is read; the output folder is created only once everything else is known to be fine.
+    the first image is read; the output folder is created only once everything else is known to be fine. A
+    write error that every later file would meet too (a full disk) ends the run, reported with the others.
     With `blend`, the model is (1 - alpha) * blend + alpha * model (network interpolation; alpha 1: the model).
+    `overlap` defaults to a quarter of a small tile, at most OVERLAP.
     """
     if alpha is not None and blend is None:
         raise SrganError("--alpha needs --blend: the model to blend with, e.g. --blend models/srresnet.pt")
+    overlap = overlap_for(tile) if overlap is None else overlap
     check_tiling(tile, overlap)
     check_max_pixels(max_pixels)
     torch_device = pick_device(device, key="--device")
-    sources = collect_inputs(inputs)
+    sources = collect_inputs(inputs, out_dir)
     generator = load_blend(model, blend, 0.5 if alpha is None else alpha, torch_device) if blend \
         else load_generator(model, torch_device)[0]
     targets = plan_outputs(sources, out_dir, generator.scale)
     prepare_out_dir(out_dir)
     written, failed = [], {}
     with tqdm(sources, desc=f"upscale x{generator.scale}", unit="image") as progress:
-        for source in progress:
+        for index, source in enumerate(progress):
             try:
                 image = read_image(source, max_pixels)
             except SrganError as err:
                 failed[source] = str(err)
                 continue
             result = upscale_image(generator, image, tile=tile, overlap=overlap, precision=precision, batch=batch)
-            save_output(targets[source], result)
+            try:
+                save_output(targets[source], result)
+            except FileWriteError as err:
+                failed[source] = str(err)
+                continue
+            except SrganError as err:  # the disk or the folder: every later image would fail the same way
+                left = len(sources) - index - 1
+                failed[source] = f"{err}" + (f"; stopped there, {left} more image(s) not upscaled" if left else "")
+                break
             written.append(targets[source])
     return written, failed
 
@@ -177,8 +207,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N]")
     parser.add_argument("--tile", type=int, default=TILE,
                         help=f"LR tile side, at least {MIN_TILE}; lower it to use less memory")
-    parser.add_argument("--overlap", type=int, default=OVERLAP,
-                        help="LR pixels shared by neighbouring tiles, at least (0 or more)")
+    parser.add_argument("--overlap", type=int,
+                        help=f"LR pixels shared by neighbouring tiles, at least (0 or more; default {OVERLAP}, "
+                             "or a quarter of a smaller --tile)")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto",
                         help="inference precision (default auto: bf16 where the CPU or GPU computes it natively, "
                              "several times faster there; fp32 elsewhere, where bf16 is emulated and slow)")

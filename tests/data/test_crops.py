@@ -173,8 +173,8 @@ def test_eval_images_cropped_to_scale_and_round_trip(tmp_path):
 def test_eval_images_all_unusable_raises(tmp_path):
     text = tmp_path / "x.png"
     text.write_text("no")
-    with pytest.raises(SrganError, match="no usable evaluation image"):
-        write_eval_images([text], tmp_path / "set.npz", scale=SCALE)
+    with pytest.raises(SrganError, match=r"no usable evaluation image among 1 for data.eval.plates; skipped .*x.png: "):
+        write_eval_images([text], tmp_path / "set.npz", scale=SCALE, label="data.eval.plates")
     assert not (tmp_path / "set.npz").exists()
 
 

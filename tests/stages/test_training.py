@@ -9,7 +9,15 @@ from srgan.config import ExecutionParams, parse_section
 from srgan.data.resize import degrade
 from srgan.models.generator import Generator
 from srgan.models.io import load_generator
-from srgan.stages._training import LiveLog, Session, degradation_workers, paired_batches, save_and_discard, train
+from srgan.stages._training import (
+    LiveLog,
+    Session,
+    degradation_workers,
+    paired_batches,
+    run_store,
+    save_and_discard,
+    train,
+)
 from srgan.stages.paths import MODEL_FILES, TRAIN_HR, TRAIN_HR_MARGIN, TRAIN_IDS, TRAIN_LR, training_log
 from srgan.train.batches import PairBatches, Prefetched
 from srgan.train.checkpoint import RunStore
@@ -63,13 +71,14 @@ class ClosedBatches(Prefetched):
         super().close()
 
 
-def test_train_runs_the_loop_into_the_stage_log_and_stops_the_batches(tmp_path, monkeypatch):
+def test_train_runs_the_loop_into_the_stage_log_and_stops_the_batches(tmp_path, monkeypatch, caplog):
     monkeypatch.chdir(tmp_path)
     rng = np.random.default_rng(0)
     gt = np.stack([np.kron(b, np.ones((4, 4, 1), dtype=np.uint8)) for b in rng.integers(0, 256, (8, 8, 8, 3),
                                                                                          dtype=np.uint8)])
     lq = np.stack([degrade(image, 4) for image in gt])
-    params = parse_section("pretrain", {"steps": 2, "batch_size": 4, "log_every": 1, "precision": "fp32"})
+    params = parse_section("pretrain", {"steps": 2, "batch_size": 4, "log_every": 1, "precision": "fp32",
+                                        "lr_decay": {"at": [1, 5]}})
     batches = ClosedBatches(PairBatches(lq, gt, 4, 0, CPU), CPU)
     trainer = MSETrainer(tiny_generator(), batches, params, CPU)
     result = train("pretrain", trainer, params, session=Session(CPU, Dist()),
@@ -77,6 +86,7 @@ def test_train_runs_the_loop_into_the_stage_log_and_stops_the_batches(tmp_path, 
     assert result is trainer.generator and batches.closed
     assert (training_log("pretrain") / "plots" / "metrics" / "train" / "mse.tsv").exists()
     assert json.loads((training_log("pretrain") / "metrics.json").read_text()).keys() <= {"val", "perf", "step"}
+    assert "lr_decay.at [1, 5]: step 5 and later are past this run's 2 steps, so no decay happens there" in caplog.text
 
 
 def test_pretraining_sub_crops_split_over_two_processes_as_one_process_cuts_them(tmp_path, monkeypatch):
@@ -111,6 +121,21 @@ def test_realistic_batches_drawn_by_worker_processes_are_those_drawn_in_the_trai
         for mine, theirs in zip(here(step), workers(step), strict=True):
             assert mine.shape[-1] in (8, 32) and torch.equal(mine, theirs)
     workers.close()
+
+
+def test_a_killed_run_resumes_only_under_the_degradation_settings_it_drew_its_lr_with(tmp_path, monkeypatch):
+    """Realistic LR is drawn while training: a small edit of data.realistic may leave every prepared file as it was,
+    yet the rest of the run would draw from other distributions than its first part did."""
+    monkeypatch.chdir(tmp_path)
+
+    def folder(**data):
+        return run_store("pretrain", {"seed": 0}, parse_section("data", data)).folder
+
+    realistic = folder(degradation="realistic")
+    assert folder(degradation="realistic") == realistic
+    assert folder(degradation="realistic", realistic={"final_sinc_prob": 0.8001}) != realistic
+    assert folder() != realistic
+    assert folder(realistic={"final_sinc_prob": 0.8001}) == folder(), "bicubic LR draws nothing: nothing to key"
 
 
 def test_auto_degradation_workers_are_none_on_a_cpu_and_the_cores_less_two_per_gpu_process(monkeypatch):

@@ -223,7 +223,8 @@ def draw_names(name: str, draws: int) -> list[str]:
 
 def write_eval_images(paths: list[Path], out_file: Path, *, scale: int, transform: Transform | None = None,
                       max_pixels: int = DEFAULT_MAX_PIXELS, make_lr: MakeLr = bicubic_lr,
-                      seed: int = 0, lr_paths: list[Path] | None = None, draws: int = 1) -> CropReport:
+                      seed: int = 0, lr_paths: list[Path] | None = None, draws: int = 1,
+                      label: str = "") -> CropReport:
     """One .npz with '<name>/hr' and '<name>/lr' per image: whole images cropped to a multiple of the scale.
 
     LR is `make_lr` of HR, drawn for each image from (seed, its position in `paths`), or with `lr_paths` (real
@@ -231,7 +232,8 @@ def write_eval_images(paths: list[Path], out_file: Path, *, scale: int, transfor
     (seed, position, draw) and stored beside it as '<name>/lr_draw<k>'.
 
     An image is named by its file's stem (by its whole file name where two stems are equal). Arrays are
-    streamed into the archive one image at a time, so memory stays bounded by one image.
+    streamed into the archive one image at a time, so memory stays bounded by one image. `label` names the set in
+    the error raised when no image is usable.
     """
     report = CropReport()
     stems = [path.stem for path in paths]
@@ -270,8 +272,9 @@ def write_eval_images(paths: list[Path], out_file: Path, *, scale: int, transfor
             report.images += 1
             taken.update([name, *draw_names(name, further)])
         if not report.images:
-            raise SrganError(f"no usable evaluation image among {len(paths)} for {out_file.stem}"
-                             + (f"; skipped: {next(iter(report.skipped.values()))}" if report.skipped else ""))
+            first = next(iter(report.skipped.items()), None)
+            raise SrganError(f"no usable evaluation image among {len(paths)} for {label or out_file.stem}"
+                             + (f"; skipped {first[0]}: {first[1]}" if first else ""))
     return report
 
 

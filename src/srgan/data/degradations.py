@@ -57,8 +57,8 @@ def _uniform(rng: np.random.Generator, bounds) -> float:
 
 
 def _odd_size(rng: np.random.Generator, bounds: tuple[int, int]) -> int:
-    sizes = [size for size in range(bounds[0], bounds[1] + 1) if size % 2]
-    return int(rng.choice(sizes)) if sizes else bounds[0] | 1
+    sizes = [size for size in range(bounds[0], bounds[1] + 1) if size % 2]  # the params hold at least one
+    return int(rng.choice(sizes))
 
 
 def _choice(rng: np.random.Generator, weights: dict[str, float]) -> str:

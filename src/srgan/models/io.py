@@ -11,6 +11,7 @@ from srgan.errors import SrganError
 from srgan.models.generator import Generator
 
 FORMAT = "srgan-dvc/generator/v1"
+IMAGE_SIGNATURES = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"II*\x00", b"MM\x00*", b"RIFF")
 ARCH_KEYS = {"scale", "blocks", "channels", "norm", "bicubic_skip", "progressive", "upsample"}
 
 
@@ -27,9 +28,10 @@ def load_generator(path: Path | str, device: torch.device | str = "cpu") -> tupl
         payload = torch.load(path, map_location=device, weights_only=True)
     except FileNotFoundError:
         raise SrganError(f"{path}: model file not found") from None
+    except IsADirectoryError:
+        raise SrganError(f"{path}: a folder, not a model file; give a model such as models/srgan.pt") from None
     except Exception as err:  # noqa: BLE001 - pickle, zip and unpickler errors all mean "not a model file"
-        raise SrganError(f"{path}: not a model file this project can read safely "
-                         f"({type(err).__name__}: {err})") from None
+        raise SrganError(f"{path}: {_not_a_model(path, err)}") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise SrganError(f"{path}: not an srgan-dvc generator file (expected format {FORMAT})")
     arch, state = payload.get("arch"), payload.get("state_dict")
@@ -45,7 +47,26 @@ def load_generator(path: Path | str, device: torch.device | str = "cpu") -> tupl
         generator.load_state_dict(state)
     except (TypeError, ValueError, RuntimeError) as err:
         raise SrganError(f"{path}: the weights do not match the described architecture ({err})") from None
+    broken = [name for name, value in state.items() if value.is_floating_point() and not torch.isfinite(value).all()]
+    if broken:
+        raise SrganError(f"{path}: {len(broken)} weight tensors hold NaN or infinite values (first {broken[0]}): the "
+                         "training that wrote it diverged; train it again or use an earlier model file")
     return generator.to(device).eval(), payload.get("meta", {})
+
+
+def _not_a_model(path: Path, err: Exception) -> str:
+    """Why `path` is no model file, in a line: an image given where the model goes is the usual mistake, and
+    torch's own message (which suggests turning off the safe loading) is no advice to pass on."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(16)
+    except OSError:
+        head = b""
+    if head.startswith(IMAGE_SIGNATURES):
+        return ("an image, not a model file; the model comes first: upscale models/srgan.pt "
+                f"{path.name} -o upscaled/")
+    reason = "the file is empty" if not head else f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"
+    return f"not a model file this project can read safely ({reason}); give a model written by this project"
 
 
 def _check_fits(arch: dict, state: dict) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import shutil
@@ -19,7 +20,7 @@ import torch
 from torch import nn
 
 from srgan.code import PACKAGE, import_closure
-from srgan.config import DataParams, ExecutionParams, LoopParams
+from srgan.config import DataParams, ExecutionParams, LoopParams, TrainParams
 from srgan.data.crops import load_eval_images
 from srgan.data.degradations import degraded_pair
 from srgan.devices import pick_device
@@ -49,6 +50,8 @@ from srgan.train.loop import THROUGHPUT, NullLog, Trainer, Validation, run_loop
 # the median throughput (perf/images_per_s); every curve stays in `dvc plots`.
 SUMMARY = ("val", "perf")
 TRAINING_DATA = [TRAIN_LR, TRAIN_HR, TRAIN_IDS, TRAIN_HR_MARGIN, VALIDATION]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -153,12 +156,16 @@ def validation_set(validate_every: int, scale: int) -> Validation | None:
     return Validation(load_eval_images(VALIDATION), scale) if validate_every else None
 
 
-def run_store(stage: str, params: dict, extra_inputs: tuple = ()) -> RunStore:
-    """Where this run's checkpoints live, keyed by its params, the content of its inputs and its code (the
+def run_store(stage: str, params: dict, data: DataParams, extra_inputs: tuple = ()) -> RunStore:
+    """Where this run's checkpoints live, keyed by its params, how it draws its LR (realistic degradations are drawn
+    afresh while training, so their settings reach no prepared file), the content of its inputs and its code (the
     stage's import closure, which dvc.yaml lists as its code deps)."""
+    drawing = {"degradation": data.degradation}
+    if data.degradation == "realistic":
+        drawing["realistic"] = data.realistic.model_dump()
     inputs = [path for path in (*TRAINING_DATA, *extra_inputs) if path.exists()]
     code = {str(path.relative_to(PACKAGE)): path for path in import_closure(f"srgan.stages.{stage}")}
-    return RunStore(checkpoints(), stage, fingerprint(params, inputs, code))
+    return RunStore(checkpoints(), stage, fingerprint({**params, "lr_drawing": drawing}, inputs, code))
 
 
 def degradation_workers(execution: ExecutionParams, device: torch.device) -> int:
@@ -196,6 +203,9 @@ def train(stage: str, trainer: Trainer, params: LoopParams, *, session: Session,
           batches: Prefetched, scale: int, watch: DiscriminatorWatch | None = None) -> nn.Module:
     """Run the training loop with the stage's log and validation images, then stop making batches; the generator
     to save."""
+    if isinstance(params, TrainParams) and params.decays_past_the_end() and session.dist.is_main:
+        log.warning("lr_decay.at %s: step %s and later are past this run's %d steps, so no decay happens there",
+                    params.lr_decay.at, min(params.decays_past_the_end()), params.steps)
     with training_log_for(stage, session.dist.is_main) as log_to:
         result = run_loop(trainer, params, store=store, log_to=log_to, dist=session.dist,
                           validation=validation_set(params.validate_every, scale), watch=watch)

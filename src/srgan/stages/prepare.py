@@ -31,7 +31,7 @@ def main() -> None:
         "validation": write_eval_images(
             validation, VALIDATION, scale=data.scale, max_pixels=data.max_pixels,
             transform=face_crop if sources.is_faces(data.validation.source) else None,
-            make_lr=lr_maker, seed=p["seed"], lr_paths=validation_lr),
+            make_lr=lr_maker, seed=p["seed"], lr_paths=validation_lr, label="data.validation"),
     }
     parts["train"].skipped.update(train_unmatched)
     parts["validation"].skipped.update(validation_unmatched)

@@ -19,7 +19,7 @@ def main() -> None:
     report = write_eval_images(hr, folder / "images.npz", scale=data.scale, max_pixels=data.max_pixels,
                                transform=face_crop if sources.is_faces(evaluation_set.source) else None,
                                make_lr=make_lr(evaluation_set.degradation, data.realistic), seed=evaluation_set.seed,
-                               lr_paths=lr, draws=evaluation_set.draws)
+                               lr_paths=lr, draws=evaluation_set.draws, label=f"data.eval.{name}")
     report.skipped.update(unmatched)
     for path, why in report.skipped.items():
         log.warning("%s: skipped %s: %s", name, path, why)

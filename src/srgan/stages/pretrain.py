@@ -15,7 +15,7 @@ def main() -> None:
                           progressive=bool(params.progressive.phase_steps))
     batches = paired_batches(params.batch_size, seed, session, data, params.crop_size)
     trainer = MSETrainer(generator, batches, params, session.device, session.dist, execution.compile)
-    store = run_store("pretrain", {"seed": seed, "arch": generator.arch, "pretrain": params.model_dump()})
+    store = run_store("pretrain", {"seed": seed, "arch": generator.arch, "pretrain": params.model_dump()}, data)
     result = train("pretrain", trainer, params, session=session, store=store, batches=batches, scale=data.scale)
     save_and_discard("pretrain", "srresnet", result, {
         "name": "SRResNet", "label": "SRResNet", "steps": params.steps, "trained_with": "pixel MSE"}, data,

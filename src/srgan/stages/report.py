@@ -56,17 +56,20 @@ def link(path: Path) -> str:
 PAGE_FIGURES = (link(PERCEPTION_DISTORTION_FIGURE), link(CURVES_FIGURE))
 
 
-def sample_names(samples: Path, wanted: list[str], dataset: str) -> list[str]:
-    """The samples to show: report.images, or every kept sample (none when evaluate.samples is 0). The folder is
-    evaluate's output even when empty, so a missing one was not pulled or checked out: a missing stage input."""
-    if not samples.is_dir():
-        raise FileNotFoundError(2, "No such file or directory", str(samples))
-    have = sorted(p.name for p in samples.iterdir())
-    missing = [name for name in wanted if name not in have]
+def chosen_samples(folders: dict[str, Path], wanted: list[str]) -> dict[str, list[str]]:
+    """{set: the samples to show}: those of report.images the set kept (each must be kept by some set, checked
+    for every set before any figure is drawn), or every kept sample (none when evaluate.samples is 0). A samples
+    folder is evaluate's output even when empty, so a missing one was not pulled or checked out: a missing input."""
+    kept = {}
+    for name, samples in folders.items():
+        if not samples.is_dir():
+            raise FileNotFoundError(2, "No such file or directory", str(samples))
+        kept[name] = sorted(path.name for path in samples.iterdir())
+    missing = [image for image in wanted if not any(image in have for have in kept.values())]
     if missing:
-        raise SrganError(f"params.yaml: report.images: no samples for {missing} in {dataset} (have {have}); "
-                         "choose among those, or raise evaluate.samples")
-    return wanted or have
+        raise SrganError(f"params.yaml: report.images: no evaluation set kept samples named {missing} "
+                         f"(kept: {kept}); choose among those, or raise evaluate.samples")
+    return {name: [image for image in wanted if image in have] if wanted else have for name, have in kept.items()}
 
 
 def write_index(viewers: list[dict], table: pd.DataFrame, scale: int, provenance: dict[str, dict],
@@ -88,13 +91,14 @@ def main() -> None:
     metrics = {name: json.loads(evaluation_metrics(name).read_text()) for name in sets}
     provenance = {name: json.loads(evaluation_provenance(name).read_text()) for name in sets}
     labels = {name: model_labels(provenance[name]) for name in sets}
+    shown = chosen_samples({name: evaluation_samples(name) for name in sets}, params.images)
     figures, viewers = {}, []
     for name in sets:
         table = pd.read_csv(evaluation_table(name))
-        samples = evaluation_samples(name)
-        names = sample_names(samples, params.images, name)
+        samples, names = evaluation_samples(name), shown[name]
         if not names:
-            log.info("%s: no samples kept (evaluate.samples: 0), so no comparison figures", name)
+            log.info("%s: no samples to show (evaluate.samples: 0, or none of report.images), so no comparison "
+                     "figures", name)
             continue
         viewers.append(report_viewer(name, samples, names, list(dict.fromkeys(table["method"])), scale, labels[name],
                                      REPORTS))

@@ -56,7 +56,7 @@ def main() -> None:
                          dist=session.dist, compile=execution.compile)
     inputs = (MODEL_FILES["srresnet"],) if params.init_generator == "pretrained" else ()
     store = run_store("train_gan", {"seed": seed, "gan": params.model_dump(), "g": generator.arch,
-                                    "d": p["model"].discriminator.model_dump(), "content": description}, inputs)
+                                    "d": p["model"].discriminator.model_dump(), "content": description}, data, inputs)
     watch = DiscriminatorWatch(start=params.d_warmup_steps)
     result = train("train_gan", trainer, params, session=session, store=store, batches=batches, scale=data.scale,
                    watch=watch)

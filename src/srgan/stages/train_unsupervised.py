@@ -35,7 +35,7 @@ def main() -> None:
     trainer = UnsupervisedTrainer(generator, discriminator, batches, params, session.device, seed=seed,
                                   dist=session.dist, compile=execution.compile)
     store = run_store("train_unsupervised", {"seed": seed, "unsupervised": params.model_dump(),
-                                             "g": generator.arch, "d": p["model"].discriminator.model_dump()})
+                                             "g": generator.arch, "d": p["model"].discriminator.model_dump()}, data)
     watch = DiscriminatorWatch(start=0)
     result = train("train_unsupervised", trainer, params, session=session, store=store, batches=batches,
                    scale=data.scale, watch=watch)
