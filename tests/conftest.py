@@ -32,6 +32,7 @@ class ServerState:
     content_length: bool = True  # False: send no Content-Length, so the body ends when the connection closes
     delay: float = 0.0  # seconds to wait before answering
     ranges: bool = True  # honour Range headers
+    content_type: str | None = None  # a Content-Type header to send
     release: threading.Event = field(default_factory=threading.Event)
 
     def url(self, name: str) -> str:
@@ -69,6 +70,8 @@ class RangeHandler(BaseHTTPRequestHandler):
         else:
             self.send_response(200)
         body = data[start:]
+        if state.content_type:
+            self.send_header("Content-Type", state.content_type)
         if state.content_length:
             self.send_header("Content-Length", str(len(body)))
         else:

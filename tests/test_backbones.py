@@ -98,6 +98,24 @@ def test_matching_file_is_available(monkeypatch, tiny_weights):
         assert torch.equal(loaded[key], state[key])
 
 
+def test_a_pulled_copy_is_available_offline_and_a_changed_one_is_not(monkeypatch, tiny_weights, tmp_path):
+    """A machine without internet has the weights only in the tracked folder (`dvc pull`): a rerun of the stage
+    must find them there, not record them unavailable and retrain without them."""
+    source, name, digest, _ = tiny_weights
+    _use(monkeypatch, name, "http://127.0.0.1:9/unreachable")
+    tracked = tmp_path / "data" / "backbones"
+    tracked.mkdir(parents=True)
+    (source / name).rename(tracked / name)
+    assert resolve("tiny", fetch=True, tracked=tracked) == {"name": "tiny", "file": name, "status": "available",
+                                                            "sha256": digest}
+    assert sha256_of(cache_dir() / name) == digest
+    (cache_dir() / name).unlink()
+    (tracked / name).write_bytes(b"changed")
+    record = resolve("tiny", fetch=False, tracked=tracked)
+    assert record["status"] == "unavailable" and "nor pulled" in record["reason"]
+    assert not (cache_dir() / name).exists()
+
+
 def test_changed_file_after_resolve_is_refused(monkeypatch, tiny_weights):
     source, name, _, _ = tiny_weights
     _use(monkeypatch, name, "http://127.0.0.1:9/unused")

@@ -281,3 +281,51 @@ def test_a_dpi_below_1_is_refused_naming_the_option(dpi, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "argument --dpi:" in err and "Traceback" not in err
     assert not list(tmp_path.iterdir())
+
+
+def test_a_queued_experiment_is_named_and_left_out_not_shown_with_its_base_commit_s_numbers(repo, tmp_path, capsys):
+    run(repo, sys.executable, "-m", "dvc", "exp", "run", "--queue", "-S", "gan.adv_weight=0.3", "-n", "waiting")
+    try:
+        assert main(["HEAD", "--exp", "--repo", str(repo), "-o", str(tmp_path)]) == 0
+    finally:
+        run(repo, sys.executable, "-m", "dvc", "queue", "remove", "--all")
+    assert "skipped waiting: queued, it has no results of its own" in capsys.readouterr().err
+    assert "waiting" not in set(pd.read_csv(tmp_path / "runs.csv")["revision"])
+
+
+def test_an_output_folder_of_the_pipeline_or_a_file_is_refused(repo, tmp_path, capsys):
+    (tmp_path / "taken").write_text("keep")
+    for out, message in ((repo / "reports", "the pipeline's stages write reports/"),
+                         (repo / "reports" / "index.html", "the pipeline's stages write reports/"),
+                         (tmp_path / "taken", "is a file")):
+        assert main(["HEAD", "--repo", str(repo), "-o", str(out)]) == 1
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
+    assert (tmp_path / "taken").read_text() == "keep" and not (repo / "reports" / "index.html").exists()
+    assert main(["HEAD", "--repo", str(repo), "-o", str(repo / "reports" / "compare")]) == 0
+
+
+def test_a_comparison_without_html_removes_an_earlier_page_whose_run_names_it_would_contradict(image_repo, tmp_path):
+    assert main(["HEAD~1", "HEAD", "--html", "--repo", str(image_repo), "-o", str(tmp_path)]) == 0
+    assert (tmp_path / "index.html").exists() and list((tmp_path / "images").iterdir())
+    assert main(["HEAD", "HEAD~1", "--repo", str(image_repo), "-o", str(tmp_path)]) == 0
+    assert not (tmp_path / "index.html").exists() and not (tmp_path / "images").exists()
+
+
+def test_runs_of_different_scales_get_no_page_and_are_named(tmp_path, capsys):
+    from srgan.cli.compare import write_html
+
+    (tmp_path / "index.html").write_text("an earlier page")
+    params = {"HEAD": {"data.scale": 4, "data.eval.set5": "set5"}, "x2": {"data.scale": 2, "data.eval.set5": "set5"}}
+    write_html({"HEAD": "HEAD", "x2": "x2"}, params, {"HEAD": "r1: data.scale=4", "x2": "r2: data.scale=2"},
+               pd.DataFrame(), tmp_path, str(tmp_path))
+    assert "no index.html: the runs upscale by different factors (r1 x4, r2 x2)" in capsys.readouterr().err
+    assert not (tmp_path / "index.html").exists()
+
+
+def test_a_run_without_a_set_shows_a_dash_not_nan():
+    one = {"set5": {"bicubic": {"psnr_y": 28.0, "ssim_y": 0.8}}}
+    two = {**one, "extra": {"bicubic": {"psnr_y": 25.0, "ssim_y": 0.7}}}
+    text = comparison_markdown(runs_table({"r1": one, "r2": two}))
+    row = next(line for line in text.splitlines() if line.startswith("| extra"))
+    assert "nan" not in text and row.replace(" ", "") == "|extra|Bicubic|–|25.00/0.7000|"

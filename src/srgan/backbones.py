@@ -1,7 +1,8 @@
 """Pretrained backbones (VGG19 for the perceptual loss, AlexNet for LPIPS): resolved once, recorded, loaded.
 
 The files are torchvision's, in torch.hub's cache ($TORCH_HOME/hub/checkpoints); the hex in each
-name is the sha256 prefix torch.hub checks. `resolve` looks there, optionally downloads, verifies,
+name is the sha256 prefix torch.hub checks. `resolve` looks there, then in the tracked folder (a copy a
+machine without internet pulled through DVC, put into the cache), optionally downloads, verifies,
 and returns a record that says plainly what is available and, if not, why. `export` copies a
 verified file into a folder the pipeline tracks (so a team shares it through a DVC remote, and a
 machine without internet pulls it), and `load_state_dict` reads it back from there. Records hold
@@ -10,14 +11,18 @@ no machine-specific path: the same commit writes the same record on every machin
 
 from __future__ import annotations
 
+import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from srgan.atomic import atomic_path
 from srgan.errors import SrganError
 from srgan.hashing import sha256_of
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -40,22 +45,31 @@ def cache_dir() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
-def resolve(name: str, fetch: bool) -> dict:
-    """{'name', 'file', 'status': 'available'|'unavailable', 'sha256' or 'reason'} for one backbone."""
+def resolve(name: str, fetch: bool, tracked: Path | None = None) -> dict:
+    """{'name', 'file', 'status': 'available'|'unavailable', 'sha256' or 'reason'} for one backbone: from the torch
+    cache, else from a verified copy in `tracked` (copied into the cache), else downloaded when `fetch`."""
     weights = BACKBONES[name]
     path = cache_dir() / weights.file
     record = {"name": name, "file": weights.file}
+    kept = tracked / weights.file if tracked is not None else None
+    if not path.exists() and kept is not None and kept.exists() and sha256_of(kept).startswith(weights.hash_prefix):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            shutil.copyfile(kept, tmp)
     if not path.exists() and fetch:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             torch.hub.download_url_to_file(weights.url, str(path), hash_prefix=weights.hash_prefix, progress=True)
         except Exception as err:  # noqa: BLE001 - any network failure becomes a recorded reason
+            # The record names the kind of failure only: it is a stage output, the same on every machine that
+            # cannot download; the details (a DNS error, a timeout) go to the log.
+            log.warning("%s: the download from %s failed: %s", name, weights.url, err)
             return {**record, "status": "unavailable",
-                    "reason": f"not in the torch cache and the download from {weights.url} failed "
+                    "reason": f"not in the torch cache nor pulled, and the download from {weights.url} failed "
                               f"({type(err).__name__})"}
     if not path.exists():
         return {**record, "status": "unavailable",
-                "reason": "not in the torch cache and fetching is off (data.fetch_weights: false)"}
+                "reason": "not in the torch cache nor pulled, and fetching is off (data.fetch_weights: false)"}
     digest = sha256_of(path)
     if not digest.startswith(weights.hash_prefix):
         return {**record, "status": "unavailable",
@@ -64,8 +78,8 @@ def resolve(name: str, fetch: bool) -> dict:
     return {**record, "status": "available", "sha256": digest}
 
 
-def resolve_all(fetch: bool) -> dict:
-    return {name: resolve(name, fetch) for name in BACKBONES}
+def resolve_all(fetch: bool, tracked: Path | None = None) -> dict:
+    return {name: resolve(name, fetch, tracked) for name in BACKBONES}
 
 
 def export(record: dict, folder: Path) -> None:

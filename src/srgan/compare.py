@@ -86,7 +86,7 @@ def comparison_markdown(table: pd.DataFrame) -> str:
 
     shown = table.assign(value=table.apply(cell, axis=1))
     pivot = shown.pivot_table(index=["dataset", "method"], columns="run", values="value", aggfunc="first", sort=False)
-    pivot = pivot[list(dict.fromkeys(table["run"]))]
+    pivot = pivot[list(dict.fromkeys(table["run"]))].fillna("–")  # a run without that set or method
     header = " / ".join(["PSNR-Y (dB)", "SSIM-Y", *(metric.upper() for metric in extra)])
     return f"{header} per run\n\n" + pivot.reset_index().to_markdown(index=False, disable_numparse=True) + "\n"
 

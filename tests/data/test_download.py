@@ -651,3 +651,32 @@ def test_created_files_get_umask_permissions(server, tmp_path: Path) -> None:
     created = [downloaded, archive, tmp_path / "d" / "a.tgz.sha256", tmp_path / "d" / "a" / "images" / "a.png"]
     assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in created} == {p.name: 0o640 for p in created}
     assert stat.S_IMODE((tmp_path / "d" / "a" / "images").stat().st_mode) == 0o750
+
+
+def test_a_web_page_served_for_a_file_is_named_as_such_and_not_kept(server, tmp_path: Path) -> None:
+    """Google Drive answers a large file's link with a virus-scan or quota page: retrying cannot help."""
+    (server.root / "img_align_celeba.zip").write_text("<html><body>Google Drive can't scan this file</body></html>")
+    server.content_type = "text/html; charset=utf-8"
+    dest = tmp_path / "dl" / "img_align_celeba.zip"
+    with pytest.raises(SrganError, match="answered with a web page, not the file .* Download it in a browser"):
+        fetch(server.url("img_align_celeba.zip"), dest, size=1443490838, progress=False)
+    assert sorted(path.name for path in dest.parent.iterdir()) == []
+
+
+@pytest.mark.parametrize("case", ["symlink", "dotdot"])
+def test_a_refused_archive_is_deleted_with_its_pinned_hash(tmp_path: Path, case: str) -> None:
+    """Its hash pinned or not, an archive with an unsafe member will never extract: kept, it would be refused
+    again on every run, whatever URL the user then gives."""
+    (tmp_path / "dl").mkdir()
+    archive = make_tar(tmp_path / "dl" / "BSDS300-images.tgz", FILES, MALICIOUS_TARS[case])
+    pin_first_hash(archive)
+    with pytest.raises(SrganError, match=r"unsafe member .* \(from http://example.org/b.tgz\) was deleted: check"):
+        extract_verified(archive, tmp_path / "dl" / "BSDS300", pin_hash=True, url="http://example.org/b.tgz")
+    assert sorted(path.name for path in archive.parent.iterdir()) == []
+
+
+def test_a_missing_local_copy_says_where_it_was_looked_for(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SrganError, match=r"Local file mirror/b.tar does not exist \(looked for .*/mirror/b.tar\); "
+                                         r"give an absolute path"):
+        fetch("http://127.0.0.1:9/b.tar", tmp_path / "dl" / "b.tar", local_file=Path("mirror/b.tar"), progress=False)

@@ -194,3 +194,26 @@ def test_every_real_source_has_a_verifiable_archive():
         for archive in spec.archives:
             assert archive.url.startswith("http")
             assert archive.sha256 or archive.md5 or spec.name == "bsds300", spec.name
+
+
+def test_a_misspelt_archive_name_is_named_with_the_one_meant():
+    sources.check_archives({"benchmark.tar": "/x/benchmark.tar", "DIV2K_train_HR.zip": "/x/a.zip"})
+    with pytest.raises(SrganError, match=r"data.archives: no source downloads an archive named 'benchmark.tar.gz'; "
+                                         r"did you mean 'benchmark.tar'\? the archives are .*BSDS300-images.tgz"):
+        sources.check_archives({"benchmark.tar.gz": "/x/benchmark.tar"})
+
+
+def test_an_unhashed_archive_of_the_wrong_layout_is_forgotten_so_the_right_one_can_come(tmp_path):
+    """BSDS300 publishes no hash: the first archive that extracts is pinned. One that extracts but holds the images
+    elsewhere must not stay pinned, or the right archive would be refused as corrupt."""
+    images = {f"BSDS300/images/{split}/{index}.jpg": png_bytes(index) for split in ("train", "test")
+              for index in range(2)}
+    wrong, right = tmp_path / "wrong.tgz", tmp_path / "right.tgz"
+    wrong.write_bytes(tar_of({f"extra/{name}": data for name, data in images.items()}))
+    right.write_bytes(tar_of(images))
+    downloads = tmp_path / "downloads"
+    with pytest.raises(SrganError, match="does not have the expected layout, so it was deleted: check that "
+                                         "data.archives.BSDS300-images.tgz"):
+        materialise("bsds300", "train", tmp_path / "raw", downloads, {"BSDS300-images.tgz": str(wrong)})
+    assert not (downloads / "BSDS300-images.tgz").exists() and not (downloads / "BSDS300-images.tgz.sha256").exists()
+    assert materialise("bsds300", "train", tmp_path / "raw", downloads, {"BSDS300-images.tgz": str(right)}) == 2

@@ -34,7 +34,7 @@ PROJECT_PARAMS = "params.yaml"
 
 CPU = torch.device("cpu")
 OFFLINE_VGG19 = {"name": "vgg19", "file": "vgg19-dcbb9e9d.pth", "status": "unavailable",
-                 "reason": "not in the torch cache and fetching is off (data.fetch_weights: false)"}
+                 "reason": "not in the torch cache nor pulled, and fetching is off (data.fetch_weights: false)"}
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import shutil
 import sys
 from pathlib import Path, PurePosixPath
 
@@ -39,7 +40,7 @@ from srgan.compare import (
     write_comparison_page,
 )
 from srgan.errors import SrganError
-from srgan.stages.paths import COMPARE, PARAMS, evaluation_metrics, evaluation_samples
+from srgan.stages.paths import COMPARE, PARAMS, REPORTS, evaluation_metrics, evaluation_samples
 
 PARAMS_FILE = PARAMS.as_posix()
 LOCK_FILE = "dvc.lock"
@@ -124,12 +125,43 @@ def read_samples(rev: str | None, sets: list[str], store: Path, repo: str = ".")
     return found
 
 
+NOT_RUN = ("Queued", "Running", "Failed")  # `dvc exp show` states of experiments with no results of their own
+
+
 def experiment_revs(repo: str = ".") -> dict[str, str]:
-    """{experiment name: its commit} from `dvc exp show` (dvc.api.exp_show)."""
+    """{experiment name: its commit} from `dvc exp show` (dvc.api.exp_show), of the experiments that finished: a
+    queued, running or failed one holds its base commit's outputs, which would pass for its own. Those are named
+    on stderr."""
     import dvc.api
 
-    rows = dvc.api.exp_show(repo=repo)
-    return {row["Experiment"]: row["rev"] for row in rows if row.get("Experiment") and row.get("rev")}
+    revs = {}
+    for row in dvc.api.exp_show(repo=repo):
+        name = row.get("Experiment")
+        if not name or not row.get("rev"):
+            continue
+        if row.get("State") in NOT_RUN:
+            print(f"warning: skipped {name}: {row['State'].lower()}, it has no results of its own", file=sys.stderr)
+            continue
+        revs[name] = row["rev"]
+    return revs
+
+
+def check_out_folder(out: Path, repo: str) -> None:
+    """-o must be a folder, and not one of the pipeline's: srgan-compare would overwrite what `dvc repro` wrote
+    (reports/index.html), and DVC would then see the stage's outputs changed."""
+    if out.exists() and not out.is_dir():
+        raise SrganError(f"-o {out} is a file; pass -o a folder for the comparison")
+    reports, target = (Path(repo) / REPORTS).resolve(), out.resolve()
+    if target.is_relative_to(reports) and not target.is_relative_to((Path(repo) / COMPARE).resolve()):
+        raise SrganError(f"-o {out}: the pipeline's stages write {REPORTS}/; pass -o {COMPARE} (the default) or a "
+                         f"folder outside {REPORTS}/")
+
+
+def remove_stale_page(out: Path) -> None:
+    """A comparison without --html leaves no index.html of an earlier one beside it: its run names (r1, r2, ...)
+    would label other runs than the new figures' do."""
+    (out / "index.html").unlink(missing_ok=True)
+    shutil.rmtree(out / "images", ignore_errors=True)
 
 
 def positive_int(text: str) -> int:
@@ -171,7 +203,15 @@ def collect(labels: dict[str, str | None], repo: str) -> tuple[dict, dict, dict]
 
 def write_html(labels: dict[str, str | None], params: dict, named: dict[str, str], table: pd.DataFrame, out: Path,
                repo: str) -> None:
-    """index.html over the samples of every run that has them in the cache; the others are reported and left out."""
+    """index.html over the samples of every run that has them in the cache; the others are reported and left out.
+    Runs of different scales get no page: it compares pixels of one scale."""
+    scales = {named[label]: int(params[label].get("data.scale", 4)) for label in params}
+    if len(set(scales.values())) > 1:
+        remove_stale_page(out)
+        print("warning: no index.html: the runs upscale by different factors ("
+              + ", ".join(f"{run.split(':')[0]} x{scale}" for run, scale in scales.items())
+              + "), and the page compares pixels of one scale; compare the runs of each scale apart", file=sys.stderr)
+        return
     samples = {}
     for label in params:  # params are flat: {"data.eval.set5": "set5", "data.scale": 4, ...}
         sets = list(dict.fromkeys(key.split(".")[2] for key in params[label] if key.startswith("data.eval.")))
@@ -182,8 +222,10 @@ def write_html(labels: dict[str, str | None], params: dict, named: dict[str, str
             continue
         if found:
             samples[named[label]] = found
-    first = next(iter(params.values()))
-    write_comparison_page(out, table, samples, int(first.get("data.scale", 4)))
+        else:
+            print(f"warning: {label} kept no sample images (evaluate.samples: 0); left out of index.html",
+                  file=sys.stderr)
+    write_comparison_page(out, table, samples, next(iter(scales.values())))
     print(f"wrote {out}/index.html ({len(samples)} of {len(params)} runs with images)")
 
 
@@ -195,12 +237,15 @@ def main(argv: list[str] | None = None) -> int:
             labels.update(experiment_revs(args.repo))
         if not labels:
             labels = {"HEAD": "HEAD", "workspace": None}
+        check_out_folder(args.out, args.repo)
         params, runs, notes = collect(labels, args.repo)
         key = run_key(list(runs), differing_params(params), notes)
         table = write_comparison(dict(zip(key["run"], runs.values())), args.out, args.dpi, key)
         if args.html:
             shown = {row.revision: f"{row.run}: {row.params}" for row in key.itertuples()}
             write_html(labels, params, shown, table, args.out, args.repo)
+        else:
+            remove_stale_page(args.out)
     except SrganError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -183,7 +183,8 @@ def _copy_verified(
 ) -> None:
     """Check a user-supplied file, then copy it to part."""
     if not src.is_file():
-        raise SrganError(f"Local file {src} does not exist.")
+        raise SrganError(f"Local file {src} does not exist (looked for {src.absolute()}); give an absolute path: "
+                         "`dvc exp run --temp` and queued experiments run in a copy of the project.")
     problem = _mismatch(src, sha256, md5, size)
     if problem:
         raise SrganError(
@@ -224,9 +225,18 @@ def _download(url: str, part: Path, timeout: float, progress: bool) -> bool:
             return _download(url, part, timeout, progress)
         return answer == start
     with answer:
+        _refuse_a_web_page(url, answer)
         if _save_body(url, answer, part, progress):
             return True
     return _confirm_end(url, part, timeout, progress)
+
+
+def _refuse_a_web_page(url: str, response) -> None:
+    """A server that sends a web page where a file was asked for (Google Drive's virus-scan or quota page for a
+    large file, a login page) will send it again however often one retries: say so, and how to get the file."""
+    if response.headers.get("Content-Type", "").split(";")[0].strip().lower() == "text/html":
+        raise SrganError(f"{url} answered with a web page, not the file (a download page, a quota or login page). "
+                         "Download it in a browser and pass that copy, or a mirror URL.")
 
 
 def _confirm_end(url: str, part: Path, timeout: float, progress: bool) -> bool:
@@ -344,17 +354,21 @@ def extract_verified(
     """
     archive, target = Path(archive), Path(target)
     with _locked(_sibling(archive, ".lock")):
+        origin = f" (from {url})" if url else ""
         try:
             safe_extract(archive, target, max_bytes=max_bytes)
         except CorruptArchiveError as e:
-            archive.unlink(missing_ok=True)
-            if pin_hash:  # a hash pinned (by an older version) for an archive that does not extract is wrong
-                _sibling(archive, ".sha256").unlink(missing_ok=True)
-            origin = f" (from {url})" if url else ""
+            forget_archive(archive)
             raise SrganError(
                 f"Archive {archive}{origin} is corrupt or truncated ({e.reason}) and was deleted. "
                 f"Run again to download it again. {ADVICE}"
             ) from None
+        except SrganError as e:  # an unsafe member, a bomb, a file where a folder goes: this file will never do
+            if not archive.exists():
+                raise
+            forget_archive(archive)
+            raise SrganError(f"{e} The archive{origin} was deleted: check that the URL or copy given for it is the "
+                             "archive this dataset publishes, then run again.") from None
         if pin_hash:
             pin_first_hash(archive, (target / MARKER).read_text().strip())
     return target
@@ -409,6 +423,13 @@ def _member_path(archive: Path, name: str, root: Path) -> Path:
     if posixpath.isabs(normal) or normal == ".." or normal.startswith("../"):
         raise _refuse(archive, name, "absolute path or path outside the target")
     return root / normal
+
+
+def forget_archive(archive: Path) -> None:
+    """Delete a downloaded archive and the sha256 pinned for it, so that the next run fetches it afresh (a hash
+    pinned for an archive found wrong would refuse the right one)."""
+    archive.unlink(missing_ok=True)
+    _sibling(archive, ".sha256").unlink(missing_ok=True)
 
 
 def _refuse(archive: Path, name: str, kind: str) -> SrganError:

@@ -9,13 +9,14 @@ are always copied: the pipeline never writes to, or links to, them.
 
 from __future__ import annotations
 
+import difflib
 import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from srgan.data import pairs
-from srgan.data.download import extract_verified, fetch
+from srgan.data.download import extract_verified, fetch, forget_archive
 from srgan.data.embedded import skimage_photos
 from srgan.errors import SrganError
 from srgan.imageio import IMAGE_SUFFIXES, list_images, write_png
@@ -78,6 +79,18 @@ SOURCES: dict[str, Source] = {
                      faces=True, note="official partition: train = 0, eval = 2 (test)"),
 }
 CELEBA_PARTITION = {"train": "0", "eval": "2"}
+
+
+def check_archives(archives: dict[str, str]) -> None:
+    """data.archives names only archives some source downloads: a misspelt one would be ignored, and the download
+    it was meant to replace would fail with advice to set it."""
+    known = sorted({archive.file for source in SOURCES.values() for archive in source.archives})
+    for name in archives:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            raise SrganError(f"params.yaml: data.archives: no source downloads an archive named '{name}'; {hint}"
+                             f"the archives are {', '.join(known)}")
 
 
 def check_source(name: str, key: str, split: str) -> None:
@@ -174,8 +187,14 @@ def _split_images(spec: Source, split: str, roots: dict[str, Path], downloads: P
     first = spec.archives[0]
     folder = downloads / spec.splits[split] if first.extractable else roots[first.file]
     if not folder.is_dir():
-        raise SrganError(f"{folder}: expected the {split} images of {spec.name} here after extraction; "
-                         f"the archive {first.file} does not have the expected layout (delete it to download again)")
+        if first.sha256 is None and first.md5 is None:  # only its pinned hash vouched for it: both go
+            forget_archive(downloads / first.file)
+            raise SrganError(f"{folder}: expected the {split} images of {spec.name} here after extraction; the "
+                             f"archive {first.file} does not have the expected layout, so it was deleted: check that "
+                             f"data.archives.{first.file} (if you set it) names the archive {spec.name} publishes, "
+                             "then run again")
+        raise SrganError(f"{folder}: expected the {split} images of {spec.name} here after extraction; the archive "
+                         f"{first.file} does not have the expected layout (delete it to download again)")
     images = list_images(folder)
     if spec.name == "celeba":
         wanted = _celeba_partition(roots[_CELEBA_SPLIT.file], CELEBA_PARTITION[split])

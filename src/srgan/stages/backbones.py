@@ -10,7 +10,7 @@ from srgan.stages.paths import BACKBONES, WEIGHTS_RECORD
 
 def main() -> None:
     data = read_params("data")["data"]
-    record = backbones.resolve_all(fetch=data.fetch_weights)
+    record = backbones.resolve_all(fetch=data.fetch_weights, tracked=BACKBONES)  # before the folder is emptied
     shutil.rmtree(BACKBONES, ignore_errors=True)
     BACKBONES.mkdir(parents=True)
     # Never an empty folder (DVC warns about those): say what belongs here.

@@ -7,6 +7,7 @@ from srgan.stages.paths import RAW_TRAIN, RAW_VALIDATION, downloads
 
 def main() -> None:
     data = read_params("data")["data"]
+    sources.check_archives(data.archives)
     sources.check_source(data.train, "data.train", "train")
     sources.check_source(data.validation.source, "data.validation.source", "eval")
     count = sources.materialise(data.train, "train", RAW_TRAIN, downloads(), data.archives, data.max_images)

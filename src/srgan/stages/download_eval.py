@@ -11,6 +11,7 @@ def main() -> None:
     data = read_params("data")["data"]
     name = eval_set_name(data)
     source = data.eval[name].source
+    sources.check_archives(data.archives)
     sources.check_source(source, f"data.eval.{name}", "eval")
     try:
         count = sources.materialise(source, "eval", raw_eval(name), downloads(), data.archives, data.max_images)
