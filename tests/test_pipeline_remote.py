@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import yaml
+
 from srgan.models.io import load_generator
 
 
@@ -43,3 +45,15 @@ def test_run_cache_restores_a_stage_instead_of_running_it(copy_tiny_run, tmp_pat
     assert "Running stage 'prepare'" not in result.stdout
     assert (clone / "data/prepared/train/train_hr.npy").exists()
     assert sys.executable  # the clone ran with this interpreter's dvc
+
+
+def test_shared_downloads_leave_out_lock_files_and_partial_downloads(tiny_copy):
+    """`dvc add data/downloads` (README) after a killed download tracks the archives, not its leftovers."""
+    downloads = tiny_copy.root / "data" / "downloads"
+    downloads.mkdir(parents=True, exist_ok=True)
+    (downloads / "benchmark.tar").write_bytes(b"an archive")
+    (downloads / "benchmark.tar.lock").write_bytes(b"")
+    (downloads / "DIV2K_train_HR.zip.part").write_bytes(b"half an archive")
+    tiny_copy.dvc("add", "data/downloads")
+    tracked = yaml.safe_load((tiny_copy.root / "data" / "downloads.dvc").read_text())["outs"][0]
+    assert tracked["nfiles"] == 1
