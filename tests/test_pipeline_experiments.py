@@ -149,3 +149,9 @@ def test_every_readme_experiment_s_params_pass_validation(tmp_path):
                 load_params(path, *sections)
             except SrganError as err:
                 raise AssertionError(f"README: `{command}` ({experiment['params.yaml']}): {err}") from None
+
+
+def test_asking_for_more_validation_images_than_the_source_holds_says_so(tiny_copy):
+    tiny_copy.edit_params(lambda p: p["data"]["validation"].update(images=50))
+    result = tiny_copy.dvc("repro", "download")
+    assert "data.validation.images asks for 50, and skimage holds 3: training validates on those" in result.stderr

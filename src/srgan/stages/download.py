@@ -15,6 +15,9 @@ def main() -> None:
     count = sources.materialise(data.validation.source, "eval", RAW_VALIDATION, downloads(), data.archives,
                                 data.validation.images)
     log.info("validation images (%s): %d", data.validation.source, count)
+    if count < data.validation.images:
+        log.warning("data.validation.images asks for %d, and %s holds %d: training validates on those",
+                    data.validation.images, data.validation.source, count)
 
 
 if __name__ == "__main__":
