@@ -58,7 +58,8 @@ def collect_inputs(inputs: list[Path], out_dir: Path | None = None) -> list[Path
     found: list[Path] = []
     for item in inputs:
         if item.is_dir():
-            found += [path for path in list_images(item) if not _inside_other(path, out_dir, item)]
+            skipped = _earlier_outputs(out_dir, item)
+            found += [path for path in list_images(item) if not (skipped and _same_file_key(path).startswith(skipped))]
         elif item.exists():
             found.append(item)
         else:
@@ -77,11 +78,12 @@ def _same_file_key(path: Path) -> str:
     return os.path.realpath(path)
 
 
-def _inside_other(path: Path, out_dir: Path | None, scanned: Path) -> bool:
-    """Whether `path` lies in `out_dir`, a folder other than `scanned` (the one whose images are listed)."""
+def _earlier_outputs(out_dir: Path | None, scanned: Path) -> str | None:
+    """The real path (with a trailing separator) of the files to leave out when listing `scanned`: those in
+    `out_dir`, when it is another folder than `scanned`."""
     if out_dir is None or _same_file_key(out_dir) == _same_file_key(scanned):
-        return False
-    return _same_file_key(path).startswith(_same_file_key(out_dir) + os.sep)
+        return None
+    return _same_file_key(out_dir) + os.sep
 
 
 def output_names(sources: list[Path], scale: int) -> dict[Path, str]:

@@ -187,14 +187,13 @@ def _split_images(spec: Source, split: str, roots: dict[str, Path], downloads: P
     first = spec.archives[0]
     folder = downloads / spec.splits[split] if first.extractable else roots[first.file]
     if not folder.is_dir():
+        wrong = (f"{folder}: expected the {split} images of {spec.name} here after extraction; the archive "
+                 f"{first.file} does not have the expected layout")
         if first.sha256 is None and first.md5 is None:  # only its pinned hash vouched for it: both go
             forget_archive(downloads / first.file)
-            raise SrganError(f"{folder}: expected the {split} images of {spec.name} here after extraction; the "
-                             f"archive {first.file} does not have the expected layout, so it was deleted: check that "
-                             f"data.archives.{first.file} (if you set it) names the archive {spec.name} publishes, "
-                             "then run again")
-        raise SrganError(f"{folder}: expected the {split} images of {spec.name} here after extraction; the archive "
-                         f"{first.file} does not have the expected layout (delete it to download again)")
+            raise SrganError(f"{wrong}, so it was deleted: check that data.archives.{first.file} (if you set it) "
+                             f"names the archive {spec.name} publishes, then run again")
+        raise SrganError(f"{wrong} (delete it to download again)")
     images = list_images(folder)
     if spec.name == "celeba":
         wanted = _celeba_partition(roots[_CELEBA_SPLIT.file], CELEBA_PARTITION[split])
