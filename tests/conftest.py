@@ -22,6 +22,12 @@ import pytest
 import yaml
 from PIL import Image
 
+# This test process and every process it starts: no DVC usage reports (a process each), and one thread a process,
+# since pytest-xdist runs two workers on two cores, each starting stages and benchmarks whose second thread would
+# only spin (set OMP_NUM_THREADS to run a serial session on more threads).
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 
 @dataclass
 class ServerState:
@@ -33,6 +39,8 @@ class ServerState:
     delay: float = 0.0  # seconds to wait before answering
     ranges: bool = True  # honour Range headers
     content_type: str | None = None  # a Content-Type header to send
+    sends_only: int | None = None  # send only this many body bytes every time, stating the whole length
+    trickle: tuple[int, float] | None = None  # (bytes, seconds): send that many body bytes, then pause that long
     release: threading.Event = field(default_factory=threading.Event)
 
     def url(self, name: str) -> str:
@@ -80,6 +88,15 @@ class RangeHandler(BaseHTTPRequestHandler):
         if state.cut_after is not None:
             body, state.cut_after = body[: state.cut_after], None
             self.close_connection = True
+        if state.sends_only is not None:
+            body = body[: state.sends_only]
+            self.close_connection = True
+        if state.trickle is not None:
+            sent, pause = state.trickle
+            self.wfile.write(body[:sent])
+            self.wfile.flush()
+            state.release.wait(pause)
+            body = body[sent:]
         self.wfile.write(body)
 
 
@@ -174,7 +191,7 @@ def tiny_params(params: dict) -> dict:
     params["unsupervised"].update(steps=3, batch_size=4, log_every=1, checkpoint_every=2, precision="fp32",
                                   validate_every=3)
     params["evaluate"].update(samples=1, precision="fp32")
-    params["report"].update(dpi=150)
+    params["report"].update(dpi=72)
     return params
 
 

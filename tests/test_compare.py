@@ -161,6 +161,43 @@ def test_tradeoff_gives_each_run_its_own_marker_shape(tmp_path, monkeypatch):
     assert len(shapes) == 5 and len(set(shapes)) == 5
 
 
+def test_across_runs_on_several_sets_each_point_names_its_set(tmp_path, monkeypatch):
+    from matplotlib.axes import Axes
+
+    from srgan import report
+
+    labels = []
+    original = Axes.annotate
+    monkeypatch.setattr(Axes, "annotate", lambda ax, text, *a, **k: (labels.append(text), original(ax, text, *a, **k)))
+    runs = {f"adv={w}": {name: {"srgan": {"psnr_y": 28.0 - w + shift, "ssim_y": 0.8, "niqe": 5.0 + w},
+                                "hr": {"niqe": 3.0 + shift}}
+                         for name, shift in (("skimage", 0), ("set14", 2))} for w in (0, 1)}
+    report.perception_distortion_figure(runs_table(runs), tmp_path / "t.png", 100, series="run")
+    assert {"SRGAN (skimage)", "SRGAN (set14)", "HR (skimage)", "HR (set14)"} <= set(labels), labels
+    labels.clear()
+    report.perception_distortion_figure(runs_table({run: {"skimage": sets["skimage"]} for run, sets in runs.items()}),
+                                        tmp_path / "t.png", 100, series="run")
+    assert "SRGAN" in labels and not any("(" in str(label) for label in labels if "SRGAN" in str(label))
+
+
+def test_a_set_added_to_params_but_not_yet_run_is_left_out_not_an_error(tmp_path, capsys):
+    """The sets compared are those params.yaml names and dvc.lock says were evaluated: params.yaml may already
+    name one that has not run (`dvc repro` not yet run after adding it), and dvc.lock still lists a removed one."""
+    root = tmp_path / "project"
+    root.mkdir()
+    run(root, "git", "init", "-q")
+    run(root, sys.executable, "-m", "dvc", "init", "-q")
+    (root / "params.yaml").write_text("data: {eval: {set5: set5, set14: set14}}\ngan: {adv_weight: 0.01}\n")
+    (root / "dvc.lock").write_text("schema: '2.0'\nstages:\n  evaluate@set5:\n    cmd: python evaluate.py set5\n"
+                                   "    params:\n      params.yaml:\n        gan.adv_weight: 0.01\n"
+                                   "  evaluate@removed:\n    cmd: python evaluate.py removed\n")
+    for name in ("set5", "removed"):  # a set removed from params.yaml keeps its stage in dvc.lock and its folder
+        (root / "reports/evaluate" / name).mkdir(parents=True)
+        (root / "reports/evaluate" / name / "metrics.json").write_text('{"srgan": {"psnr_y": 29.0, "ssim_y": 0.8}}')
+    assert main(["workspace", "--repo", str(root), "-o", str(tmp_path / "out")]) == 0, capsys.readouterr().err
+    assert set(pd.read_csv(tmp_path / "out" / "comparison.csv")["dataset"]) == {"set5"}
+
+
 def test_a_workspace_is_named_by_the_params_its_outputs_came_from(repo, tmp_path, capsys):
     """`dvc exp run` in the workspace, then params.yaml reset to HEAD's (as the README's reset line does): the
     workspace's metrics are the experiment's, and so is its name."""

@@ -3,9 +3,11 @@
 import warnings
 
 import numpy as np
+import onnx
 import onnxruntime
 import pytest
 import torch
+from PIL import Image
 
 from srgan.data.resize import upscale
 from srgan.export import BicubicUpscale, main
@@ -41,6 +43,10 @@ def test_onnxruntime_matches_pytorch_on_odd_sized_images(tmp_path, capsys, arch)
         warnings.simplefilter("always")
         assert main([str(tmp_path / "g.pt"), "-o", str(tmp_path / "g.onnx")]) == 0
     assert not shown and ("H and W at least 3" in capsys.readouterr().out) == generator.bicubic_skip
+    graph = onnx.load(tmp_path / "g.onnx").graph
+    declared = {value.name: [d.dim_value or d.dim_param for d in value.type.tensor_type.shape.dim]
+                for value in (*graph.input, *graph.output)}
+    assert declared == {"lr": ["batch", 3, "height", "width"], "sr": ["batch", 3, "out_height", "out_width"]}
     shapes = ((1, 3, 13, 17), (2, 3, 21, 9)) + (((1, 3, 3, 3),) if generator.bicubic_skip else ((1, 3, 1, 2),))
     for shape in shapes:  # one file, any size and batch, down to the smallest it takes
         lr = torch.rand(*shape, generator=torch.Generator().manual_seed(1))
@@ -64,6 +70,10 @@ def test_a_blend_exports_as_the_blended_network(tmp_path):
 def test_errors_are_one_message(tmp_path, capsys):
     assert main([str(tmp_path / "missing.pt"), "-o", str(tmp_path / "m.onnx")]) == 1
     assert "missing.pt: model file not found" in capsys.readouterr().err
+    Image.new("RGB", (8, 8)).save(tmp_path / "photo.png")
+    assert main([str(tmp_path / "photo.png"), "-o", str(tmp_path / "m.onnx")]) == 1
+    assert capsys.readouterr().err == (f"error: {tmp_path / 'photo.png'}: an image, not a model file; give a model "
+                                       "written by this project, such as models/srgan.pt\n")
     _model(tmp_path / "g.pt")
     assert main([str(tmp_path / "g.pt"), "--alpha", "0.5", "-o", str(tmp_path / "m.onnx")]) == 1
     assert "--alpha needs --blend" in capsys.readouterr().err

@@ -121,6 +121,20 @@ def test_a_32_bit_integer_tiff_is_scaled_and_clipped_to_8_bits(tmp_path):
     np.testing.assert_array_equal(image[0, :, 1], [0, 255, 100, 255, 0])
 
 
+def test_a_32_bit_integer_tiff_of_8_bit_values_reads_as_8_bits_not_black(tmp_path):
+    data = np.array([[0, 17, 128, 255]], dtype=np.int32)
+    Image.fromarray(data, mode="I").save(tmp_path / "int32.tif")
+    np.testing.assert_array_equal(read_image(tmp_path / "int32.tif")[0, :, 0], [0, 17, 128, 255])
+
+
+def test_a_dark_16_bit_pgm_stays_dark(tmp_path):
+    """Pillow reads a PGM of more than 8 bits as 32-bit integers scaled to 0..65535: 16-bit values, however dark."""
+    (tmp_path / "dark.pgm").write_bytes(b"P5\n4 1\n65535\n" + np.array([0, 100, 200, 257 * 2], ">u2").tobytes())
+    with Image.open(tmp_path / "dark.pgm") as check:
+        assert check.mode == "I"
+    np.testing.assert_array_equal(read_image(tmp_path / "dark.pgm")[0, :, 0], [0, 0, 1, 2])
+
+
 def test_float_tiff_in_unit_range(tmp_path):
     """Overshoot is clipped."""
     data = np.array([[0.0, 1.0, 0.2, 1.5, -0.5]], dtype=np.float32)

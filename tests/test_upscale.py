@@ -290,9 +290,13 @@ def test_a_small_tile_gets_a_small_overlap_by_default(tmp_path, capsys):
 def test_an_image_given_as_the_model_is_named_as_such(tmp_path, capsys):
     photo = image(tmp_path / "cat.png", 8, 8)
     code, _, errors = upscale(capsys, photo, image(tmp_path / "dog.png", 8, 8), "-o", tmp_path / "out")
-    assert code == 1 and errors == [f"error: {photo}: an image, not a model file; the model comes first: "
-                                    "upscale models/srgan.pt cat.png -o upscaled/"]
+    assert code == 1 and errors == [f"error: {photo}: an image, not a model file; give a model written by this "
+                                    "project, such as models/srgan.pt; the model comes first: upscale "
+                                    "models/srgan.pt cat.png -o upscaled/"]
     assert not (tmp_path / "out").exists()
+    code, _, errors = upscale(capsys, tiny_model(tmp_path), photo, "-o", tmp_path / "out", "--blend", photo)
+    assert code == 1 and errors == [f"error: {photo}: an image, not a model file; give a model written by this "
+                                    "project, such as models/srgan.pt"], "--blend takes a model, but not first"
 
 
 def test_a_model_with_nan_weights_is_refused_before_any_image(tmp_path, capsys):

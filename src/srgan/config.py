@@ -427,7 +427,7 @@ class EvaluateParams(Section):
 
 class ReportParams(Section):
     images: list[str] = []
-    dpi: Int = Field(150, ge=150, le=1200)
+    dpi: Int = Field(150, ge=72, le=1200)  # 72: a screen's; slides want 150 or more
     zoom: Float = Field(0.3, gt=0, le=1.0)
 
 

@@ -18,6 +18,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import onnx
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -94,6 +95,17 @@ def export_onnx(generator: Generator, out: Path) -> None:
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         torch.onnx.export(model, (example,), str(tmp), input_names=["lr"], output_names=["sr"], dynamic_axes=axes,
                           opset_version=OPSET, dynamo=False)
+        _declare_rgb_output(tmp)
+
+
+def _declare_rgb_output(path: Path) -> None:
+    """Say in the file that sr has 3 channels: the exporter leaves that dimension a symbol after the bicubic skip's
+    add (its reshape's shape is computed from the input's), and tools that read shapes from the file need it."""
+    exported = onnx.load(str(path))
+    dims = exported.graph.output[0].type.tensor_type.shape.dim
+    if len(dims) == 4:
+        dims[1].dim_value = 3
+        onnx.save(exported, str(path))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

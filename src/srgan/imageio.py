@@ -110,8 +110,12 @@ def _open_image(path: Path | str, max_pixels: int | None) -> Iterator[Image.Imag
 
 def to_rgb8(image: Image.Image, path: Path | str = "image") -> np.ndarray:
     mode = image.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
         return _gray_to_rgb(_wide_to_uint8(np.asarray(image), 65535))
+    if mode == "I":  # 16-bit values (Pillow scales a PGM's to 0..65535); a 32-bit TIFF may hold 8-bit ones
+        values = np.asarray(image)
+        eight_bit = image.format == "TIFF" and values.size and values.max() <= 255  # read as 16-bit: black
+        return _gray_to_rgb(_wide_to_uint8(values, 255 if eight_bit else 65535))
     if mode == "F":
         return _gray_to_rgb((_unit_range(np.asarray(image), path) * 255).round().astype(np.uint8))
     if mode == "P":

@@ -174,7 +174,8 @@ def perceptual_axis(table: pd.DataFrame) -> tuple[str, str] | None:
 def perception_distortion_figure(table: pd.DataFrame, out: Path, dpi: int, series: str = "dataset",
                                  title: str = "Perception-distortion") -> str | None:
     """PSNR-Y (distortion) against LPIPS, else NIQE (perception), after Blau and Michaeli (2018): one point per
-    method and `series` (dataset, or run in srgan-compare). The y axis is flipped so that better is up and
+    method and `series` (dataset, or run in srgan-compare, where a point names its set when the runs span several).
+    The y axis is flipped so that better is up and
     right. Points that every series shares (a baseline no run changed) are drawn once, in black; a method that
     differs between runs is joined across them, so a sweep draws its tradeoff curve. Returns the perception
     metric, or None (and draws nothing) when neither was computed."""
@@ -184,6 +185,7 @@ def perception_distortion_figure(table: pd.DataFrame, out: Path, dpi: int, serie
     metric, name = axis
     points = table[table["psnr_y"].notna() & table[metric].notna()]
     several = points[series].nunique() > 1
+    with_set = series != "dataset" and points["dataset"].nunique() > 1  # runs compared on several sets
     shared = shared_points(points, series, metric) & several
     varying = points[~shared]
     with matplotlib.rc_context(STYLE):
@@ -192,7 +194,7 @@ def perception_distortion_figure(table: pd.DataFrame, out: Path, dpi: int, serie
         if shared.any():
             common = points[shared].drop_duplicates(["dataset", "method"])
             ax.scatter(common["psnr_y"], common[metric], s=60, color="black", label=f"every {series}", zorder=3)
-            _label_points(ax, common, metric)
+            _label_points(ax, common, metric, with_set)
         for index, (group_name, group) in enumerate(varying.groupby(series, sort=False)):
             ax.scatter(group["psnr_y"], group[metric], s=70, marker=MARKERS[index % len(MARKERS)], alpha=0.8,
                        label=str(group_name), zorder=3)
@@ -201,12 +203,13 @@ def perception_distortion_figure(table: pd.DataFrame, out: Path, dpi: int, serie
                 ordered = method.sort_values("psnr_y")
                 ax.plot(ordered["psnr_y"], ordered[metric], color="grey", lw=1, zorder=2)
         _interpolation_curves(ax, points, series, metric)
-        _label_points(ax, varying.sort_values("psnr_y").drop_duplicates(["dataset", "method"], keep="last"), metric)
+        _label_points(ax, varying.sort_values("psnr_y").drop_duplicates(["dataset", "method"], keep="last"), metric,
+                      with_set)
         reference = table[(table["method"] == display_name(REFERENCE)) & table[metric].notna()]
         lines = reference.drop_duplicates(metric)
         for _, row in lines.iterrows():
             ax.axhline(row[metric], color="grey", lw=1, ls="--", zorder=1)
-            ax.annotate("HR" if len(lines) == 1 else f"HR ({row[series]})", (1, row[metric]),
+            ax.annotate("HR" if len(lines) == 1 else f"HR ({row['dataset']})", (1, row[metric]),
                         xycoords=("axes fraction", "data"), ha="right", va="bottom", fontsize=8, color="grey")
         ax.set_xlabel("PSNR-Y (dB): distortion, higher is better")
         ax.set_ylabel(f"{name}: perception, lower is better (axis flipped: better is up)")
@@ -236,10 +239,10 @@ def shared_points(points: pd.DataFrame, series: str, metric: str) -> pd.Series:
     return points.groupby(position, sort=False)[series].transform("nunique") == points[series].nunique()
 
 
-def _label_points(ax, rows: pd.DataFrame, metric: str) -> None:
+def _label_points(ax, rows: pd.DataFrame, metric: str, with_set: bool = False) -> None:
     for _, row in rows.iterrows():
-        ax.annotate(row["method"], (row["psnr_y"], row[metric]), textcoords="offset points", xytext=(6, 4),
-                    fontsize=9)
+        text = f"{row['method']} ({row['dataset']})" if with_set else row["method"]
+        ax.annotate(text, (row["psnr_y"], row[metric]), textcoords="offset points", xytext=(6, 4), fontsize=9)
 
 
 def read_curves(live_dir: Path) -> dict[str, pd.DataFrame]:

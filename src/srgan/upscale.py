@@ -27,7 +27,7 @@ from srgan.errors import SrganError
 from srgan.imageio import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, list_images, read_image, write_png
 from srgan.inference import BATCH, OVERLAP, TILE, overlap_for, upscale_image
 from srgan.models.blend import load_blend
-from srgan.models.io import load_generator
+from srgan.models.io import ImageGivenAsModel, load_generator
 from srgan.names import distinct_labels
 from srgan.precision import PRECISIONS
 
@@ -174,8 +174,14 @@ def upscale_files(model: Path, inputs: list[Path], out_dir: Path, *, device: str
     check_max_pixels(max_pixels)
     torch_device = pick_device(device, key="--device")
     sources = collect_inputs(inputs, out_dir)
-    generator = load_blend(model, blend, 0.5 if alpha is None else alpha, torch_device) if blend \
-        else load_generator(model, torch_device)[0]
+    try:
+        generator = load_blend(model, blend, 0.5 if alpha is None else alpha, torch_device) if blend \
+            else load_generator(model, torch_device)[0]
+    except ImageGivenAsModel as err:
+        if err.path != Path(model):  # the --blend model
+            raise
+        raise SrganError(f"{err}; the model comes first: upscale models/srgan.pt {Path(model).name} -o "
+                         "upscaled/") from None
     targets = plan_outputs(sources, out_dir, generator.scale)
     prepare_out_dir(out_dir)
     written, failed = [], {}

@@ -106,6 +106,38 @@ def test_fetch_restarts_when_server_ignores_range(server, tmp_path: Path) -> Non
     assert dest.read_bytes() == DATA
 
 
+def test_a_server_that_cannot_resume_and_breaks_off_again_says_so_and_keeps_no_useless_part(server, tmp_path):
+    """A server that states a wrong length (or keeps breaking off) and ignores Range: resuming cannot work, so the
+    second failure deletes the partial file and says what to do instead of "run again to resume" forever."""
+    digest = serve(server, "a.bin", DATA)
+    dest, part, url = tmp_path / "a.bin", tmp_path / "a.bin.part", server.url("a.bin")
+    server.ranges, server.sends_only = False, 100_000
+    with pytest.raises(SrganError, match="interrupted.*resume"):  # a first break: the server may yet resume
+        fetch(url, dest, sha256=digest, progress=False)
+    assert part.stat().st_size == 100_000
+    with pytest.raises(SrganError, match="after 100000 bytes.*cannot resume.*deleted.*same size.*browser") as info:
+        fetch(url, dest, sha256=digest, progress=False)
+    assert url in str(info.value) and server.requests[1][1] == "bytes=100000-"
+    assert not part.exists() and not dest.exists()
+
+    server.sends_only = None
+    assert fetch(url, dest, sha256=digest, progress=False).read_bytes() == DATA
+
+
+def test_a_read_that_times_out_keeps_every_byte_that_arrived(server, tmp_path):
+    """The body comes in pieces smaller than a read asks for; a timeout keeps what came, and the resume asks for
+    the rest from there."""
+    digest = serve(server, "a.bin", DATA)
+    dest, part, url = tmp_path / "a.bin", tmp_path / "a.bin.part", server.url("a.bin")
+    server.trickle = (100_000, 30.0)  # 100 kB, then a pause far longer than the timeout (teardown ends it)
+    with pytest.raises(SrganError, match="interrupted.*resume"):
+        fetch(url, dest, sha256=digest, progress=False, timeout=2)
+    assert part.stat().st_size == 100_000
+    server.trickle = None
+    fetch(url, dest, sha256=digest, progress=False)
+    assert server.requests[-1][1] == "bytes=100000-" and dest.read_bytes() == DATA
+
+
 def test_fetch_complete_part_answered_416(server, tmp_path: Path) -> None:
     digest = serve(server, "a.bin", DATA)
     dest = tmp_path / "a.bin"

@@ -57,23 +57,33 @@ def read_file(path: str, rev: str | None, repo: str) -> str:
                          "was the pipeline run and its results committed there?") from None
 
 
-def ran_params(lock_text: str) -> dict[str, object]:
+def ran_params(lock: dict) -> dict[str, object]:
     """{dotted key: value} of the params dvc.lock records for its stages: the params that made the outputs."""
-    lock = yaml.safe_load(lock_text) or {}
     recorded = {}
     for stage in (lock.get("stages") or {}).values():
         recorded.update(flatten((stage.get("params") or {}).get(PARAMS_FILE) or {}))
     return recorded
 
 
-def params_that_ran(params: dict, rev: str | None, repo: str) -> tuple[dict[str, object], str]:
+def evaluated_sets(lock: dict) -> list[str]:
+    """The evaluation sets dvc.lock records an evaluate@<set> stage for: the sets whose metrics a run made."""
+    return [name.partition("@")[2] for name in lock.get("stages") or {} if name.startswith("evaluate@")]
+
+
+def read_lock(rev: str | None, repo: str) -> dict:
+    """dvc.lock at a revision, or {} where there is none."""
+    try:
+        lock = yaml.safe_load(read_file(LOCK_FILE, rev, repo))
+    except SrganError:
+        return {}
+    return lock if isinstance(lock, dict) else {}
+
+
+def params_that_ran(params: dict, lock: dict) -> tuple[dict[str, object], str]:
     """(the run's params as dvc.lock records them, a note when params.yaml says otherwise); params.yaml's own
     params where there is no dvc.lock."""
     declared = flatten(params)
-    try:
-        recorded = ran_params(read_file(LOCK_FILE, rev, repo))
-    except SrganError:
-        return declared, ""
+    recorded = ran_params(lock)
     if not recorded:
         return declared, ""
     changed = sorted(key for key, value in recorded.items() if repr(declared.get(key)) != repr(value))
@@ -83,20 +93,23 @@ def params_that_ran(params: dict, rev: str | None, repo: str) -> tuple[dict[str,
 
 
 def read_run(rev: str | None, repo: str = ".") -> tuple[dict, dict, str]:
-    """(params that ran, {set: metrics}, note) of one revision: every evaluation set its params.yaml names."""
+    """(params that ran, {set: metrics}, note) of one revision: every evaluation set params.yaml names that dvc.lock
+    says was evaluated (a set added but not yet run has no metrics), or, where there is none, every set it names."""
     params = yaml.safe_load(read_file(PARAMS_FILE, rev, repo))
-    sets = (params.get("data") or {}).get("eval") if isinstance(params, dict) else None
-    if not isinstance(sets, dict) or not sets:
+    declared = (params.get("data") or {}).get("eval") if isinstance(params, dict) else None
+    if not isinstance(declared, dict) or not declared:
         raise SrganError(f"{PARAMS_FILE} at {rev or 'the workspace'}: no evaluation sets (data.eval) "
                          "in this project's format")
+    lock = read_lock(rev, repo)
     metrics = {}
-    for name in sets:
+    evaluated = evaluated_sets(lock)  # DVC keeps a removed set's stage in dvc.lock: params.yaml says what is current
+    for name in [name for name in declared if name in evaluated] or declared:
         path = evaluation_metrics(name).as_posix()
         try:
             metrics[name] = check_metrics(f"{rev or 'the workspace'}: {path}", json.loads(read_file(path, rev, repo)))
         except json.JSONDecodeError as err:
             raise SrganError(f"{path} at {rev or 'the workspace'}: not valid JSON ({err})") from None
-    ran, note = params_that_ran(params, rev, repo)
+    ran, note = params_that_ran(params, lock)
     return ran, metrics, note
 
 

@@ -226,9 +226,27 @@ def _download(url: str, part: Path, timeout: float, progress: bool) -> bool:
         return answer == start
     with answer:
         _refuse_a_web_page(url, answer)
-        if _save_body(url, answer, part, progress):
-            return True
+        try:
+            if _save_body(url, answer, part, progress):
+                return True
+        except SrganError:
+            if start and answer.status != 206:
+                raise _cannot_resume(url, part) from None
+            raise
     return _confirm_end(url, part, timeout, progress)
+
+
+def _cannot_resume(url: str, part: Path) -> SrganError:
+    """A server that answers a resume (a Range request) with the whole file, and then breaks off again: the partial
+    file is worth nothing to it, and a server whose stated length is wrong breaks off at the same byte every time."""
+    size = _size(part)
+    part.unlink(missing_ok=True)
+    return SrganError(
+        f"Download of {url} broke off again, after {size} bytes, and this server cannot resume (it answered the "
+        f"request for the rest with the whole file), so the partial file was deleted. Run again to start over; if "
+        "it breaks off at the same size every time, the server states a wrong length: download the file in a "
+        "browser and pass that copy, or pass a mirror URL."
+    )
 
 
 def _refuse_a_web_page(url: str, response) -> None:
@@ -314,7 +332,7 @@ def _save_body(url: str, response, part: Path, progress: bool) -> bool:
     ):
         while True:
             try:
-                chunk = response.read(CHUNK)
+                chunk = response.read1(CHUNK)  # what has arrived: a timed-out read loses none of it
             except (OSError, http.client.HTTPException) as e:  # includes a cut chunked body
                 out.flush()
                 raise _interrupted(url, part, str(e) or type(e).__name__) from None

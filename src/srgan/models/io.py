@@ -15,6 +15,15 @@ IMAGE_SIGNATURES = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"II*\x00", b"M
 ARCH_KEYS = {"scale", "blocks", "channels", "norm", "bicubic_skip", "progressive", "upsample"}
 
 
+class ImageGivenAsModel(SrganError):
+    """An image where a model file was expected: the usual slip is the order of a command's arguments."""
+
+    def __init__(self, path: Path):
+        super().__init__(f"{path}: an image, not a model file; give a model written by this project, such as "
+                         "models/srgan.pt")
+        self.path = path
+
+
 def save_generator(path: Path | str, generator: Generator, meta: dict | None = None) -> None:
     """Weights, the architecture they belong to (generator.arch) and free-form metadata."""
     state = {name: value.detach().cpu().contiguous() for name, value in generator.state_dict().items()}
@@ -31,6 +40,8 @@ def load_generator(path: Path | str, device: torch.device | str = "cpu") -> tupl
     except IsADirectoryError:
         raise SrganError(f"{path}: a folder, not a model file; give a model such as models/srgan.pt") from None
     except Exception as err:  # noqa: BLE001 - pickle, zip and unpickler errors all mean "not a model file"
+        if _is_image(path):
+            raise ImageGivenAsModel(path) from None
         raise SrganError(f"{path}: {_not_a_model(path, err)}") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise SrganError(f"{path}: not an srgan-dvc generator file (expected format {FORMAT})")
@@ -54,18 +65,22 @@ def load_generator(path: Path | str, device: torch.device | str = "cpu") -> tupl
     return generator.to(device).eval(), payload.get("meta", {})
 
 
-def _not_a_model(path: Path, err: Exception) -> str:
-    """Why `path` is no model file, in a line: an image given where the model goes is the usual mistake, and
-    torch's own message (which suggests turning off the safe loading) is no advice to pass on."""
+def _is_image(path: Path) -> bool:
     try:
         with open(path, "rb") as handle:
-            head = handle.read(16)
+            return handle.read(16).startswith(IMAGE_SIGNATURES)
     except OSError:
-        head = b""
-    if head.startswith(IMAGE_SIGNATURES):
-        return ("an image, not a model file; the model comes first: upscale models/srgan.pt "
-                f"{path.name} -o upscaled/")
-    reason = "the file is empty" if not head else f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"
+        return False
+
+
+def _not_a_model(path: Path, err: Exception) -> str:
+    """Why `path` is no model file, in a line: torch's own message (which suggests turning off the safe loading)
+    is no advice to pass on."""
+    try:
+        empty = path.stat().st_size == 0
+    except OSError:
+        empty = False
+    reason = "the file is empty" if empty else f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"
     return f"not a model file this project can read safely ({reason}); give a model written by this project"
 
 
