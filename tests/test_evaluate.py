@@ -89,6 +89,12 @@ def test_means_say_how_many_images_they_cover_and_name_those_left_out():
     assert gaps[0].startswith("niqe of bicubic") and "96x96" in gaps[0]
     assert summarise(table)["bicubic"]["niqe"] == pytest.approx(table.loc[0, "niqe"], abs=1e-4)
     assert left_out(table[table["image"] == "big"]) == []
+    faces = table[table["image"] == "small"]  # every image too small for NIQE (faces at x8): said, not "covered"
+    assert left_out(faces) == ["niqe of bicubic: none of the 1 images has a value, so no mean (NIQE needs two "
+                               "96x96 blocks after the border crop, not flat)",
+                               "niqe of hr: none of the 1 images has a value, so no mean (NIQE needs two 96x96 "
+                               "blocks after the border crop, not flat)"]
+    assert left_out(faces, niqe=False) == []  # evaluate.niqe: false computes none, and says so elsewhere
 
 
 @pytest.mark.parametrize("name", ["..", ".", "a/../../b"])

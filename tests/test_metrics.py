@@ -185,3 +185,9 @@ def test_full_reference_metrics_are_the_single_metrics_and_no_lpips_without_a_mo
     assert result["psnr_rgb"] == psnr_rgb(sr, hr, 4)
     with_lpips = full_reference_metrics(sr, hr, 4, lpips_metric)
     assert isinstance(with_lpips["lpips"], float) and with_lpips["lpips"] > 0
+
+
+def test_a_border_crop_that_leaves_nothing_is_an_error_not_a_perfect_score():
+    black, grey = np.zeros((8, 8, 3), np.uint8), np.full((8, 8, 3), 128, np.uint8)
+    with pytest.raises(ValueError, match="nothing left to compare"):
+        psnr_y(black, grey, border=4)

@@ -47,11 +47,15 @@ def test_run_cache_restores_a_stage_instead_of_running_it(copy_tiny_run, tmp_pat
     assert sys.executable  # the clone ran with this interpreter's dvc
 
 
-def test_shared_downloads_leave_out_lock_files_and_partial_downloads(tiny_copy):
-    """`dvc add data/downloads` (README) after a killed download tracks the archives, not its leftovers."""
+def test_shared_downloads_leave_out_lock_files_partial_downloads_and_extracted_folders(tiny_copy):
+    """`dvc add data/downloads` (README) after a killed download tracks the archives, not its leftovers, nor the
+    folders the archives were extracted to."""
     downloads = tiny_copy.root / "data" / "downloads"
     downloads.mkdir(parents=True, exist_ok=True)
     (downloads / "benchmark.tar").write_bytes(b"an archive")
+    (downloads / "benchmark" / "Set14").mkdir(parents=True)
+    (downloads / "benchmark" / "Set14" / "baboon.png").write_bytes(b"an extracted image")
+    (downloads / "benchmark" / ".extracted").write_text("done")
     (downloads / "benchmark.tar.lock").write_bytes(b"")
     (downloads / "DIV2K_train_HR.zip.part").write_bytes(b"half an archive")
     tiny_copy.dvc("add", "data/downloads")

@@ -78,18 +78,22 @@ def coverage(table: pd.DataFrame) -> dict[str, dict[str, int]]:
             for method, group in table.groupby("method", sort=False)}
 
 
-def left_out(table: pd.DataFrame) -> list[str]:
+def left_out(table: pd.DataFrame, niqe: bool = True) -> list[str]:
     """One line per (method, metric) whose mean leaves images out (NIQE of an image too small for two blocks,
-    for example), naming them; empty when every mean covers every image."""
+    for example), naming them; empty when every mean covers every image. A metric no image of a method has is
+    a method's lack (the HR row has no PSNR, LPIPS may be unavailable), except NIQE when it was computed
+    (`niqe`): faces of 128 pixels are too small for it, and the report must not say every mean covers them."""
     images = list(dict.fromkeys(table["image"]))
     lines = []
     for method, group in table.groupby("method", sort=False):
         for metric in METRICS:
             missing = list(group.loc[group[metric].isna(), "image"])
+            why = " (NIQE needs two 96x96 blocks after the border crop, not flat)" if metric == "niqe" else ""
             if missing and len(missing) < len(images):
-                why = " (NIQE needs two 96x96 blocks after the border crop)" if metric == "niqe" else ""
                 lines.append(f"{metric} of {method}: the mean covers {len(images) - len(missing)} of {len(images)} "
                              f"images; left out: {', '.join(missing)}{why}")
+            elif missing and metric == "niqe" and niqe:
+                lines.append(f"niqe of {method}: none of the {len(images)} images has a value, so no mean{why}")
     return lines
 
 

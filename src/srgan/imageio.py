@@ -33,18 +33,21 @@ SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 Image.MAX_IMAGE_PIXELS = None  # the limit is checked below, with a message naming the file and the fix
 
 
-def read_image(path: Path | str, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def read_image(path: Path | str, max_pixels: int | None = DEFAULT_MAX_PIXELS, *,
+               colour_manage: bool = True) -> np.ndarray:
     """Load an image as HxWx3 uint8 sRGB, EXIF orientation applied.
 
     An embedded colour profile (Display P3 from phones, Adobe RGB, a CMYK press profile) is converted to sRGB,
-    which is what every output and metric assumes. Grayscale is repeated to RGB, alpha is composited over white,
-    palettes are expanded, 16- and 32-bit integer images are scaled to 8 bits, CMYK is converted.
+    which is what every output assumes; with `colour_manage` False the stored values are kept, as the
+    literature's metric protocol reads them (MATLAB, OpenCV and BasicSR ignore profiles). Grayscale is repeated
+    to RGB, alpha is composited over white, palettes are expanded, 16- and 32-bit integer images are scaled to 8
+    bits, CMYK is converted.
     Images of more than `max_pixels` pixels (0 or None: no limit) are refused before decoding.
     """
     with _open_image(path, max_pixels) as image:
         image.load()
         orientation = _orientation(image)
-        rgb = to_rgb8(_to_srgb(image), path)
+        rgb = to_rgb8(_to_srgb(image) if colour_manage else image, path)
     return np.ascontiguousarray(np.asarray(Image.fromarray(rgb).transpose(UPRIGHT[orientation]))) \
         if orientation in UPRIGHT else rgb
 

@@ -52,6 +52,8 @@ def psnr_rgb(sr: np.ndarray, hr: np.ndarray, border: int) -> float:
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     """skimage's peak_signal_noise_ratio, written out: importing skimage.metrics imports scipy.stats, 1.5 s in
     every training process that validates (tests/test_metrics.py checks the two agree)."""
+    if a.size == 0:
+        raise ValueError(f"nothing left to compare after the border crop of a {a.shape} image")
     mse = float(np.mean((a - b) ** 2))
     return PSNR_CAP if mse == 0 else min(PSNR_CAP, 10.0 * float(np.log10(255.0**2 / mse)))
 

@@ -335,3 +335,15 @@ def test_a_margin_off_the_scale_or_with_real_pairs_is_refused(images, tmp_path):
         _run(paths, tmp_path / "out", margin=6)
     with pytest.raises(ValueError, match="no real pairs"):
         _run(paths, tmp_path / "out", margin=8, lr_paths=paths)
+
+
+def test_evaluation_images_keep_their_stored_values_whatever_their_colour_profile(tmp_path):
+    """The literature's metric protocol reads the stored values (MATLAB, OpenCV and BasicSR ignore colour
+    profiles), so a set's scores compare with papers'; training and upscale convert to sRGB."""
+    from tests.test_imageio import DISPLAY_P3
+
+    stored = np.random.default_rng(0).integers(0, 256, (40, 44, 3), dtype=np.uint8)
+    Image.fromarray(stored).save(tmp_path / "wide.png", icc_profile=DISPLAY_P3)
+    assert not np.array_equal(read_image(tmp_path / "wide.png"), stored)  # converted where users see it
+    write_eval_images([tmp_path / "wide.png"], tmp_path / "eval.npz", scale=4)
+    np.testing.assert_array_equal(load_eval_images(tmp_path / "eval.npz")["wide"][1], stored)

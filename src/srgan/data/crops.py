@@ -244,8 +244,8 @@ def write_eval_images(paths: list[Path], out_file: Path, *, scale: int, transfor
             name = folder_name(path.stem if stems.count(path.stem) == 1 else path.name.replace(".", "_"), taken)
             while not taken.isdisjoint(draw_names(name, further)):  # another image's name
                 name = folder_name(name + "_", taken)
-            try:
-                image = read_image(path, max_pixels)
+            try:  # the stored values, as every paper's evaluation reads them, colour profile or not
+                image = read_image(path, max_pixels, colour_manage=False)
             except SrganError as err:
                 report.skipped[str(path)] = str(err)
                 continue
@@ -253,7 +253,8 @@ def write_eval_images(paths: list[Path], out_file: Path, *, scale: int, transfor
                 hr = crop_to_scale(transform(image) if transform else image, scale)
             else:
                 try:
-                    lr, hr = fit(read_image(lr_paths[index], max_pixels), image, scale, str(path))
+                    lr, hr = fit(read_image(lr_paths[index], max_pixels, colour_manage=False), image, scale,
+                                 str(path))
                 except SrganError as err:
                     report.skipped[str(path)] = str(err)
                     continue

@@ -58,7 +58,7 @@ def main() -> None:
     with atomic_path(evaluation_table(name)) as tmp:
         table.to_csv(tmp, index=False, float_format="%.4f")
     summary = summarise(table)
-    gaps = left_out(table)
+    gaps = left_out(table, params.niqe)
     for gap in gaps:
         log.warning("%s: %s", name, gap)
     write_json(evaluation_metrics(name), summary)
