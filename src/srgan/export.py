@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import io
 import sys
 import warnings
 from pathlib import Path
@@ -93,19 +94,20 @@ def export_onnx(generator: Generator, out: Path) -> None:
         # tracer's warnings concern Python values read from weight shapes, which are the same for every input.
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        torch.onnx.export(model, (example,), str(tmp), input_names=["lr"], output_names=["sr"], dynamic_axes=axes,
+        traced = io.BytesIO()
+        torch.onnx.export(model, (example,), traced, input_names=["lr"], output_names=["sr"], dynamic_axes=axes,
                           opset_version=OPSET, dynamo=False)
-        _declare_rgb_output(tmp)
+        exported = onnx.load_from_string(traced.getvalue())
+        _declare_rgb_output(exported)
+        onnx.save(exported, str(tmp))
 
 
-def _declare_rgb_output(path: Path) -> None:
+def _declare_rgb_output(exported: onnx.ModelProto) -> None:
     """Say in the file that sr has 3 channels: the exporter leaves that dimension a symbol after the bicubic skip's
     add (its reshape's shape is computed from the input's), and tools that read shapes from the file need it."""
-    exported = onnx.load(str(path))
     dims = exported.graph.output[0].type.tensor_type.shape.dim
     if len(dims) == 4:
         dims[1].dim_value = 3
-        onnx.save(exported, str(path))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -200,7 +200,7 @@ def upscale_files(model: Path, inputs: list[Path], out_dir: Path, *, device: str
                 continue
             except SrganError as err:  # the disk or the folder: every later image would fail the same way
                 left = len(sources) - index - 1
-                failed[source] = f"{err}" + (f"; stopped there, {left} more image(s) not upscaled" if left else "")
+                failed[source] = str(err) + (f"; stopped there, {left} more image(s) not upscaled" if left else "")
                 break
             written.append(targets[source])
     return written, failed

@@ -40,9 +40,10 @@ def load_generator(path: Path | str, device: torch.device | str = "cpu") -> tupl
     except IsADirectoryError:
         raise SrganError(f"{path}: a folder, not a model file; give a model such as models/srgan.pt") from None
     except Exception as err:  # noqa: BLE001 - pickle, zip and unpickler errors all mean "not a model file"
-        if _is_image(path):
+        head = _head(path)
+        if head.startswith(IMAGE_SIGNATURES):
             raise ImageGivenAsModel(path) from None
-        raise SrganError(f"{path}: {_not_a_model(path, err)}") from None
+        raise SrganError(f"{path}: {_not_a_model(head, err)}") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise SrganError(f"{path}: not an srgan-dvc generator file (expected format {FORMAT})")
     arch, state = payload.get("arch"), payload.get("state_dict")
@@ -65,22 +66,19 @@ def load_generator(path: Path | str, device: torch.device | str = "cpu") -> tupl
     return generator.to(device).eval(), payload.get("meta", {})
 
 
-def _is_image(path: Path) -> bool:
+def _head(path: Path) -> bytes:
+    """The first bytes of a file, empty when it is empty or cannot be read."""
     try:
         with open(path, "rb") as handle:
-            return handle.read(16).startswith(IMAGE_SIGNATURES)
+            return handle.read(16)
     except OSError:
-        return False
+        return b""
 
 
-def _not_a_model(path: Path, err: Exception) -> str:
-    """Why `path` is no model file, in a line: torch's own message (which suggests turning off the safe loading)
-    is no advice to pass on."""
-    try:
-        empty = path.stat().st_size == 0
-    except OSError:
-        empty = False
-    reason = "the file is empty" if empty else f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"
+def _not_a_model(head: bytes, err: Exception) -> str:
+    """Why a file that starts with `head` is no model file, in a line: torch's own message (which suggests turning
+    off the safe loading) is no advice to pass on."""
+    reason = "the file is empty" if not head else f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"
     return f"not a model file this project can read safely ({reason}); give a model written by this project"
 
 
