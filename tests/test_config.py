@@ -27,6 +27,70 @@ def error_for(tmp_path: Path, edit, *sections: str) -> str:
     return str(err.value)
 
 
+def test_params_read_as_dvc_reads_them_so_the_documented_off_is_off(tmp_path):
+    """DVC reads params.yaml as YAML 1.2 (ruamel) and records `lpips: off` as 'off' and `1e-4` as a number; the
+    stages read it the same way, not as YAML 1.1 (PyYAML), where `off` is false and `1e-4` a string."""
+    text = (PROJECT / "params.yaml").read_text()
+    assert "  lpips: auto " in text and "  lr: 1.0e-3 " in text
+    path = tmp_path / "params.yaml"
+    path.write_text(text.replace("  lpips: auto ", "  lpips: off ").replace("  lr: 1.0e-3 ", "  lr: 2e-4 "))
+    params = load_params(path, "evaluate", "pretrain")
+    assert params["evaluate"].lpips == "off" and params["pretrain"].lr == 2e-4
+
+
+@pytest.mark.parametrize("line,named", [("on: push", "'on'"), ("1: 2", "'1'"), ("null: 1", "'None'")])
+def test_a_top_level_key_that_is_no_word_is_named_not_a_traceback(tmp_path, line, named):
+    path = tmp_path / "params.yaml"
+    path.write_text((PROJECT / "params.yaml").read_text() + f"\n{line}\n")
+    with pytest.raises(SrganError, match=f"unknown key {named}"):
+        load_params(path, "seed")
+
+
+def test_a_set_name_yaml_reads_as_a_number_says_so(tmp_path):
+    message = error_for(tmp_path, lambda p: p["data"].update(eval={5: "set5"}), "data")
+    assert "set name 5 reads as a int" in message and "start it with a letter" in message
+
+
+def test_a_misspelled_key_of_an_evaluation_set_gets_a_suggestion(tmp_path):
+    message = error_for(tmp_path, lambda p: p["data"].update(eval={"x": {"source": "skimage", "seeds": 1}}), "data")
+    assert "unknown key 'data.eval.x.seeds'" in message and "did you mean 'seed'" in message
+    assert "known: source, degradation, seed, draws" in message
+
+
+@pytest.mark.parametrize("value", ["many", -1, True, 257])
+def test_degradation_workers_names_its_key_and_auto(tmp_path, value):
+    message = error_for(tmp_path, lambda p: p["execution"].update(degradation_workers=value), "execution")
+    assert "execution.degradation_workers: expected auto or a number of worker processes from 0 to 256" in message
+
+
+def test_a_partly_given_second_order_takes_the_second_order_s_values_for_the_rest(tmp_path):
+    def edit(p):
+        p["data"]["realistic"]["second"] = {"jpeg_range": [60, 95], "resize_probs": {"up": 0.5, "down": 0.2,
+                                                                                     "keep": 0.3}}
+    second = load_params(write_params(tmp_path, edit), "data")["data"].realistic.second
+    assert second.jpeg_range == (60, 95) and second.resize_probs.up == 0.5
+    assert second.blur_prob == 0.8 and second.blur_sigma == (0.2, 1.5) and second.noise_range == (1.0, 25.0)
+
+
+def test_report_images_with_no_kept_samples_stop_at_load(tmp_path):
+    def edit(p):
+        p["report"]["images"] = ["astronaut"]
+        p["evaluate"]["samples"] = 0
+    message = error_for(tmp_path, edit)
+    assert "report.images" in message and "evaluate.samples is 0" in message
+
+
+def test_gan_schedules_past_the_end_of_the_run_are_reported():
+    gan = parse_section("gan", {"steps": 200, "lr_decay": {"at": []}, "d_warmup_steps": 200,
+                                "adv_ramp": {"schedule": "linear", "steps": 500}})
+    assert gan.past_the_end() == [
+        "adv_ramp.steps 500: the adversarial weight ramps past this run's 200 steps, so it never reaches adv_weight "
+        "0.001",
+        "d_warmup_steps 200: the discriminator warms up for the whole run of 200 steps, so the generator never "
+        "trains against it"]
+    assert parse_section("gan", {"steps": 200, "lr_decay": {"at": []}}).past_the_end() == []
+
+
 def test_the_project_params_load_and_are_consistent():
     params = load_params(PROJECT / "params.yaml", *ALL)
     assert params["data"].hr_size % params["data"].scale == 0
@@ -105,8 +169,10 @@ def test_a_fade_longer_than_a_phase_it_fades_into_is_refused(tmp_path):
 def test_a_decay_step_listed_twice_is_refused_and_one_past_the_end_is_reported(tmp_path):
     message = error_for(tmp_path, lambda p: p["gan"].update(lr_decay={"at": [50, 50], "factor": 0.5}), "gan")
     assert "gan" in message and "lr_decay.at [50, 50]: list each step once" in message
+    assert "(got {" not in message, "a check of the whole section buried in the section's dump"
     params = parse_section("pretrain", {"steps": 100, "lr_decay": {"at": [50, 100, 200]}})
-    assert params.decays_past_the_end() == [100, 200]
+    assert params.past_the_end() == ["lr_decay.at [50, 100, 200]: step 100 and later are past this run's 100 steps, "
+                                     "so no decay happens there"]
 
 
 def test_a_kernel_size_range_without_an_odd_side_is_refused(tmp_path):
@@ -272,7 +338,7 @@ def test_a_key_given_twice_is_refused_as_dvc_refuses_it(tmp_path):
     path = tmp_path / "params.yaml"
     end_of_section_line = text.index("\n", text.index("\npretrain:") + 1)
     path.write_text(text[:end_of_section_line] + "\n  steps: 7" + text[end_of_section_line:])  # steps comes later
-    with pytest.raises(SrganError, match=r"(?s)not valid YAML: duplicate key 'steps'.*line \d+"):
+    with pytest.raises(SrganError, match=r'not valid YAML: found duplicate key "steps" .*\(line \d+, column 3\)'):
         load_params(path, "pretrain")
     path.write_text(text)
     assert load_params(path, "pretrain")["pretrain"].steps > 0

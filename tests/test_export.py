@@ -80,4 +80,21 @@ def test_errors_are_one_message(tmp_path, capsys):
     (tmp_path / "file").write_text("")
     assert main([str(tmp_path / "g.pt"), "-o", str(tmp_path / "file" / "m.onnx")]) == 1
     assert "cannot write" in capsys.readouterr().err
+    assert main([str(tmp_path / "g.pt"), "-o", str(tmp_path / "file" / "m.onnx")]) == 1
+    assert f"cannot write {tmp_path / 'file' / 'm.onnx'}: part of that path is a file, not a folder" in \
+        capsys.readouterr().err
+    assert main([str(tmp_path / "g.pt"), "-o", ""]) == 1
+    assert "give the ONNX file's name, e.g. -o srgan.onnx" in capsys.readouterr().err
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_the_models_read_are_never_replaced_by_the_export(tmp_path, capsys):
+    _model(tmp_path / "sharp.pt", 0)
+    _model(tmp_path / "faithful.pt", 1)
+    kept = {name: (tmp_path / name).read_bytes() for name in ("sharp.pt", "faithful.pt")}
+    (tmp_path / "link.pt").symlink_to(tmp_path / "sharp.pt")
+    for out in ("sharp.pt", "faithful.pt", "link.pt"):
+        assert main([str(tmp_path / "sharp.pt"), "--blend", str(tmp_path / "faithful.pt"), "-o",
+                     str(tmp_path / out)]) == 1
+        assert "which the export would replace; pass -o another path" in capsys.readouterr().err
+    assert {name: (tmp_path / name).read_bytes() for name in kept} == kept

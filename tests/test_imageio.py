@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import struct
+import warnings
 import zlib
 from pathlib import Path
 
@@ -136,8 +137,8 @@ def test_a_dark_16_bit_pgm_stays_dark(tmp_path):
 
 
 def test_float_tiff_in_unit_range(tmp_path):
-    """Overshoot is clipped."""
-    data = np.array([[0.0, 1.0, 0.2, 1.5, -0.5]], dtype=np.float32)
+    """Overshoot by rounding is clipped."""
+    data = np.array([[0.0, 1.0, 0.2, 1.005, -0.005]], dtype=np.float32)
     path = tmp_path / "float.tif"
     Image.fromarray(data, mode="F").save(path)
     with Image.open(path) as check:
@@ -147,13 +148,33 @@ def test_float_tiff_in_unit_range(tmp_path):
     np.testing.assert_array_equal(image[0, :, 0], [0, 255, 51, 255, 0])
 
 
-@pytest.mark.parametrize("values", [[0.0, 12.0, 255.0], [0.0, float("nan"), 1.0], [-40.0, 0.0, 1.0]])
+@pytest.mark.parametrize("values", [[0.0, 12.0, 255.0], [0.0, float("nan"), 1.0], [-40.0, 0.0, 1.0], [0.0, 1.9],
+                                    [-0.5, 1.0]])
 def test_a_float_tiff_outside_0_to_1_is_refused_naming_its_range(tmp_path, values):
-    """A float image holding 0..255 would otherwise come out white without a word."""
+    """A float image holding 0..255, or linear light up to 1.9, would otherwise come out white in part or whole
+    without a word."""
     path = tmp_path / "counts.tif"
     Image.fromarray(np.array([values], dtype=np.float32), mode="F").save(path)
     with pytest.raises(SrganError, match=r"counts.tif: a floating-point image with values from .* rescale it to 0..1"):
         read_image(path)
+
+
+def test_an_animation_s_first_frame_is_read_and_the_others_are_said(tmp_path, caplog):
+    frames = [Image.new("RGB", (4, 4), (value, value, value)) for value in (0, 128, 255)]
+    path = tmp_path / "anim.gif"
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    assert read_image(path).max() == 0
+    assert "anim.gif: 3 frames (an animation or a multi-page file): only the first is read" in caplog.text
+
+
+def test_a_corrupt_exif_block_is_ignored_without_a_warning(tmp_path):
+    """Pillow warns of a cut IFD entry without naming the file, in the middle of upscale's progress bar."""
+    path = tmp_path / "photo.jpg"
+    ifd_entry_cut_short = b"\x00\x01" + b"\x01\x12\x00\x03\x00\x00\x00\x01\x00\x06"  # 10 of its 12 bytes
+    Image.new("RGB", (4, 2)).save(path, exif=b"Exif\x00\x00MM\x00*\x00\x00\x00\x08" + ifd_entry_cut_short)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert read_image(path).shape == (2, 4, 3)
 
 
 def test_cmyk_jpeg_is_converted(tmp_path):
@@ -319,6 +340,28 @@ def test_list_images_recursive_sorted_and_filtered(tmp_path):
     assert found == sorted(found)
     assert [p.relative_to(tmp_path).as_posix() for p in found] == [
         "a.jpg", "b.png", "sub/c.PNG", "sub/deeper/d.webp", "z.tif"]
+
+
+def test_list_images_leaves_out_hidden_things_and_says_what_it_left_out(tmp_path):
+    """A phone's or a Mac's folder: .jfif and .avif photos are taken; thumbnails under .thumbnails, macOS's
+    ._photo.jpg and __MACOSX are no photos of the set; a .heic and a link to a folder are named, not lost unseen."""
+    tiny = Image.new("RGB", (2, 2))
+    for rel in ["a.jfif", "b.avif", "c.pbm", ".thumbnails/a.jpg", "__MACOSX/x.png", "._a.jpg", "elsewhere/d.png"]:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        tiny.save(tmp_path / rel, format="PNG")
+    (tmp_path / "e.heic").write_bytes(b"x")
+    (tmp_path / ".DS_Store").write_bytes(b"x")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "linked").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (photos / "gone.png").symlink_to(tmp_path / "missing.png")
+    left_out = {}
+    assert [p.name for p in list_images(tmp_path, left_out)] == ["a.jfif", "b.avif", "c.pbm", "d.png"]
+    assert {Path(path).relative_to(tmp_path).as_posix(): why.split(",")[0].split(";")[0]
+            for path, why in left_out.items()} == {
+        ".thumbnails": "a hidden or system folder", "__MACOSX": "a hidden or system folder",
+        "._a.jpg": "a hidden file", "e.heic": "not an image type this reads (.heic)",
+        "photos/linked": "a link to a folder", "photos/gone.png": "a broken link"}
 
 
 def test_listing_a_missing_folder_is_an_error(tmp_path):

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from tests.conftest import bomb_png
 
 import srgan.upscale
@@ -90,6 +91,35 @@ def upscale(capsys, *args):
     return code, out, [line for line in err.splitlines() if line.startswith("error:")]
 
 
+def test_a_folder_s_files_that_are_no_images_are_named_and_the_rest_upscaled(tmp_path, capsys):
+    """A damaged AVIF (Pillow's decoder raises RuntimeError) fails alone; notes.txt and a hidden file are left out
+    with a line each; a name no encoding reads (a Latin-1 name from an old zip) is upscaled like any other."""
+    folder = tmp_path / "photos"
+    image(folder / "good.png", 8, 8)
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(folder / "photo.avif")
+    data = bytearray((folder / "photo.avif").read_bytes())
+    (folder / "broken.avif").write_bytes(bytes(data[:len(data) // 2]) + b"\xbf" * (len(data) - len(data) // 2))
+    (folder / "notes.txt").write_text("not an image")
+    image(folder / ".hidden.png", 8, 8)
+    latin1 = os.fsdecode(b"caf\xe9.png")
+    image(folder / latin1, 8, 8)
+    main([str(tiny_model(tmp_path)), str(folder), "-o", str(tmp_path / "out")])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    assert f"left out {folder / 'notes.txt'}: not an image type this reads (.txt)" in err
+    assert f"left out {folder / '.hidden.png'}: a hidden file" in err
+    assert f"error: {folder / 'broken.avif'}: cannot read this image" in err
+    assert sorted(os.listdir(tmp_path / "out")) == sorted([os.fsdecode(b"caf\xe9_x4.png"), "good_x4.png",
+                                                           "photo_x4.png"])
+
+
+@pytest.mark.parametrize("batch", [0, -3])
+def test_a_batch_below_one_is_refused(tmp_path, capsys, batch):
+    code, _, errors = upscale(capsys, tiny_model(tmp_path), image(tmp_path / "x.png", 8, 8), "--batch", batch,
+                              "-o", tmp_path / "out")
+    assert code == 1 and errors == [f"error: --batch {batch} must be at least 1 tile per forward pass"]
+
+
 def test_an_over_limit_input_fails_alone(tmp_path, capsys):
     good, bomb = image(tmp_path / "good.png", 8, 8), bomb_png(tmp_path / "bomb.png")
     code, out, errors = upscale(capsys, tiny_model(tmp_path), good, bomb, "-o", tmp_path / "out")
@@ -156,9 +186,21 @@ def test_output_names_are_unique_and_predictable():
 def test_an_input_is_never_overwritten(tmp_path, capsys):
     image(tmp_path / "photo.png", 8, 8)
     original = image(tmp_path / "photo_x4.png", 32, 32).read_bytes()
-    code, _, errors = upscale(capsys, tiny_model(tmp_path), tmp_path, "-o", tmp_path)
+    code, _, errors = upscale(capsys, tiny_model(tmp_path), tmp_path / "photo.png", tmp_path / "photo_x4.png",
+                              "-o", tmp_path)
     assert code == 1 and "photo_x4.png would overwrite that input image" in errors[0]
     assert (tmp_path / "photo_x4.png").read_bytes() == original
+
+
+def test_the_input_folder_as_the_output_folder_is_refused_before_it_can_feed_a_later_run(tmp_path, capsys):
+    """Written there, a first run's results would be the inputs of the next (or be refused as inputs it would
+    overwrite): the same folder is refused the first time, naming a subfolder, which runs leave out."""
+    image(tmp_path / "photo.png", 8, 8)
+    code, _, errors = upscale(capsys, tiny_model(tmp_path), tmp_path, "-o", tmp_path)
+    assert code == 1 and errors == [f"error: -o {tmp_path} is the input folder {tmp_path}: a later run would take "
+                                    f"this run's results for inputs; pass -o another folder, e.g. "
+                                    f"{tmp_path / 'upscaled'} (left out of {tmp_path})"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g4.pt", "photo.png"]
 
 
 def test_output_that_is_a_file(tmp_path, capsys):
@@ -222,8 +264,11 @@ def test_an_input_is_never_overwritten_through_a_linked_folder(tmp_path, capsys)
     image(folder / "photo.png", 8, 8)
     original = image(folder / "photo_x4.png", 32, 32).read_bytes()
     (tmp_path / "link").symlink_to(folder, target_is_directory=True)
-    code, _, errors = upscale(capsys, tiny_model(tmp_path), folder, "-o", tmp_path / "link")
+    code, _, errors = upscale(capsys, tiny_model(tmp_path), folder / "photo.png", folder / "photo_x4.png",
+                              "-o", tmp_path / "link")
     assert code == 1 and "photo_x4.png would overwrite that input image" in errors[0]
+    code, _, errors = upscale(capsys, tiny_model(tmp_path), folder, "-o", tmp_path / "link")
+    assert code == 1 and "is the input folder" in errors[0]
     assert (folder / "photo_x4.png").read_bytes() == original
 
 

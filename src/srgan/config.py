@@ -1,8 +1,9 @@
 """Typed params: one class per params.yaml section, unknown keys rejected, errors naming the key.
 
 Every section is validated whenever any stage starts, so a typo in `gan` stops `pretrain` before it
-spends an hour. Integers and booleans are strict (`steps: "10"` or `steps: true` is an error);
-floats take integers and YAML's `1e-4` (which PyYAML reads as a string).
+spends an hour. params.yaml is read as DVC reads it (YAML 1.2: `off` and `yes` are words, `1e-4` a number), so a
+stage runs with the values dvc.lock records. Integers and booleans are strict (`steps: "10"` or `steps: true` is an
+error); floats take integers and numbers written as strings (`lr: "1e-4"`).
 
 The defaults here are the paper's recipe (Ledig et al. 2017, SRGAN) wherever the paper sets a value, and this
 project's own choice elsewhere. params.yaml is the offline laptop default: where it differs from a default here,
@@ -15,21 +16,23 @@ from __future__ import annotations
 import difflib
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args, get_origin
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainValidator,
     StrictBool,
     StrictInt,
     ValidationError,
     field_validator,
     model_validator,
 )
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from srgan.errors import SrganError
 
@@ -63,6 +66,13 @@ Betas = tuple[Beta, Beta]
 Steps = Annotated[Int, Field(gt=0, le=10**9)]
 Every = Annotated[Int, Field(gt=0)]
 BatchSize = Annotated[Int, Field(gt=0, le=MAX_BATCH)]
+MAX_WORKERS = 256
+
+
+def _workers(value):
+    if value == "auto" or (type(value) is int and 0 <= value <= MAX_WORKERS):
+        return value
+    raise ValueError(f"expected auto or a number of worker processes from 0 to {MAX_WORKERS}")
 
 
 class ExecutionParams(Section):
@@ -72,7 +82,7 @@ class ExecutionParams(Section):
     nnodes: Int = Field(1, ge=1)
     rdzv_endpoint: str = ""
     compile: Bool = False
-    degradation_workers: Annotated[Int, Field(ge=0, le=256)] | Literal["auto"] = "auto"
+    degradation_workers: Annotated[int | Literal["auto"], PlainValidator(_workers)] = "auto"
 
     @field_validator("device")
     @classmethod
@@ -176,13 +186,24 @@ SECOND_ORDER = DegradationOrder(
     resize_range=(0.3, 1.2), noise_range=(1.0, 25.0), poisson_scale_range=(0.05, 2.5))
 
 
+def _second_order_defaults(given):
+    """A partly given second order takes the second order's published values for the keys it leaves out."""
+    return _merged(SECOND_ORDER.model_dump(), given) if isinstance(given, dict) else given
+
+
+def _merged(defaults: dict, given: dict) -> dict:
+    return {**defaults, **{key: _merged(defaults[key], value)
+                           if isinstance(value, dict) and isinstance(defaults.get(key), dict) else value
+                           for key, value in given.items()}}
+
+
 class RealisticDegradation(Section):
     """Real-ESRGAN's two-order degradation (Wang et al. 2021) with its published ranges.
 
     Training draws it afresh for every sample of every step, from the HR crop with `margin` HR pixels of its
     image around it (this project's choice: blur kernels and resizes then never see the crop's edge; 0: none)."""
     first: DegradationOrder = DegradationOrder()
-    second: DegradationOrder = SECOND_ORDER
+    second: Annotated[DegradationOrder, BeforeValidator(_second_order_defaults)] = SECOND_ORDER
     final_sinc_prob: Probability = 0.8
     margin: Int = Field(32, ge=0, le=512)
 
@@ -243,6 +264,15 @@ class DataParams(Section):
         if hr_size % 16:
             raise ValueError(f"hr_size {hr_size} must be a multiple of 16 (the discriminator halves it four times)")
         return hr_size
+
+    @field_validator("eval", mode="before")
+    @classmethod
+    def _names_are_words(cls, sets):
+        for name in sets if isinstance(sets, dict) else ():
+            if not isinstance(name, str):
+                raise ValueError(f"set name {name!r} reads as a {type(name).__name__} in YAML (and in DVC), not a "
+                                 "name; start it with a letter")
+        return sets
 
     @field_validator("eval")
     @classmethod
@@ -328,9 +358,12 @@ class TrainParams(LoopParams):
             raise ValueError(f"lr_decay.at {self.lr_decay.at}: list each step once (a step listed twice decays twice)")
         return self
 
-    def decays_past_the_end(self) -> list[int]:
-        """The steps of lr_decay.at that a run of `steps` never reaches (a shorter run keeps the default's decay)."""
-        return [step for step in self.lr_decay.at if step >= self.steps]
+    def past_the_end(self) -> list[str]:
+        """What of the schedules a run of `steps` never reaches: a warning, not an error, so that a shorter run
+        (`-S gan.steps=50`) keeps the default's schedules."""
+        late = [step for step in self.lr_decay.at if step >= self.steps]
+        return [f"lr_decay.at {self.lr_decay.at}: step {min(late)} and later are past this run's {self.steps} steps, "
+                "so no decay happens there"] if late else []
 
 
 class PretrainParams(TrainParams):
@@ -370,7 +403,7 @@ class Replay(Section):
 
 class GanParams(TrainParams):
     init_generator: Literal["pretrained", "scratch"] = "pretrained"
-    d_warmup_steps: Int = Field(0, ge=0)
+    d_warmup_steps: Int = Field(0, ge=0, le=10**9)
     content: ContentWeights = ContentWeights()
     adversarial: Literal["standard", "relativistic"] = "standard"
     discriminator_input: Literal["image", "high_pass"] = "image"
@@ -386,6 +419,16 @@ class GanParams(TrainParams):
     lr_d: Float = Field(1e-4, gt=0, le=1)
     betas_g: Betas = (0.9, 0.999)
     betas_d: Betas = (0.9, 0.999)
+
+    def past_the_end(self) -> list[str]:
+        late = super().past_the_end()
+        if self.adv_ramp.schedule != "constant" and self.adv_ramp.steps > self.steps:
+            late.append(f"adv_ramp.steps {self.adv_ramp.steps}: the adversarial weight ramps past this run's "
+                        f"{self.steps} steps, so it never reaches adv_weight {self.adv_weight}")
+        if self.d_warmup_steps >= self.steps:
+            late.append(f"d_warmup_steps {self.d_warmup_steps}: the discriminator warms up for the whole run of "
+                        f"{self.steps} steps, so the generator never trains against it")
+        return late
 
     @model_validator(mode="after")
     def _some_loss(self) -> GanParams:
@@ -445,29 +488,29 @@ SECTIONS: dict[str, type] = {
 SEED_LIMIT = 2**32
 
 
-class UniqueKeyLoader(yaml.SafeLoader):
-    """YAML's safe loader that refuses a key given twice in one mapping, as DVC does (plain YAML keeps the last)."""
-
-    def construct_mapping(self, node, deep=False):
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(None, None, f"duplicate key '{key}'", key_node.start_mark)
-            seen.add(key)
-        return super().construct_mapping(node, deep)
+def parse_yaml(text: str) -> object:
+    """YAML as DVC reads params.yaml and dvc.lock: ruamel's safe loader, YAML 1.2, a key given twice an error.
+    PyYAML (YAML 1.1) would read `lpips: off` as false and `1e-4` as a string where DVC records 'off' and 0.0001."""
+    return YAML(typ="safe").load(text)
 
 
 def read_yaml(path: Path) -> dict:
     try:
-        raw = yaml.load(Path(path).read_text(), Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader
+        raw = parse_yaml(Path(path).read_text())
     except FileNotFoundError:
         raise SrganError(f"{path}: params file not found; run from the project root") from None
-    except yaml.YAMLError as err:
-        raise SrganError(f"{path}: not valid YAML: {err}") from None
+    except YAMLError as err:
+        raise SrganError(f"{path}: not valid YAML: {_yaml_problem(err)}") from None
     if not isinstance(raw, dict):
         raise SrganError(f"{path}: expected a mapping of sections ({', '.join(SECTIONS)})")
     return raw
+
+
+def _yaml_problem(err: YAMLError) -> str:
+    if isinstance(err, MarkedYAMLError) and err.problem_mark is not None:
+        mark = err.problem_mark
+        return f"{err.problem} (line {mark.line + 1}, column {mark.column + 1})"
+    return str(err).strip()
 
 
 def load_params(path: Path | str, *sections: str) -> dict:
@@ -476,7 +519,7 @@ def load_params(path: Path | str, *sections: str) -> dict:
     raw = read_yaml(path)
     for key in raw:
         if key not in SECTIONS:
-            raise SrganError(f"{path}: unknown key '{key}'{_did_you_mean(key, SECTIONS)}")
+            raise SrganError(f"{path}: unknown key '{key}'{_did_you_mean(str(key), SECTIONS)}")
     parsed = {name: parse_section(name, raw.get(name), path) for name in SECTIONS}
     problem = combination_problem(parsed)
     if problem:
@@ -515,6 +558,9 @@ def combination_problem(p: dict) -> str | None:
     if p["unsupervised"].mode == "measurement" and lr_side % 16:
         return (f"unsupervised.mode: measurement compares LR crops of {lr_side}px, which must be a multiple of "
                 f"16; raise data.hr_size to a multiple of {16 * data.scale}")
+    if p["report"].images and not p["evaluate"].samples:
+        return ("report.images: names samples to show, but evaluate.samples is 0, so no set keeps any; raise "
+                "evaluate.samples or leave report.images empty")
     for name in ("pretrain", "gan", "unsupervised"):
         if p[name].batch_size % execution.world_size:
             return (f"{name}.batch_size: {p[name].batch_size} images cannot be split evenly over "
@@ -553,15 +599,26 @@ def _explain(err: ValidationError, section: str, kind: type[BaseModel], path) ->
     if first["type"] == "missing":
         return f"{path}: missing key '{key}'"
     message = first["msg"].removeprefix("Value error, ")
-    return f"{path}: {key}: {message} (got {first.get('input')!r})"
+    given = first.get("input")
+    # A check of a whole mapping names its keys in its message: the mapping itself would only bury it.
+    return f"{path}: {key}: {message}" if isinstance(given, dict) else f"{path}: {key}: {message} (got {given!r})"
 
 
 def _known_keys(kind: type[BaseModel], loc: list[str]) -> list[str]:
-    for part in loc:
+    """The keys the mapping at `loc` of a section may hold (through mappings of names such as data.eval), or []."""
+    parts = iter(loc)
+    for part in parts:
         field = kind.model_fields.get(part)
-        if field is None or not isinstance(field.annotation, type) or not issubclass(field.annotation, BaseModel):
+        annotation = field.annotation if field else None
+        if get_origin(annotation) is dict:  # {name: section}: the next part is a name
+            annotation = get_args(annotation)[1]
+            if next(parts, None) is None:
+                return []
+        if get_origin(annotation) is Annotated:
+            annotation = get_args(annotation)[0]
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
             return []
-        kind = field.annotation
+        kind = annotation
     return list(kind.model_fields)
 
 

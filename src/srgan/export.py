@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import copy
+import errno
 import io
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -110,6 +112,22 @@ def _declare_rgb_output(exported: onnx.ModelProto) -> None:
         dims[1].dim_value = 3
 
 
+def check_out(out: Path, models: list[Path]) -> None:
+    """Refuse an -o that names no file, or one of the models read (which the export would replace)."""
+    if not out.name or out.is_dir():
+        raise SrganError(f"-o {str(out) or repr('')}: give the ONNX file's name, e.g. -o srgan.onnx")
+    for model in models:
+        if os.path.realpath(out) == os.path.realpath(model):
+            raise SrganError(f"-o {out} is the model {model}, which the export would replace; pass -o another path, "
+                             f"e.g. {Path(model).with_suffix('.onnx')}")
+
+
+def _why_not_written(err: OSError) -> str:
+    if err.errno in (errno.ENOTDIR, errno.EEXIST):
+        return "part of that path is a file, not a folder"
+    return err.strerror or str(err)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="srgan-export", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -125,12 +143,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.alpha is not None and args.blend is None:
             raise SrganError("--alpha needs --blend: the model to blend with, e.g. --blend models/srresnet.pt")
+        check_out(args.out, [path for path in (args.model, args.blend) if path])
         generator = load_blend(args.model, args.blend, 0.5 if args.alpha is None else args.alpha) if args.blend \
             else load_generator(args.model)[0]
         try:
             export_onnx(generator, args.out)
         except OSError as err:
-            raise SrganError(f"cannot write {args.out}: {err.strerror or err}; pass -o another path") from None
+            raise SrganError(f"cannot write {args.out}: {_why_not_written(err)}; pass -o another path") from None
     except SrganError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -8,7 +8,10 @@ width x height from the header, before decoding anything, against `max_pixels`.
 from __future__ import annotations
 
 import io
+import logging
+import os
 import struct
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -19,14 +22,17 @@ from PIL import ExifTags, Image, ImageCms, UnidentifiedImageError
 from srgan.atomic import atomic_path
 from srgan.errors import SrganError
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".tif", ".tiff", ".webp", ".avif", ".ppm", ".pgm",
+                  ".pbm", ".pnm", ".gif", ".apng", ".tga"}  # photos, scans and screenshots Pillow reads
+SKIPPED_FOLDERS = {"__MACOSX"}  # a zip's copies of macOS metadata, not images
+log = logging.getLogger(__name__)
 DEFAULT_MAX_PIXELS = 2 * 89_478_485  # Pillow's own error threshold: a decompression bomb, not a photo
 UPRIGHT = {  # EXIF orientation -> the transpose that shows the image as the camera meant it
     2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
     5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
-FLOAT_SLACK = 1.0  # how far outside 0..1 a float image's values are clipped, not refused
+FLOAT_SLACK = 0.01  # how far outside 0..1 a float image's values are clipped (rounding), not refused
 ROTATING_ORIENTATIONS = {5, 6, 7, 8}  # EXIF orientations that turn the image by 90 degrees
 SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
@@ -46,6 +52,9 @@ def read_image(path: Path | str, max_pixels: int | None = DEFAULT_MAX_PIXELS, *,
     """
     with _open_image(path, max_pixels) as image:
         image.load()
+        if getattr(image, "n_frames", 1) > 1:
+            log.warning("%s: %d frames (an animation or a multi-page file): only the first is read", path,
+                        image.n_frames)
         orientation = _orientation(image)
         rgb = to_rgb8(_to_srgb(image) if colour_manage else image, path)
     return np.ascontiguousarray(np.asarray(Image.fromarray(rgb).transpose(UPRIGHT[orientation]))) \
@@ -102,12 +111,16 @@ def _open_image(path: Path | str, max_pixels: int | None) -> Iterator[Image.Imag
     """The image with only its header read and its size checked; any read error becomes an SrganError."""
     path = Path(path)
     try:
-        with Image.open(path) as image:
-            check_pixels(path, *image.size, max_pixels)
-            yield image
+        with warnings.catch_warnings():
+            # Pillow's, naming no file, in the middle of a progress bar; the image is read as stored (_orientation)
+            warnings.filterwarnings("ignore", message="Corrupt EXIF data")
+            with Image.open(path) as image:
+                check_pixels(path, *image.size, max_pixels)
+                yield image
     except FileNotFoundError:
         raise SrganError(f"{path}: image file not found") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, struct.error) as err:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, struct.error, RuntimeError) as err:
+        # RuntimeError: what Pillow's AVIF decoder raises for a damaged file
         raise SrganError(f"{path}: cannot read this image ({err}); re-export it as PNG or JPEG, or remove it") from None
 
 
@@ -157,9 +170,35 @@ def write_png(path: Path | str, image: np.ndarray) -> None:
         Image.fromarray(image).save(tmp, format="PNG", compress_level=PNG_COMPRESSION)
 
 
-def list_images(folder: Path | str) -> list[Path]:
-    """Image files of a folder, recursively, in a stable order."""
+def list_images(folder: Path | str, left_out: dict[str, str] | None = None) -> list[Path]:
+    """Image files of a folder, recursively, in a stable order. Hidden files and folders (.thumbnails, macOS's
+    ._photo.jpg) and __MACOSX are not images of the set. With `left_out`, every other file and folder not taken is
+    added to it with why: files of other types, and links to folders (not followed: a link can loop)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise SrganError(f"{folder}: not a folder of images")
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    found, skipped = [], {}
+    for root, dirs, files in os.walk(folder):
+        for name in list(dirs):
+            path = Path(root, name)
+            if name.startswith(".") or name in SKIPPED_FOLDERS:
+                dirs.remove(name)
+                skipped[str(path)] = "a hidden or system folder, not read"
+            elif path.is_symlink():
+                skipped[str(path)] = "a link to a folder, not followed; put its images in a folder of their own"
+        for name in files:
+            path = Path(root, name)
+            suffix = path.suffix.lower()
+            if name.startswith("."):
+                if suffix in IMAGE_SUFFIXES:
+                    skipped[str(path)] = "a hidden file, not read; rename it without the leading '.' to use it"
+            elif suffix not in IMAGE_SUFFIXES:
+                skipped[str(path)] = (f"not an image type this reads ({suffix or 'no suffix'}); convert it to PNG or "
+                                      "JPEG to use it")
+            elif path.is_file():
+                found.append(path)
+            else:
+                skipped[str(path)] = "a broken link"
+    if left_out is not None:
+        left_out.update(sorted(skipped.items()))
+    return sorted(found)

@@ -3,10 +3,14 @@ data source (srgan.data.sources) and the upscale command's outputs (srgan.upscal
 
 from __future__ import annotations
 
+import hashlib
+import os
 from collections import Counter
+from pathlib import Path
 from typing import Callable, Hashable, Sequence, TypeVar
 
 Item = TypeVar("Item", bound=Hashable)
+MAX_LABEL_BYTES = 200  # of a file name's 255: room for a suffix, a number and a temp file's additions
 
 
 def distinct_labels(items: Sequence[Item], rungs: Sequence[Callable[[Item], str]]) -> dict[Item, str]:
@@ -19,6 +23,30 @@ def distinct_labels(items: Sequence[Item], rungs: Sequence[Callable[[Item], str]
         for item in clashing(labels):
             labels[item] = more_specific(item)
     return _numbered(labels)
+
+
+def path_labels(paths: Sequence[Path], root: Path | None = None) -> dict[Path, str]:
+    """A label for each file: its stem; where stems clash, its folders below `root` (by default the files' common
+    folder) and its stem joined with '__' (cam1__photo), at most MAX_LABEL_BYTES (see bounded); then with its
+    suffix too (photo_png, photo_jpg)."""
+    if root is None:
+        root = Path(os.path.commonpath([path.parent for path in paths])) if paths else Path()
+
+    def joined(path: Path, suffix: bool = False) -> str:
+        label = "__".join(path.relative_to(root).with_suffix("").parts)
+        return bounded(f"{label}_{path.suffix.lstrip('.')}" if suffix else label)
+
+    return distinct_labels(paths, (lambda path: path.stem, joined, lambda path: joined(path, suffix=True)))
+
+
+def bounded(label: str) -> str:
+    """`label`, or where it is longer than MAX_LABEL_BYTES of UTF-8 (folders joined into it), a hash of it and its
+    end: the end holds the file's own name, the hash keeps apart the labels that end alike."""
+    data = os.fsencode(label)  # a name's bytes, also those no encoding reads (kept as surrogates)
+    if len(data) <= MAX_LABEL_BYTES:
+        return label
+    digest = hashlib.sha256(data).hexdigest()[:10]
+    return f"{digest}__{data[len(digest) + 2 - MAX_LABEL_BYTES:].decode(errors='ignore')}"
 
 
 def clashing(labels: dict[Item, str]) -> list[Item]:

@@ -47,19 +47,30 @@ def check_tiling(tile: int, overlap: int) -> None:
         raise SrganError(f"--overlap {overlap} must be at least 0 and smaller than --tile {tile}")
 
 
+def check_batch(batch: int) -> None:
+    if batch < 1:
+        raise SrganError(f"--batch {batch} must be at least 1 tile per forward pass")
+
+
 def check_max_pixels(max_pixels: int) -> None:
     if max_pixels < 0:
         raise SrganError(f"--max-pixels {max_pixels} must be a number of pixels, or 0 for no limit")
 
 
-def collect_inputs(inputs: list[Path], out_dir: Path | None = None) -> list[Path]:
+def collect_inputs(inputs: list[Path], out_dir: Path | None = None,
+                   left_out: dict[str, str] | None = None) -> list[Path]:
     """Files as given and the images inside folders, in order, without duplicates; a folder's images leave out
-    those in `out_dir` when it lies inside that folder (the results of an earlier run)."""
+    those in `out_dir` when it lies inside that folder (the results of an earlier run). The files of a folder that
+    are not taken (other types, hidden ones) are added to `left_out`, with why."""
     found: list[Path] = []
     for item in inputs:
         if item.is_dir():
+            if out_dir is not None and _same_file_key(out_dir) == _same_file_key(item):
+                raise SrganError(f"-o {out_dir} is the input folder {item}: a later run would take this run's results "
+                                 f"for inputs; pass -o another folder, e.g. {item / 'upscaled'} (left out of {item})")
             skipped = _earlier_outputs(out_dir, item)
-            found += [path for path in list_images(item) if not (skipped and _same_file_key(path).startswith(skipped))]
+            found += [path for path in list_images(item, left_out)
+                      if not (skipped and _same_file_key(path).startswith(skipped))]
         elif item.exists():
             found.append(item)
         else:
@@ -80,10 +91,8 @@ def _same_file_key(path: Path) -> str:
 
 def _earlier_outputs(out_dir: Path | None, scanned: Path) -> str | None:
     """The real path (with a trailing separator) of the files to leave out when listing `scanned`: those in
-    `out_dir`, when it is another folder than `scanned`."""
-    if out_dir is None or _same_file_key(out_dir) == _same_file_key(scanned):
-        return None
-    return _same_file_key(out_dir) + os.sep
+    `out_dir`."""
+    return None if out_dir is None else _same_file_key(out_dir) + os.sep
 
 
 def output_names(sources: list[Path], scale: int) -> dict[Path, str]:
@@ -157,23 +166,25 @@ def save_output(target: Path, image: np.ndarray) -> None:
 
 def upscale_files(model: Path, inputs: list[Path], out_dir: Path, *, device: str = "auto", tile: int = TILE,
                   overlap: int | None = None, max_pixels: int = DEFAULT_MAX_PIXELS, precision: str = "auto",
-                  batch: int = BATCH, blend: Path | None = None,
-                  alpha: float | None = None) -> tuple[list[Path], dict[Path, str]]:
+                  batch: int = BATCH, blend: Path | None = None, alpha: float | None = None,
+                  left_out: dict[str, str] | None = None) -> tuple[list[Path], dict[Path, str]]:
     """Upscale every input image; returns (written files, {input: error}) so one bad image stops nothing else.
 
     Bad arguments, a bad device, missing inputs, a bad model and an unusable output folder all fail before
     the first image is read; the output folder is created only once everything else is known to be fine. A
     write error that every later file would meet too (a full disk) ends the run, reported with the others.
     With `blend`, the model is (1 - alpha) * blend + alpha * model (network interpolation; alpha 1: the model).
-    `overlap` defaults to a quarter of a small tile, at most OVERLAP.
+    `overlap` defaults to a quarter of a small tile, at most OVERLAP. The files of input folders that are no
+    images to upscale are added to `left_out`, with why.
     """
     if alpha is not None and blend is None:
         raise SrganError("--alpha needs --blend: the model to blend with, e.g. --blend models/srresnet.pt")
     overlap = overlap_for(tile) if overlap is None else overlap
     check_tiling(tile, overlap)
+    check_batch(batch)
     check_max_pixels(max_pixels)
     torch_device = pick_device(device, key="--device")
-    sources = collect_inputs(inputs, out_dir)
+    sources = collect_inputs(inputs, out_dir, left_out)
     try:
         generator = load_blend(model, blend, 0.5 if alpha is None else alpha, torch_device) if blend \
             else load_generator(model, torch_device)[0]
@@ -216,8 +227,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--tile", type=int, default=TILE,
                         help=f"LR tile side, at least {MIN_TILE}; lower it to use less memory")
     parser.add_argument("--overlap", type=int,
-                        help=f"LR pixels shared by neighbouring tiles, at least (0 or more; default {OVERLAP}, "
-                             "or a quarter of a smaller --tile)")
+                        help=f"LR pixels shared by neighbouring tiles, 0 or more (default {OVERLAP}, or a quarter of "
+                             "a smaller --tile)")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto",
                         help="inference precision (default auto: bf16 where the CPU or GPU computes it natively, "
                              "several times faster there; fp32 elsewhere, where bf16 is emulated and slow)")
@@ -234,13 +245,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     keep_freed_memory()
+    left_out = {}
     try:
         written, failed = upscale_files(args.model, args.inputs, args.out, device=args.device, tile=args.tile,
                                         overlap=args.overlap, max_pixels=args.max_pixels, precision=args.precision,
-                                        batch=max(1, args.batch), blend=args.blend, alpha=args.alpha)
+                                        batch=args.batch, blend=args.blend, alpha=args.alpha, left_out=left_out)
     except SrganError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    for path, why in left_out.items():
+        print(f"left out {path}: {why}", file=sys.stderr)
     for why in failed.values():
         print(f"error: {why}", file=sys.stderr)
     print(f"wrote {len(written)} image(s) to {args.out}" + (f"; {len(failed)} failed" if failed else ""))

@@ -120,7 +120,8 @@ def test_image_failing_to_decode_after_its_header_is_skipped(tmp_path, images):
     broken = tmp_path / "broken.png"
     broken.write_bytes(good.read_bytes()[: good.stat().st_size // 2])  # header intact, data cut
     report, hr, lr = _run([paths[0], broken, paths[1]], tmp_path / "out")
-    assert str(broken) in report.skipped and "broken.png" in report.skipped[str(broken)]
+    why = report.skipped[str(broken)]
+    assert "cannot read this image" in why and "broken.png" not in why, "the file is named once, as the key"
     assert report.crops == 2 * PER_IMAGE
     assert hr.shape == (2 * PER_IMAGE, HR, HR, 3)
     assert lr.shape == (2 * PER_IMAGE, HR // SCALE, HR // SCALE, 3)
@@ -134,9 +135,26 @@ def test_no_usable_image_raises(tmp_path):
     _noise_png(small, 8, 8, seed=0)
     text = tmp_path / "notes.png"
     text.write_text("nope")
-    with pytest.raises(SrganError, match="none of the 2 training images"):
+    with pytest.raises(SrganError, match="none of the 2 training images") as err:
         _run([small, text], tmp_path / "out")
+    assert f"skipped {small}: smaller than the 16px crop (8x8); lower data.hr_size" in str(err.value)
+    assert f"; {text}: " in str(err.value)
     assert not (tmp_path / "out" / "train_hr.npy").exists()
+
+
+def test_images_that_all_fail_to_decode_say_why_and_keep_the_last_run_s_crops(tmp_path, images):
+    """Headers that read but pixels that do not: the error names the files and why, and the crops of the run
+    before stay as they were (not arrays of 0 rows)."""
+    paths, _ = images
+    _, hr_before, _ = _run(paths, tmp_path / "out")
+    broken = []
+    for index, path in enumerate(paths[:2]):
+        broken.append(tmp_path / f"broken{index}.png")
+        broken[-1].write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(SrganError, match=r"no training crop could be made from 2 images; skipped .*broken0\.png: "
+                                         r".*; .*broken1\.png: "):
+        _run(broken, tmp_path / "out")
+    np.testing.assert_array_equal(np.load(tmp_path / "out" / "train_hr.npy"), hr_before)
 
 
 def test_no_training_images_is_an_error(tmp_path):

@@ -35,6 +35,19 @@ def test_files_are_matched_by_name_and_the_unmatched_are_named(tmp_path):
                        str(tmp_path / "hr" / "only_hr.png"): "no LR image named 'only_hr'"}
 
 
+def test_two_files_of_one_name_on_a_side_make_no_pair_and_each_is_named(tmp_path):
+    """lr/p1.jpg (the real partner) and lr/p1.png (another photo): which one belongs to hr/p1.png is unknown, so
+    neither is trained on, and every file of that name is named, where one used to overwrite the other unseen."""
+    _pair(tmp_path, "p1", (8, 8))
+    _pair(tmp_path, "p2", (8, 8))
+    (tmp_path / "lr" / "p1.jpg").write_bytes((tmp_path / "lr" / "p1.png").read_bytes())
+    hr, lr, skipped = pairs.match(tmp_path)
+    assert [p.name for p in hr] == ["p2.png"] and [p.name for p in lr] == ["p2.png"]
+    assert sorted(skipped) == sorted(str(tmp_path / side / name)
+                                     for side, name in (("lr", "p1.jpg"), ("lr", "p1.png"), ("hr", "p1.png")))
+    assert all("several images are named 'p1'" in why for why in skipped.values())
+
+
 def test_no_match_at_all_is_an_error(tmp_path):
     write_png(tmp_path / "lr" / "a.png", np.zeros((8, 8, 3), np.uint8))
     write_png(tmp_path / "hr" / "b.png", np.zeros((32, 32, 3), np.uint8))
@@ -77,6 +90,18 @@ def test_evaluation_images_of_pairs_keep_the_given_lr(tmp_path):
     assert np.array_equal(lr_image, lr_a) and hr_image.shape == (32, 36, 3)
 
 
+def test_evaluation_images_of_pairs_in_sub_folders_are_named_by_their_folders(tmp_path):
+    """cam1/x.png, cam2/x.png and x.png: named as a folder source's files are, so a row of the per-image table
+    says which camera it came from (they were x_png, x_png_ and x_png__)."""
+    for name in ("cam1/x", "cam2/x", "x"):
+        (tmp_path / "lr" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "hr" / name).parent.mkdir(parents=True, exist_ok=True)
+        _pair(tmp_path, name, (8, 8))
+    hr, lr, _ = pairs.match(tmp_path)
+    write_eval_images(hr, tmp_path / "set.npz", scale=SCALE, lr_paths=lr)
+    assert sorted(load_eval_images(tmp_path / "set.npz")) == ["cam1__x", "cam2__x", "x"]
+
+
 def test_the_pairs_source_copies_both_folders_and_names_bad_params(tmp_path):
     user = tmp_path / "user"
     _pair(user, "a", (8, 8))
@@ -90,6 +115,10 @@ def test_the_pairs_source_copies_both_folders_and_names_bad_params(tmp_path):
     write_png(user / "lr" / "stray.png", np.zeros((8, 8, 3), np.uint8))
     assert sources.materialise(source, "eval", tmp_path / "raw3", tmp_path / "dl", {}, max_images=1) == 1
     assert sorted(p.name for p in (tmp_path / "raw3" / "lr").iterdir()) == ["a.png", "stray.png"]
+    write_png(user / "hr" / "0_no_partner.png", np.zeros((32, 32, 3), np.uint8))  # first of HR in sorted order
+    assert sources.materialise(source, "eval", tmp_path / "raw4", tmp_path / "dl", {}, max_images=2) == 2, \
+        "max_images counts pairs, not HR files: a stray HR file first takes no pair's place"
+    assert sources.materialise(source, "train", tmp_path / "raw5", tmp_path / "dl", {}) == 2, "pairs, not HR files"
     with pytest.raises(SrganError, match="data.train: give two folders"):
         sources.check_source(f"pairs:{user / 'lr'}", "data.train", "train")
     (tmp_path / "empty").mkdir()

@@ -123,10 +123,12 @@ def test_a_local_folder_source_lists_its_images(tmp_path):
     for i, sub in enumerate(["a", "b"]):
         (folder / sub).mkdir(parents=True)
         (folder / sub / "same.png").write_bytes(png_bytes(i))
-    (folder / "notes.txt").write_text("ignored")
-    source = f"folder:{folder}"
-    assert materialise(source, "train", tmp_path / "raw", tmp_path / "dl", {}) == 2
+    (folder / "notes.heic").write_text("a photo this cannot read")
+    source = f"folder: {folder}"  # the space a command line puts after the colon
+    left_out = {}
+    assert materialise(source, "train", tmp_path / "raw", tmp_path / "dl", {}, left_out=left_out) == 2
     assert names(tmp_path / "raw") == ["a__same.png", "b__same.png"]
+    assert list(left_out) == [str(folder / "notes.heic")] and "(.heic)" in left_out[str(folder / "notes.heic")]
     (tmp_path / "empty").mkdir()
     with pytest.raises(SrganError, match="no images"):
         materialise(f"folder:{tmp_path / 'empty'}", "train", tmp_path / "raw", tmp_path / "dl", {})

@@ -46,6 +46,27 @@ def test_a_blend_is_the_weighted_mean_of_every_parameter_and_buffer():
     assert _same(sharp, _generator(1)), "blending leaves its inputs alone"
 
 
+def _trained_spectral(seed: int) -> Generator:
+    """A spectral-norm generator whose u and v have converged to its weights' (as training leaves them)."""
+    generator = _generator(seed, norm="spectral").train()
+    with torch.no_grad():
+        for _ in range(100):  # each forward in training mode takes a power-iteration step
+            generator(torch.rand(1, 3, 4, 4))
+    return generator.eval()
+
+
+def test_a_spectral_norm_blend_divides_each_weight_by_its_own_norm():
+    """The blended weights are those a network uses, W / sigma(W), with sigma of the blended W: averaging the two
+    models' power-iteration vectors gave a sigma several percent off (64 % for unrelated models)."""
+    faithful, sharp = _trained_spectral(0), _trained_spectral(1)
+    mixed = blend(faithful, sharp, 0.5)
+    for name, module in mixed.named_modules():
+        if hasattr(module, "parametrizations"):
+            original = module.parametrizations.weight.original
+            expected = original / torch.linalg.matrix_norm(original.flatten(1).double(), ord=2).float()
+            torch.testing.assert_close(module.weight, expected, rtol=1e-5, atol=1e-6, msg=name)
+
+
 def test_different_architectures_are_refused_naming_the_difference(tmp_path):
     save_generator(tmp_path / "small.pt", _generator(0))
     save_generator(tmp_path / "wide.pt", _generator(1, channels=16))

@@ -196,6 +196,20 @@ def test_load_rejects_files_that_are_not_models_without_running_code(tmp_path, k
     assert not marker.exists()
 
 
+def test_a_whole_pickled_network_or_an_onnx_file_is_named_for_what_it_is(tmp_path):
+    """torch's own message, cut at 200 characters, ended on its advice to load with weights_only=False."""
+    pickled = tmp_path / "net.pth"
+    torch.save(_tiny(2, "none"), pickled)
+    with pytest.raises(SrganError) as err:
+        load_generator(pickled)
+    assert "a pickled Python object" in str(err.value) and "since unpickling can run any code" in str(err.value)
+    assert "weights_only" not in str(err.value) and "\x1b" not in str(err.value)
+    onnx_file = tmp_path / "srgan.onnx"
+    onnx_file.write_bytes(b"\x08\x08\x12\x07pytorch")
+    with pytest.raises(SrganError, match="an ONNX file, as srgan-export writes; give the .pt model it was exported"):
+        load_generator(onnx_file)
+
+
 def test_the_marker_payload_does_run_when_unpickled_unsafely(tmp_path):
     # Guards the test above: the payload really executes under a plain pickle load.
     marker = tmp_path / "pwned"

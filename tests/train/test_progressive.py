@@ -130,7 +130,7 @@ def test_progressive_gan_resumes_across_a_phase_boundary(pairs8, tmp_path):
 def all_sections(scale: int, **sections) -> dict:
     """Every section combination_problem looks at, defaults unless given."""
     values = {"data": {"scale": scale}, "execution": {}, "pretrain": {"steps": 10}, "gan": {"steps": 10},
-              "unsupervised": {"steps": 10}, **sections}
+              "unsupervised": {"steps": 10}, "evaluate": {}, "report": {}, **sections}
     return {name: parse_section(name, value) for name, value in values.items()}
 
 

@@ -27,7 +27,7 @@ import sys
 from pathlib import Path, PurePosixPath
 
 import pandas as pd
-import yaml
+from ruamel.yaml.error import YAMLError
 
 from srgan.atomic import atomic_path
 from srgan.compare import (
@@ -39,6 +39,7 @@ from srgan.compare import (
     write_comparison,
     write_comparison_page,
 )
+from srgan.config import parse_yaml
 from srgan.errors import SrganError
 from srgan.stages.paths import COMPARE, PARAMS, REPORTS, evaluation_metrics, evaluation_samples
 
@@ -70,10 +71,18 @@ def evaluated_sets(lock: dict) -> list[str]:
     return [name.partition("@")[2] for name in lock.get("stages") or {} if name.startswith("evaluate@")]
 
 
+def yaml_at(path: str, rev: str | None, repo: str):
+    """A YAML file at a revision, read as DVC reads it."""
+    try:
+        return parse_yaml(read_file(path, rev, repo))
+    except YAMLError as err:
+        raise SrganError(f"{path} at {rev or 'the workspace'}: not valid YAML ({err})") from None
+
+
 def read_lock(rev: str | None, repo: str) -> dict:
     """dvc.lock at a revision, or {} where there is none."""
     try:
-        lock = yaml.safe_load(read_file(LOCK_FILE, rev, repo))
+        lock = yaml_at(LOCK_FILE, rev, repo)
     except SrganError:
         return {}
     return lock if isinstance(lock, dict) else {}
@@ -95,7 +104,7 @@ def params_that_ran(params: dict, lock: dict) -> tuple[dict[str, object], str]:
 def read_run(rev: str | None, repo: str = ".") -> tuple[dict, dict, str]:
     """(params that ran, {set: metrics}, note) of one revision: every evaluation set params.yaml names that dvc.lock
     says was evaluated (a set added but not yet run has no metrics), or, where there is none, every set it names."""
-    params = yaml.safe_load(read_file(PARAMS_FILE, rev, repo))
+    params = yaml_at(PARAMS_FILE, rev, repo)
     declared = (params.get("data") or {}).get("eval") if isinstance(params, dict) else None
     if not isinstance(declared, dict) or not declared:
         raise SrganError(f"{PARAMS_FILE} at {rev or 'the workspace'}: no evaluation sets (data.eval) "

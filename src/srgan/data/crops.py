@@ -19,6 +19,7 @@ from srgan.data.resize import degrade, imresize
 from srgan.errors import SrganError
 from srgan.imageio import DEFAULT_MAX_PIXELS, image_size, read_image
 from srgan.metrics import smallest_side
+from srgan.names import path_labels
 
 
 @dataclass
@@ -27,6 +28,10 @@ class CropReport:
     images: int = 0
     crops: int = 0
     skipped: dict[str, str] = field(default_factory=dict)
+
+    def skip(self, path: Path, error: SrganError) -> None:
+        """Record a skipped image with why: the error's message, less the path it starts with."""
+        self.skipped[str(path)] = str(error).removeprefix(f"{path}: ")
 
 
 FACE_SIZE = 128
@@ -127,15 +132,15 @@ def write_training_crops(paths: list[Path], out_dir: Path, *, hr_size: int, scal
         try:
             size = _usable_size(path, transform, max_pixels)
         except SrganError as err:
-            report.skipped[str(path)] = str(err)
+            report.skip(path, err)
             continue
         if min(size) < hr_size:
-            report.skipped[str(path)] = f"smaller than the {hr_size}px crop ({size[1]}x{size[0]})"
+            report.skipped[str(path)] = (f"smaller than the {hr_size}px crop ({size[1]}x{size[0]}); lower "
+                                         "data.hr_size to use it")
         else:
             usable.append(path)
     if not usable:
-        raise SrganError(f"none of the {len(paths)} training images is usable (at least {hr_size}px a side, "
-                         f"readable); lower data.hr_size or add images")
+        raise SrganError(f"none of the {len(paths)} training images is usable{_why(report.skipped)}")
     total = len(usable) * crops_per_image
     lr_size = hr_size // scale
     side = hr_size + 2 * margin
@@ -151,7 +156,7 @@ def write_training_crops(paths: list[Path], out_dir: Path, *, hr_size: int, scal
             try:
                 image = read_image(path, max_pixels)
             except SrganError as err:
-                report.skipped[str(path)] = str(err)
+                report.skip(path, err)
                 continue
             if transform is not None:
                 image = transform(image)
@@ -166,7 +171,7 @@ def write_training_crops(paths: list[Path], out_dir: Path, *, hr_size: int, scal
                 try:
                     lr, image = fit(read_image(partner[path], max_pixels), image, scale, str(path))
                 except SrganError as err:
-                    report.skipped[str(path)] = str(err)
+                    report.skip(path, err)
                     continue
                 if min(lr.shape[:2]) < lr_size:
                     report.skipped[str(path)] = f"smaller than the {hr_size}px crop once fitted to its LR image"
@@ -182,6 +187,8 @@ def write_training_crops(paths: list[Path], out_dir: Path, *, hr_size: int, scal
             report.images += 1
         while arrays:  # flushed and closed before the files are cut or renamed
             arrays.popitem()[1].flush()
+        if written == 0:  # raised inside the block: the outputs of an earlier run stay as they were
+            raise SrganError(f"no training crop could be made from {len(paths)} images{_why(report.skipped)}")
         if written < total:  # an image failed to decode after its header read fine
             for tmp in temps.values():
                 _truncate(tmp, written)
@@ -190,9 +197,15 @@ def write_training_crops(paths: list[Path], out_dir: Path, *, hr_size: int, scal
     if not margin:
         (out_dir / "train_hr_margin.npy").unlink(missing_ok=True)  # left by an earlier run with a margin
     report.crops = written
-    if written == 0:
-        raise SrganError("no training crop could be made; see the skipped images above")
     return report
+
+
+def _why(skipped: dict[str, str], shown: int = 3) -> str:
+    """The first skipped images and why, and how many more, for an error that nothing was left."""
+    first = list(skipped.items())[:shown]
+    more = len(skipped) - len(first)
+    return ("; skipped " + "; ".join(f"{path}: {why}" for path, why in first) if first else "") + \
+        (f"; and {more} more" if more else "")
 
 
 def _truncate(path: Path, rows: int) -> None:
@@ -231,23 +244,24 @@ def write_eval_images(paths: list[Path], out_file: Path, *, scale: int, transfor
     pairs) the given LR image, HR cropped to fit it. With `draws` > 1, draws 1 to draws - 1 are drawn from
     (seed, position, draw) and stored beside it as '<name>/lr_draw<k>'.
 
-    An image is named by its file's stem (by its whole file name where two stems are equal). Arrays are
+    An image is named by its file's stem, where two are alike by its folders below the images' common folder
+    and its stem joined with '__' (cam1__x, as a folder source's files are named), then with its suffix. Arrays are
     streamed into the archive one image at a time, so memory stays bounded by one image. `label` names the set in
     the error raised when no image is usable.
     """
     report = CropReport()
-    stems = [path.stem for path in paths]
+    names = path_labels(paths)
     taken: set[str] = set()
     further = draws if lr_paths is None else 1  # a real pair has its one LR image
     with atomic_path(out_file) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
         for index, path in enumerate(paths):
-            name = folder_name(path.stem if stems.count(path.stem) == 1 else path.name.replace(".", "_"), taken)
+            name = folder_name(names[path], taken)
             while not taken.isdisjoint(draw_names(name, further)):  # another image's name
                 name = folder_name(name + "_", taken)
             try:  # the stored values, as every paper's evaluation reads them, colour profile or not
                 image = read_image(path, max_pixels, colour_manage=False)
             except SrganError as err:
-                report.skipped[str(path)] = str(err)
+                report.skip(path, err)
                 continue
             if lr_paths is None:
                 hr = crop_to_scale(transform(image) if transform else image, scale)
@@ -256,7 +270,7 @@ def write_eval_images(paths: list[Path], out_file: Path, *, scale: int, transfor
                     lr, hr = fit(read_image(lr_paths[index], max_pixels, colour_manage=False), image, scale,
                                  str(path))
                 except SrganError as err:
-                    report.skipped[str(path)] = str(err)
+                    report.skip(path, err)
                     continue
             if min(hr.shape[:2]) < smallest_side(scale):
                 report.skipped[str(path)] = (f"too small for x{scale}: {hr.shape[1]}x{hr.shape[0]}, the metrics need "
@@ -273,9 +287,8 @@ def write_eval_images(paths: list[Path], out_file: Path, *, scale: int, transfor
             report.images += 1
             taken.update([name, *draw_names(name, further)])
         if not report.images:
-            first = next(iter(report.skipped.items()), None)
             raise SrganError(f"no usable evaluation image among {len(paths)} for {label or out_file.stem}"
-                             + (f"; skipped {first[0]}: {first[1]}" if first else ""))
+                             f"{_why(report.skipped)}")
     return report
 
 

@@ -22,22 +22,35 @@ def parse(source: str, key: str) -> tuple[Path, Path]:
     """(LR folder, HR folder) of `pairs:LR_DIR,HR_DIR`; a params error naming `key` otherwise."""
     folders = source[len(PREFIX):].split(",")
     if len(folders) != 2 or not all(folder.strip() for folder in folders):
-        raise SrganError(f"params.yaml: {key}: give two folders, e.g. pairs:/data/lr,/data/hr (got {source!r})")
+        raise SrganError(f"params.yaml: {key}: give two folders, e.g. pairs:/data/lr,/data/hr, whose paths hold "
+                         f"no comma (got {source!r})")
     return Path(folders[0].strip()).expanduser(), Path(folders[1].strip()).expanduser()
 
 
 def match(raw: Path) -> tuple[list[Path], list[Path], dict[str, str]]:
     """(HR files, their LR files, {unmatched file: why}) of <raw>/hr and <raw>/lr, matched by name; an error
-    when no file has a partner."""
-    found = {side: {_key(path, raw / side): path for path in list_images(raw / side)} for side in (LR, HR)}
-    names = sorted(found[LR].keys() & found[HR].keys())
-    skipped = {str(path): f"no {other.upper()} image named {name!r}"
-               for side, other in ((LR, HR), (HR, LR)) for name, path in found[side].items()
-               if name not in found[other]}
+    when no file has a partner. Two files of one side with one name (p1.jpg and p1.png) make no pair: which of them
+    is the partner cannot be known."""
+    found = {side: {} for side in (LR, HR)}
+    for side in (LR, HR):
+        for path in list_images(raw / side):
+            found[side].setdefault(_key(path, raw / side), []).append(path)
+    ambiguous = {name for files in found.values() for name, paths in files.items() if len(paths) > 1}
+    names = sorted((found[LR].keys() & found[HR].keys()) - ambiguous)
+    skipped = {}
+    for side, other in ((LR, HR), (HR, LR)):
+        for name, paths in found[side].items():
+            if name in ambiguous:
+                why = f"several images are named {name!r} in {LR} or {HR}: which pair is meant is unknown; rename them"
+            elif name not in found[other]:
+                why = f"no {other.upper()} image named {name!r}"
+            else:
+                continue
+            skipped.update({str(path): why for path in paths})
     if not names:
         raise SrganError(f"{raw}: no LR image has an HR image of the same name ({len(found[LR])} LR, "
                          f"{len(found[HR])} HR files); pair them by file name, e.g. lr/plate1.png and hr/plate1.jpg")
-    return [found[HR][name] for name in names], [found[LR][name] for name in names], skipped
+    return [found[HR][name][0] for name in names], [found[LR][name][0] for name in names], skipped
 
 
 def _key(path: Path, folder: Path) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import os
 import shutil
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from srgan.data.download import extract_verified, fetch, forget_archive
 from srgan.data.embedded import skimage_photos
 from srgan.errors import SrganError
 from srgan.imageio import IMAGE_SUFFIXES, list_images, write_png
-from srgan.names import distinct_labels
+from srgan.names import path_labels
 
 EDSR_BENCHMARK = "https://cv.snu.ac.kr/research/EDSR/benchmark.tar"
 DIV2K = "https://data.vision.ee.ethz.ch/cvl/DIV2K/"
@@ -99,7 +100,7 @@ def check_source(name: str, key: str, split: str) -> None:
         pairs.parse(name, key)
         return
     if name == "skimage" or name.startswith(FOLDER_PREFIX):
-        if name.startswith(FOLDER_PREFIX) and not name[len(FOLDER_PREFIX):]:
+        if name.startswith(FOLDER_PREFIX) and not name[len(FOLDER_PREFIX):].strip():
             raise SrganError(f"params.yaml: {key}: give the folder, e.g. folder:/path/to/images")
         return
     if name not in SOURCES:
@@ -118,18 +119,19 @@ def is_faces(source: str) -> bool:
 
 
 def materialise(source: str, split: str, target: Path, downloads: Path, archives: dict[str, str],
-                max_images: int = 0) -> int:
-    """Fill the folder `target` (emptied first) with the images of one split of a source; return their count."""
+                max_images: int = 0, left_out: dict[str, str] | None = None) -> int:
+    """Fill the folder `target` (emptied first) with the images of one split of a source; return their count.
+    The files of a user's folder that are not taken (other types, hidden ones) are added to `left_out`, with why."""
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
     if source == "skimage":
         return _write_skimage(target, split, max_images)
     if is_pairs(source):
-        return _copy_pairs(*pairs.parse(source, "source"), target, max_images)
+        return _copy_pairs(*pairs.parse(source, "source"), target, max_images, left_out)
     if source.startswith(FOLDER_PREFIX):
-        folder = Path(source[len(FOLDER_PREFIX):]).expanduser()
-        images = _limit(list_images(folder), max_images)
+        folder = Path(source[len(FOLDER_PREFIX):].strip()).expanduser()
+        images = _limit(list_images(folder, left_out), max_images)
         if not images:
             raise SrganError(f"{folder}: no images in this folder (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
         return _place_all(images, folder, target, link=False)
@@ -140,24 +142,28 @@ def materialise(source: str, split: str, target: Path, downloads: Path, archives
     return _place_all(_limit(_split_images(spec, split, roots, downloads), max_images), root, target, link=True)
 
 
-def _copy_pairs(lr_dir: Path, hr_dir: Path, target: Path, max_images: int) -> int:
-    """Copy the images of both folders, keeping their paths, into target/lr and target/hr; return the HR count.
-    With max_images, HR images past the first max_images and their LR partners are left out."""
+def _copy_pairs(lr_dir: Path, hr_dir: Path, target: Path, max_images: int, left_out: dict[str, str] | None) -> int:
+    """Copy the images of both folders, keeping their paths, into target/lr and target/hr; return the number of
+    pairs. With max_images, the pairs past the first max_images are left out; files without a partner stay, to be
+    named when the pairs are matched."""
     found = {}
     for side, folder in ((pairs.LR, lr_dir), (pairs.HR, hr_dir)):
-        images = list_images(folder)
+        images = list_images(folder, left_out)
         if not images:
             raise SrganError(f"{folder}: no images in this folder (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
         found[side] = {path: path.relative_to(folder) for path in images}
-    if max_images:  # drop the HR images past the limit and their LR partners; strays stay, to be reported
-        dropped = {relative.with_suffix("") for relative in list(found[pairs.HR].values())[max_images:]}
+    if max_images:
+        names = {side: Counter(relative.with_suffix("") for relative in files.values())
+                 for side, files in found.items()}
+        paired = sorted(name for name, count in names[pairs.HR].items() if count == 1 and names[pairs.LR][name] == 1)
+        dropped = set(paired[max_images:])
         found = {side: {path: rel for path, rel in files.items() if rel.with_suffix("") not in dropped}
                  for side, files in found.items()}
     for side, files in found.items():
         for path, relative in files.items():
             (target / side / relative).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, target / side / relative)
-    return len(found[pairs.HR])
+    return len(pairs.match(target)[0])
 
 
 def _write_skimage(folder: Path, split: str, max_images: int) -> int:
@@ -235,10 +241,5 @@ def unique_names(images: list[Path], root: Path) -> dict[Path, str]:
     """A flat file name for each image under `root`, unique in stem (the stem names the image in evaluation) even
     ignoring case: its own name where that is unique, else its path below root joined with '__', then with the
     suffix kept in the stem where two files differ only by it (photo_png.png, photo_jpg.jpg), then numbered
-    (srgan.names.distinct_labels)."""
-    def joined(path: Path) -> str:
-        return "__".join(path.relative_to(root).with_suffix("").parts)
-
-    stems = distinct_labels(images, (lambda path: path.stem, joined,
-                                     lambda path: f"{joined(path)}_{path.suffix.lstrip('.')}"))
-    return {path: stem + path.suffix for path, stem in stems.items()}
+    (srgan.names.path_labels)."""
+    return {path: stem + path.suffix for path, stem in path_labels(images, root).items()}

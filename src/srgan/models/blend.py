@@ -35,9 +35,23 @@ def blend(faithful: Generator, sharp: Generator, alpha: float,
     ends = faithful.state_dict()
     state = {name: (1 - alpha) * ends[name] + alpha * value if value.is_floating_point() else value
              for name, value in sharp.state_dict().items()}
+    if 0 < alpha < 1:
+        _spectral_vectors_of(state)
     blended = copy.deepcopy(sharp)
     blended.load_state_dict(state)
     return blended.eval()
+
+
+def _spectral_vectors_of(state: dict[str, torch.Tensor]) -> None:
+    """A spectrally normalised weight is divided by u.W v, u and v its top singular vectors (kept up to date by
+    power iteration in training). The average of two models' u and v is no singular vector of the blended W, and
+    would scale it wrongly: give each blended weight its own, from an SVD."""
+    for key in [key for key in state if key.endswith(".parametrizations.weight.original")]:
+        vectors = key.removesuffix("original") + "0."
+        if vectors + "_u" in state:
+            u, _, vh = torch.linalg.svd(state[key].flatten(1).double(), full_matrices=False)  # spectral_norm's dim 0
+            state[vectors + "_u"] = u[:, 0].to(state[vectors + "_u"].dtype)
+            state[vectors + "_v"] = vh[0].to(state[vectors + "_v"].dtype)
 
 
 def load_blend(sharp: Path, faithful: Path, alpha: float, device: torch.device | str = "cpu") -> Generator:

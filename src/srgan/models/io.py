@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+import re
 from pathlib import Path
 
 import torch
@@ -11,6 +13,7 @@ from srgan.errors import SrganError
 from srgan.models.generator import Generator
 
 FORMAT = "srgan-dvc/generator/v1"
+ANSI = re.compile(r"\x1b\[[0-9;]*m")  # the colour codes of torch's messages
 IMAGE_SIGNATURES = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"II*\x00", b"MM\x00*", b"RIFF")
 ARCH_KEYS = {"scale", "blocks", "channels", "norm", "bicubic_skip", "progressive", "upsample"}
 
@@ -43,7 +46,7 @@ def load_generator(path: Path | str, device: torch.device | str = "cpu") -> tupl
         head = _head(path)
         if head.startswith(IMAGE_SIGNATURES):
             raise ImageGivenAsModel(path) from None
-        raise SrganError(f"{path}: {_not_a_model(head, err)}") from None
+        raise SrganError(f"{path}: {_not_a_model(path, head, err)}") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise SrganError(f"{path}: not an srgan-dvc generator file (expected format {FORMAT})")
     arch, state = payload.get("arch"), payload.get("state_dict")
@@ -75,10 +78,18 @@ def _head(path: Path) -> bytes:
         return b""
 
 
-def _not_a_model(head: bytes, err: Exception) -> str:
+def _not_a_model(path: Path, head: bytes, err: Exception) -> str:
     """Why a file that starts with `head` is no model file, in a line: torch's own message (which suggests turning
     off the safe loading) is no advice to pass on."""
-    reason = "the file is empty" if not head else f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"
+    if not head:
+        reason = "the file is empty"
+    elif path.suffix.lower() == ".onnx":
+        reason = "an ONNX file, as srgan-export writes; give the .pt model it was exported from"
+    elif isinstance(err, pickle.UnpicklingError):
+        reason = ("a pickled Python object, such as a whole network or a checkpoint saved by other code: it is not "
+                  "loaded, since unpickling can run any code")
+    else:
+        reason = f"{type(err).__name__}: {ANSI.sub('', str(err)).splitlines()[0][:200]}"
     return f"not a model file this project can read safely ({reason}); give a model written by this project"
 
 

@@ -30,6 +30,12 @@ def read_params(*sections: str) -> dict:
     return load_params(PARAMS, *sections)
 
 
+def log_skipped(skipped: dict[str, str], part: str = "") -> None:
+    """One warning per file left out, naming it and why."""
+    for path, why in skipped.items():
+        log.warning("%sskipped %s: %s", f"{part}: " if part else "", path, why)
+
+
 def eval_set_name(data: DataParams) -> str:
     """The evaluation set a `<stage>@<set>` stage runs for (its argument), which data.eval must name."""
     name = sys.argv[1]

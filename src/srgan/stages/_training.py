@@ -203,9 +203,8 @@ def train(stage: str, trainer: Trainer, params: LoopParams, *, session: Session,
           batches: Prefetched, scale: int, watch: DiscriminatorWatch | None = None) -> nn.Module:
     """Run the training loop with the stage's log and validation images, then stop making batches; the generator
     to save."""
-    if isinstance(params, TrainParams) and params.decays_past_the_end() and session.dist.is_main:
-        log.warning("lr_decay.at %s: step %s and later are past this run's %d steps, so no decay happens there",
-                    params.lr_decay.at, min(params.decays_past_the_end()), params.steps)
+    for late in params.past_the_end() if isinstance(params, TrainParams) and session.dist.is_main else ():
+        log.warning("%s", late)
     with training_log_for(stage, session.dist.is_main) as log_to:
         result = run_loop(trainer, params, store=store, log_to=log_to, dist=session.dist,
                           validation=validation_set(params.validate_every, scale), watch=watch)

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from srgan.data import sources
-from srgan.stages._stage import eval_set_name, log, read_params, run
+from srgan.stages._stage import eval_set_name, log, log_skipped, read_params, run
 from srgan.stages.paths import downloads, evaluation, prepared_eval, raw_eval
 
 
@@ -13,14 +13,17 @@ def main() -> None:
     source = data.eval[name].source
     sources.check_archives(data.archives)
     sources.check_source(source, f"data.eval.{name}", "eval")
+    left_out = {}
     try:
-        count = sources.materialise(source, "eval", raw_eval(name), downloads(), data.archives, data.max_images)
+        count = sources.materialise(source, "eval", raw_eval(name), downloads(), data.archives, data.max_images,
+                                    left_out)
     except BaseException:
         # DVC makes the set's output folders before its stages run; a failed download leaves none of them empty.
         for folder in (raw_eval(name), prepared_eval(name), evaluation(name)):
             remove_empty_folders(folder)
         raise
     log.info("evaluation set %s (%s): %d images", name, source, count)
+    log_skipped(left_out)
 
 
 def remove_empty_folders(folder: Path) -> None:

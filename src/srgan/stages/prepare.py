@@ -10,7 +10,7 @@ from srgan.atomic import write_json
 from srgan.data import pairs, sources
 from srgan.data.crops import face_crop, write_eval_images, write_training_crops
 from srgan.data.degradations import make_lr
-from srgan.stages._stage import log, read_params, run
+from srgan.stages._stage import log, log_skipped, read_params, run
 from srgan.stages.paths import RAW_TRAIN, RAW_VALIDATION, TRAIN, VALIDATION
 
 
@@ -36,8 +36,7 @@ def main() -> None:
     parts["train"].skipped.update(train_unmatched)
     parts["validation"].skipped.update(validation_unmatched)
     for name, part in parts.items():
-        for path, why in part.skipped.items():
-            log.warning("%s: skipped %s: %s", name, path, why)
+        log_skipped(part.skipped, name)
         log.info("%s: %d images, %d crops, %d skipped", name, part.images, part.crops, len(part.skipped))
     write_json(TRAIN / "manifest.json", {name: vars(part) for name, part in parts.items()})
 

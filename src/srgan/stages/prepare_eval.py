@@ -6,7 +6,7 @@ from srgan.atomic import write_json
 from srgan.data import pairs, sources
 from srgan.data.crops import face_crop, write_eval_images
 from srgan.data.degradations import make_lr
-from srgan.stages._stage import eval_set_name, log, read_params, run
+from srgan.stages._stage import eval_set_name, log, log_skipped, read_params, run
 from srgan.stages.paths import prepared_eval, raw_eval
 
 
@@ -21,8 +21,7 @@ def main() -> None:
                                make_lr=make_lr(evaluation_set.degradation, data.realistic), seed=evaluation_set.seed,
                                lr_paths=lr, draws=evaluation_set.draws, label=f"data.eval.{name}")
     report.skipped.update(unmatched)
-    for path, why in report.skipped.items():
-        log.warning("%s: skipped %s: %s", name, path, why)
+    log_skipped(report.skipped, name)
     log.info("%s: %d images%s, %d skipped", name, report.images,
              f", {evaluation_set.draws} LR draws each" if evaluation_set.draws > 1 else "", len(report.skipped))
     write_json(folder / "manifest.json", vars(report))
