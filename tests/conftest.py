@@ -22,6 +22,8 @@ import pytest
 import yaml
 from PIL import Image
 
+from srgan.config import parse_yaml
+
 # This test process and every process it starts: no DVC usage reports (a process each), and one thread a process,
 # since pytest-xdist runs two workers on two cores, each starting stages and benchmarks whose second thread would
 # only spin (set OMP_NUM_THREADS to run a serial session on more threads).
@@ -216,9 +218,9 @@ class DvcProject:
 
     def edit_params(self, edit) -> None:
         path = self.root / "params.yaml"
-        params = yaml.safe_load(path.read_text())
+        params = parse_yaml(path.read_text(), str(path))  # as the stages and DVC read it
         edit(params)
-        path.write_text(yaml.safe_dump(params, sort_keys=False))
+        path.write_text(yaml.safe_dump(params, sort_keys=False))  # PyYAML quotes what YAML 1.1 would misread
 
     @staticmethod
     def ran(result: subprocess.CompletedProcess) -> set[str]:

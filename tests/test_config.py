@@ -31,11 +31,25 @@ def test_params_read_as_dvc_reads_them_so_the_documented_off_is_off(tmp_path):
     """DVC reads params.yaml as YAML 1.2 (ruamel) and records `lpips: off` as 'off' and `1e-4` as a number; the
     stages read it the same way, not as YAML 1.1 (PyYAML), where `off` is false and `1e-4` a string."""
     text = (PROJECT / "params.yaml").read_text()
-    assert "  lpips: auto " in text and "  lr: 1.0e-3 " in text
+    assert "  lpips: auto " in text and "    skimage: skimage" in text
     path = tmp_path / "params.yaml"
-    path.write_text(text.replace("  lpips: auto ", "  lpips: off ").replace("  lr: 1.0e-3 ", "  lr: 2e-4 "))
-    params = load_params(path, "evaluate", "pretrain")
-    assert params["evaluate"].lpips == "off" and params["pretrain"].lr == 2e-4
+    path.write_text(text.replace("  lpips: auto ", "  lpips: off ").replace("    skimage: skimage", "    off: skimage"))
+    params = load_params(path, "evaluate", "data")
+    assert params["evaluate"].lpips == "off" and list(params["data"].eval) == ["off"]
+    path.write_text(text.replace("  niqe: true", "  niqe: off"))
+    with pytest.raises(SrganError, match="evaluate.niqe: .*write true or false .*YAML 1.2"):
+        load_params(path, "evaluate")
+
+
+def test_a_yaml_mistake_says_where_it_began_and_names_a_tab(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text('seed: "0\n')
+    with pytest.raises(SrganError, match=r"not valid YAML: .*\(line 2, column 1\); while scanning a quoted scalar "
+                                         r"\(line 1, column 7\)"):
+        load_params(path, "seed")
+    path.write_text("seed:\n\t0\n")
+    with pytest.raises(SrganError, match="that line holds a tab: indent with spaces"):
+        load_params(path, "seed")
 
 
 @pytest.mark.parametrize("line,named", [("on: push", "'on'"), ("1: 2", "'1'"), ("null: 1", "'None'")])
@@ -48,13 +62,15 @@ def test_a_top_level_key_that_is_no_word_is_named_not_a_traceback(tmp_path, line
 
 def test_a_set_name_yaml_reads_as_a_number_says_so(tmp_path):
     message = error_for(tmp_path, lambda p: p["data"].update(eval={5: "set5"}), "data")
-    assert "set name 5 reads as a int" in message and "start it with a letter" in message
+    assert "set name 5 is a number to YAML (and to DVC), not a name; quote it ('5':)" in message
 
 
 def test_a_misspelled_key_of_an_evaluation_set_gets_a_suggestion(tmp_path):
     message = error_for(tmp_path, lambda p: p["data"].update(eval={"x": {"source": "skimage", "seeds": 1}}), "data")
     assert "unknown key 'data.eval.x.seeds'" in message and "did you mean 'seed'" in message
     assert "known: source, degradation, seed, draws" in message
+    message = error_for(tmp_path, lambda p: p["data"].update(eval={"x": {"sourc": "skimage"}}), "data")
+    assert "unknown key 'data.eval.x.sourc'; did you mean 'source'" in message
 
 
 @pytest.mark.parametrize("value", ["many", -1, True, 257])
@@ -81,14 +97,12 @@ def test_report_images_with_no_kept_samples_stop_at_load(tmp_path):
 
 
 def test_gan_schedules_past_the_end_of_the_run_are_reported():
-    gan = parse_section("gan", {"steps": 200, "lr_decay": {"at": []}, "d_warmup_steps": 200,
-                                "adv_ramp": {"schedule": "linear", "steps": 500}})
+    gan = parse_section("gan", {"steps": 200, "lr_decay": {"at": []}, "adv_ramp": {"schedule": "linear", "steps": 200}})
     assert gan.past_the_end() == [
-        "adv_ramp.steps 500: the adversarial weight ramps past this run's 200 steps, so it never reaches adv_weight "
-        "0.001",
-        "d_warmup_steps 200: the discriminator warms up for the whole run of 200 steps, so the generator never "
-        "trains against it"]
-    assert parse_section("gan", {"steps": 200, "lr_decay": {"at": []}}).past_the_end() == []
+        "adv_ramp.steps 200: the adversarial weight ramps past this run's 200 steps, so it never reaches adv_weight "
+        "0.001"]
+    warm = {"steps": 200, "lr_decay": {"at": []}, "d_warmup_steps": 500}  # the warm-up comes before the GAN steps
+    assert parse_section("gan", warm).past_the_end() == []
 
 
 def test_the_project_params_load_and_are_consistent():

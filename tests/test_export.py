@@ -96,5 +96,5 @@ def test_the_models_read_are_never_replaced_by_the_export(tmp_path, capsys):
     for out in ("sharp.pt", "faithful.pt", "link.pt"):
         assert main([str(tmp_path / "sharp.pt"), "--blend", str(tmp_path / "faithful.pt"), "-o",
                      str(tmp_path / out)]) == 1
-        assert "which the export would replace; pass -o another path" in capsys.readouterr().err
+        assert "(or a link to it); pass -o another path" in capsys.readouterr().err
     assert {name: (tmp_path / name).read_bytes() for name in kept} == kept

@@ -137,8 +137,8 @@ def test_a_dark_16_bit_pgm_stays_dark(tmp_path):
 
 
 def test_float_tiff_in_unit_range(tmp_path):
-    """Overshoot by rounding is clipped."""
-    data = np.array([[0.0, 1.0, 0.2, 1.005, -0.005]], dtype=np.float32)
+    """Overshoot by resampling's ringing is clipped."""
+    data = np.array([[0.0, 1.0, 0.2, 1.05, -0.05]], dtype=np.float32)
     path = tmp_path / "float.tif"
     Image.fromarray(data, mode="F").save(path)
     with Image.open(path) as check:

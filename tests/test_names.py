@@ -48,3 +48,11 @@ def test_a_name_no_encoding_reads_is_bounded_without_an_error():
     """A Latin-1 name from an old zip or a network share arrives as surrogates: its bytes are counted, not refused."""
     path = Path("/photos") / ("caf\udce9" * 60) / "x.png"
     assert path_labels([path, Path("/photos/x.png")], Path("/photos"))[path].endswith("__x")
+
+
+def test_a_joined_name_that_fits_a_file_name_is_kept_whole_and_a_longer_one_is_cut_between_folders():
+    fits = Path("/p") / ("a" * 110) / ("b" * 110) / "x.png"
+    longer = Path("/p") / ("a" * 110) / ("b" * 130) / "x.png"
+    labels = path_labels([fits, longer, Path("/p/x.png")], Path("/p"))
+    assert labels[fits] == f"{'a' * 110}__{'b' * 110}__x"
+    assert labels[longer].endswith(f"__{'b' * 130}__x") and "a" not in labels[longer].split("__", 1)[1]

@@ -46,7 +46,7 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
 
 
 def _shortened(name: str, most: int = 200) -> str:
-    """`name` cut to at most `most` bytes of UTF-8 (at a character's end): a temp file's name adds about 10 bytes
+    """`name` cut to at most `most` of its bytes (at a character's end): a temp file's name adds about 10 bytes
     to its target's, and a name that fits the file system's 255 must not fail for its temp file alone."""
     data = os.fsencode(name)  # a name's bytes, also those no encoding reads (kept as surrogates)
     return name if len(data) <= most else data[:most].decode(errors="ignore")

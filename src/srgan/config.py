@@ -186,6 +186,10 @@ SECOND_ORDER = DegradationOrder(
     resize_range=(0.3, 1.2), noise_range=(1.0, 25.0), poisson_scale_range=(0.05, 2.5))
 
 
+def _yaml_kind(value) -> str:
+    return "null" if value is None else "true/false" if isinstance(value, bool) else "a number"
+
+
 def _second_order_defaults(given):
     """A partly given second order takes the second order's published values for the keys it leaves out."""
     return _merged(SECOND_ORDER.model_dump(), given) if isinstance(given, dict) else given
@@ -270,8 +274,8 @@ class DataParams(Section):
     def _names_are_words(cls, sets):
         for name in sets if isinstance(sets, dict) else ():
             if not isinstance(name, str):
-                raise ValueError(f"set name {name!r} reads as a {type(name).__name__} in YAML (and in DVC), not a "
-                                 "name; start it with a letter")
+                raise ValueError(f"set name {name!r} is {_yaml_kind(name)} to YAML (and to DVC), not a name; "
+                                 f"quote it ('{name}':) or choose another")
         return sets
 
     @field_validator("eval")
@@ -422,12 +426,9 @@ class GanParams(TrainParams):
 
     def past_the_end(self) -> list[str]:
         late = super().past_the_end()
-        if self.adv_ramp.schedule != "constant" and self.adv_ramp.steps > self.steps:
+        if self.adv_ramp.schedule != "constant" and self.adv_ramp.steps >= self.steps:
             late.append(f"adv_ramp.steps {self.adv_ramp.steps}: the adversarial weight ramps past this run's "
                         f"{self.steps} steps, so it never reaches adv_weight {self.adv_weight}")
-        if self.d_warmup_steps >= self.steps:
-            late.append(f"d_warmup_steps {self.d_warmup_steps}: the discriminator warms up for the whole run of "
-                        f"{self.steps} steps, so the generator never trains against it")
         return late
 
     @model_validator(mode="after")
@@ -486,31 +487,42 @@ SECTIONS: dict[str, type] = {
     "report": ReportParams,
 }
 SEED_LIMIT = 2**32
+YAML11_BOOLEANS = {"yes", "no", "on", "off", "y", "n"}
 
 
-def parse_yaml(text: str) -> object:
+def parse_yaml(text: str, name: str) -> object:
     """YAML as DVC reads params.yaml and dvc.lock: ruamel's safe loader, YAML 1.2, a key given twice an error.
-    PyYAML (YAML 1.1) would read `lpips: off` as false and `1e-4` as a string where DVC records 'off' and 0.0001."""
-    return YAML(typ="safe").load(text)
+    PyYAML (YAML 1.1) would read `lpips: off` as false and `1e-4` as a string where DVC records 'off' and 0.0001.
+    A file that is no YAML is an SrganError naming `name`, the problem and its line."""
+    try:
+        return YAML(typ="safe").load(text)
+    except YAMLError as err:
+        raise SrganError(f"{name}: not valid YAML: {_yaml_problem(err, text)}") from None
 
 
 def read_yaml(path: Path) -> dict:
     try:
-        raw = parse_yaml(Path(path).read_text())
+        raw = parse_yaml(Path(path).read_text(), str(path))
     except FileNotFoundError:
         raise SrganError(f"{path}: params file not found; run from the project root") from None
-    except YAMLError as err:
-        raise SrganError(f"{path}: not valid YAML: {_yaml_problem(err)}") from None
     if not isinstance(raw, dict):
         raise SrganError(f"{path}: expected a mapping of sections ({', '.join(SECTIONS)})")
     return raw
 
 
-def _yaml_problem(err: YAMLError) -> str:
-    if isinstance(err, MarkedYAMLError) and err.problem_mark is not None:
-        mark = err.problem_mark
-        return f"{err.problem} (line {mark.line + 1}, column {mark.column + 1})"
-    return str(err).strip()
+def _yaml_problem(err: YAMLError, text: str) -> str:
+    """ruamel's error in a line: what, where, and where it began (an unclosed quote is found at the file's end)."""
+    if not isinstance(err, MarkedYAMLError) or err.problem_mark is None:
+        return str(err).strip()
+    began = f"; {err.context} {_at(err.context_mark)}" if err.context and err.context_mark else ""
+    lines = text.splitlines()
+    line = lines[err.problem_mark.line] if err.problem_mark.line < len(lines) else ""
+    tab = "; that line holds a tab: indent with spaces" if "\t" in line else ""
+    return f"{err.problem} {_at(err.problem_mark)}{began}{tab}"
+
+
+def _at(mark) -> str:
+    return f"(line {mark.line + 1}, column {mark.column + 1})"
 
 
 def load_params(path: Path | str, *sections: str) -> dict:
@@ -589,7 +601,9 @@ def _parse_seed(name: str, value, path) -> int:
 
 
 def _explain(err: ValidationError, section: str, kind: type[BaseModel], path) -> str:
-    first = err.errors()[0]
+    errors = err.errors()
+    # A misspelt key first: pydantic lists the key it misses (source) before the one it does not know (sourc).
+    first = next((error for error in errors if error["type"] == "extra_forbidden"), errors[0])
     loc = [str(part) for part in first["loc"]]
     key = ".".join([section, *loc])
     if first["type"] == "extra_forbidden":
@@ -600,6 +614,8 @@ def _explain(err: ValidationError, section: str, kind: type[BaseModel], path) ->
         return f"{path}: missing key '{key}'"
     message = first["msg"].removeprefix("Value error, ")
     given = first.get("input")
+    if first["type"] == "bool_type" and str(given).lower() in YAML11_BOOLEANS:
+        message += "; write true or false (params.yaml is read as YAML 1.2, as DVC reads it: yes and off are words)"
     # A check of a whole mapping names its keys in its message: the mapping itself would only bury it.
     return f"{path}: {key}: {message}" if isinstance(given, dict) else f"{path}: {key}: {message} (got {given!r})"
 

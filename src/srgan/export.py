@@ -118,7 +118,7 @@ def check_out(out: Path, models: list[Path]) -> None:
         raise SrganError(f"-o {str(out) or repr('')}: give the ONNX file's name, e.g. -o srgan.onnx")
     for model in models:
         if os.path.realpath(out) == os.path.realpath(model):
-            raise SrganError(f"-o {out} is the model {model}, which the export would replace; pass -o another path, "
+            raise SrganError(f"-o {out} is the model {model} (or a link to it); pass -o another path, "
                              f"e.g. {Path(model).with_suffix('.onnx')}")
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from PIL import ExifTags, Image, ImageCms, UnidentifiedImageError
 
 from srgan.atomic import atomic_path
-from srgan.errors import SrganError
+from srgan.errors import SrganError, grouped
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".tif", ".tiff", ".webp", ".avif", ".ppm", ".pgm",
                   ".pbm", ".pnm", ".gif", ".apng", ".tga"}  # photos, scans and screenshots Pillow reads
@@ -32,7 +32,7 @@ UPRIGHT = {  # EXIF orientation -> the transpose that shows the image as the cam
     5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
-FLOAT_SLACK = 0.01  # how far outside 0..1 a float image's values are clipped (rounding), not refused
+FLOAT_SLACK = 0.1  # how far outside 0..1 a float image's values are clipped (resampling's ringing), not refused
 ROTATING_ORIENTATIONS = {5, 6, 7, 8}  # EXIF orientations that turn the image by 90 degrees
 SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
@@ -52,7 +52,7 @@ def read_image(path: Path | str, max_pixels: int | None = DEFAULT_MAX_PIXELS, *,
     """
     with _open_image(path, max_pixels) as image:
         image.load()
-        if getattr(image, "n_frames", 1) > 1:
+        if getattr(image, "n_frames", 1) > 1 and image.format != "MPO":  # MPO: a camera JPEG with its preview
             log.warning("%s: %d frames (an animation or a multi-page file): only the first is read", path,
                         image.n_frames)
         orientation = _orientation(image)
@@ -143,6 +143,13 @@ def to_rgb8(image: Image.Image, path: Path | str = "image") -> np.ndarray:
     return np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
 
 
+def no_images(folder: Path, left_out: dict[str, str]) -> SrganError:
+    """The error for a folder with no image to take, with what was left out of it and why."""
+    mine = {path: why for path, why in left_out.items() if Path(path).is_relative_to(folder)}
+    return SrganError(f"{folder}: no images in this folder (looked for {', '.join(sorted(IMAGE_SUFFIXES))})"
+                      + (f"; left out {'; '.join(grouped(mine))}" if mine else ""))
+
+
 def _unit_range(array: np.ndarray, path: Path | str) -> np.ndarray:
     """A floating-point image's values clipped to 0..1, where a float image's values lie, a little overshoot aside.
     Values far outside (0..255, raw sensor counts) have no one right reading: clipped, they would give a white or
@@ -172,8 +179,9 @@ def write_png(path: Path | str, image: np.ndarray) -> None:
 
 def list_images(folder: Path | str, left_out: dict[str, str] | None = None) -> list[Path]:
     """Image files of a folder, recursively, in a stable order. Hidden files and folders (.thumbnails, macOS's
-    ._photo.jpg) and __MACOSX are not images of the set. With `left_out`, every other file and folder not taken is
-    added to it with why: files of other types, and links to folders (not followed: a link can loop)."""
+    ._photo.jpg) and __MACOSX are not images of the set. With `left_out`, what was not taken is added to it with
+    why: hidden folders and hidden image files, files of other types, links to folders (not followed: a link can
+    loop) and broken links; hidden files of other types (.DS_Store) are no one's images and go unsaid."""
     folder = Path(folder)
     if not folder.is_dir():
         raise SrganError(f"{folder}: not a folder of images")

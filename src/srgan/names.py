@@ -1,5 +1,6 @@
-"""Distinct flat file names for files gathered from many folders, by one algorithm: the downloaded images of a
-data source (srgan.data.sources) and the upscale command's outputs (srgan.upscale)."""
+"""Distinct flat file names for files gathered from many folders: one algorithm (distinct_labels) for the
+downloaded images of a data source and the images of an evaluation set (path_labels: name, then folders, then
+suffix) and for the upscale command's outputs (srgan.upscale: name, then suffix, then parent folder)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import Callable, Hashable, Sequence, TypeVar
 
 Item = TypeVar("Item", bound=Hashable)
-MAX_LABEL_BYTES = 200  # of a file name's 255: room for a suffix, a number and a temp file's additions
+MAX_LABEL_BYTES = 240  # of a file name's 255: room for its suffix (.jpeg) and a number (_2)
 
 
 def distinct_labels(items: Sequence[Item], rungs: Sequence[Callable[[Item], str]]) -> dict[Item, str]:
@@ -40,13 +41,21 @@ def path_labels(paths: Sequence[Path], root: Path | None = None) -> dict[Path, s
 
 
 def bounded(label: str) -> str:
-    """`label`, or where it is longer than MAX_LABEL_BYTES of UTF-8 (folders joined into it), a hash of it and its
-    end: the end holds the file's own name, the hash keeps apart the labels that end alike."""
+    """`label`, or where it would not fit a file name (MAX_LABEL_BYTES of its bytes; folders joined into it), a hash
+    of it and as many of its last '__'-joined parts as fit: the end holds the file's own name, the hash keeps apart
+    the labels that end alike."""
     data = os.fsencode(label)  # a name's bytes, also those no encoding reads (kept as surrogates)
     if len(data) <= MAX_LABEL_BYTES:
         return label
     digest = hashlib.sha256(data).hexdigest()[:10]
-    return f"{digest}__{data[len(digest) + 2 - MAX_LABEL_BYTES:].decode(errors='ignore')}"
+    room = MAX_LABEL_BYTES - len(digest) - 2
+    tail = ""
+    for part in reversed(label.split("__")):
+        longer = f"{part}__{tail}" if tail else part
+        if len(os.fsencode(longer)) > room:
+            break
+        tail = longer
+    return f"{digest}__{tail or data[-room:].decode(errors='ignore')}"
 
 
 def clashing(labels: dict[Item, str]) -> list[Item]:

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from srgan.allocator import keep_freed_memory
 from srgan.devices import pick_device
-from srgan.errors import SrganError
+from srgan.errors import SrganError, grouped
 from srgan.imageio import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, list_images, read_image, write_png
 from srgan.inference import BATCH, OVERLAP, TILE, overlap_for, upscale_image
 from srgan.models.blend import load_blend
@@ -63,6 +63,7 @@ def collect_inputs(inputs: list[Path], out_dir: Path | None = None,
     those in `out_dir` when it lies inside that folder (the results of an earlier run). The files of a folder that
     are not taken (other types, hidden ones) are added to `left_out`, with why."""
     found: list[Path] = []
+    left_out = {} if left_out is None else left_out
     for item in inputs:
         if item.is_dir():
             if out_dir is not None and _same_file_key(out_dir) == _same_file_key(item):
@@ -76,8 +77,9 @@ def collect_inputs(inputs: list[Path], out_dir: Path | None = None,
         else:
             raise SrganError(f"{item}: no such file or folder")
     if not found:
+        left = f"; left out {'; '.join(grouped(left_out))}" if left_out else ""
         raise SrganError(f"no images found in {', '.join(map(str, inputs))} "
-                         f"(looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+                         f"(looked for {', '.join(sorted(IMAGE_SUFFIXES))}){left}")
     unique: dict[str, Path] = {}
     for path in found:
         unique.setdefault(_same_file_key(path), path)
@@ -253,8 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     except SrganError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    for path, why in left_out.items():
-        print(f"left out {path}: {why}", file=sys.stderr)
+    for line in grouped(left_out):
+        print(f"left out {line}", file=sys.stderr)
     for why in failed.values():
         print(f"error: {why}", file=sys.stderr)
     print(f"wrote {len(written)} image(s) to {args.out}" + (f"; {len(failed)} failed" if failed else ""))

@@ -45,7 +45,7 @@ def test_two_files_of_one_name_on_a_side_make_no_pair_and_each_is_named(tmp_path
     assert [p.name for p in hr] == ["p2.png"] and [p.name for p in lr] == ["p2.png"]
     assert sorted(skipped) == sorted(str(tmp_path / side / name)
                                      for side, name in (("lr", "p1.jpg"), ("lr", "p1.png"), ("hr", "p1.png")))
-    assert all("several images are named 'p1'" in why for why in skipped.values())
+    assert all("several images in lr are named 'p1'" in why for why in skipped.values())
 
 
 def test_no_match_at_all_is_an_error(tmp_path):

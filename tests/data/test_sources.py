@@ -132,6 +132,13 @@ def test_a_local_folder_source_lists_its_images(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(SrganError, match="no images"):
         materialise(f"folder:{tmp_path / 'empty'}", "train", tmp_path / "raw", tmp_path / "dl", {})
+    phone = tmp_path / "phone"
+    phone.mkdir()
+    for index in range(5):
+        (phone / f"IMG_{index}.heic").write_bytes(b"x")
+    with pytest.raises(SrganError, match=r"phone: no images in this folder .*; left out .*IMG_0\.heic, .*IMG_1\.heic, "
+                                         r".*IMG_2\.heic and 2 more: not an image type this reads \(\.heic\)"):
+        materialise(f"folder:{phone}", "train", tmp_path / "raw", tmp_path / "dl", {})
     with pytest.raises(SrganError, match="not a folder"):
         materialise(f"folder:{tmp_path / 'missing'}", "train", tmp_path / "raw", tmp_path / "dl", {})
 

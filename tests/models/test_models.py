@@ -204,6 +204,15 @@ def test_a_whole_pickled_network_or_an_onnx_file_is_named_for_what_it_is(tmp_pat
         load_generator(pickled)
     assert "a pickled Python object" in str(err.value) and "since unpickling can run any code" in str(err.value)
     assert "weights_only" not in str(err.value) and "\x1b" not in str(err.value)
+    for name, data in (("page.pt", b"<!DOCTYPE html>\n<html>"), ("lfs.pt", b"version https://git-lfs.github.com/")):
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(SrganError, match=r"a text file \(an HTML error page"):
+            load_generator(tmp_path / name)
+    whole = tmp_path / "whole.pt"
+    save_generator(whole, _tiny(2, "none"))
+    (tmp_path / "half.pt").write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    with pytest.raises(SrganError, match="a damaged or partly copied model file"):
+        load_generator(tmp_path / "half.pt")
     onnx_file = tmp_path / "srgan.onnx"
     onnx_file.write_bytes(b"\x08\x08\x12\x07pytorch")
     with pytest.raises(SrganError, match="an ONNX file, as srgan-export writes; give the .pt model it was exported"):
@@ -221,6 +230,11 @@ def test_the_marker_payload_does_run_when_unpickled_unsafely(tmp_path):
 def test_load_rejects_unknown_arch_keys_and_mismatched_weights(tmp_path):
     generator = _tiny(2, "none")
     path = tmp_path / "g.pt"
+    for key, value in (("channels", "32"), ("bicubic_skip", "yes"), ("scale", True)):
+        torch.save({"format": FORMAT, "arch": {**generator.arch, key: value}, "state_dict": generator.state_dict()},
+                   path)
+        with pytest.raises(SrganError, match=f"architecture key {key} is {value!r}, not a"):
+            load_generator(path)
     torch.save({"format": FORMAT, "arch": {**generator.arch, "depth": 3}, "state_dict": generator.state_dict()}, path)
     with pytest.raises(SrganError, match="depth"):
         load_generator(path)

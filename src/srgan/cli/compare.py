@@ -27,7 +27,6 @@ import sys
 from pathlib import Path, PurePosixPath
 
 import pandas as pd
-from ruamel.yaml.error import YAMLError
 
 from srgan.atomic import atomic_path
 from srgan.compare import (
@@ -71,20 +70,13 @@ def evaluated_sets(lock: dict) -> list[str]:
     return [name.partition("@")[2] for name in lock.get("stages") or {} if name.startswith("evaluate@")]
 
 
-def yaml_at(path: str, rev: str | None, repo: str):
-    """A YAML file at a revision, read as DVC reads it."""
-    try:
-        return parse_yaml(read_file(path, rev, repo))
-    except YAMLError as err:
-        raise SrganError(f"{path} at {rev or 'the workspace'}: not valid YAML ({err})") from None
-
-
 def read_lock(rev: str | None, repo: str) -> dict:
     """dvc.lock at a revision, or {} where there is none."""
     try:
-        lock = yaml_at(LOCK_FILE, rev, repo)
+        text = read_file(LOCK_FILE, rev, repo)
     except SrganError:
         return {}
+    lock = parse_yaml(text, f"{LOCK_FILE} at {rev or 'the workspace'}")  # a corrupt one is said, not ignored
     return lock if isinstance(lock, dict) else {}
 
 
@@ -104,7 +96,7 @@ def params_that_ran(params: dict, lock: dict) -> tuple[dict[str, object], str]:
 def read_run(rev: str | None, repo: str = ".") -> tuple[dict, dict, str]:
     """(params that ran, {set: metrics}, note) of one revision: every evaluation set params.yaml names that dvc.lock
     says was evaluated (a set added but not yet run has no metrics), or, where there is none, every set it names."""
-    params = yaml_at(PARAMS_FILE, rev, repo)
+    params = parse_yaml(read_file(PARAMS_FILE, rev, repo), f"{PARAMS_FILE} at {rev or 'the workspace'}")
     declared = (params.get("data") or {}).get("eval") if isinstance(params, dict) else None
     if not isinstance(declared, dict) or not declared:
         raise SrganError(f"{PARAMS_FILE} at {rev or 'the workspace'}: no evaluation sets (data.eval) "

@@ -41,7 +41,8 @@ def match(raw: Path) -> tuple[list[Path], list[Path], dict[str, str]]:
     for side, other in ((LR, HR), (HR, LR)):
         for name, paths in found[side].items():
             if name in ambiguous:
-                why = f"several images are named {name!r} in {LR} or {HR}: which pair is meant is unknown; rename them"
+                sides = " and ".join(s for s in (LR, HR) if len(found[s].get(name, ())) > 1)
+                why = f"several images in {sides} are named {name!r}: which pair is meant is unknown; rename them"
             elif name not in found[other]:
                 why = f"no {other.upper()} image named {name!r}"
             else:

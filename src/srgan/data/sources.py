@@ -20,7 +20,7 @@ from srgan.data import pairs
 from srgan.data.download import extract_verified, fetch, forget_archive
 from srgan.data.embedded import skimage_photos
 from srgan.errors import SrganError
-from srgan.imageio import IMAGE_SUFFIXES, list_images, write_png
+from srgan.imageio import list_images, no_images, write_png
 from srgan.names import path_labels
 
 EDSR_BENCHMARK = "https://cv.snu.ac.kr/research/EDSR/benchmark.tar"
@@ -131,9 +131,10 @@ def materialise(source: str, split: str, target: Path, downloads: Path, archives
         return _copy_pairs(*pairs.parse(source, "source"), target, max_images, left_out)
     if source.startswith(FOLDER_PREFIX):
         folder = Path(source[len(FOLDER_PREFIX):].strip()).expanduser()
+        left_out = {} if left_out is None else left_out
         images = _limit(list_images(folder, left_out), max_images)
         if not images:
-            raise SrganError(f"{folder}: no images in this folder (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+            raise no_images(folder, left_out)
         return _place_all(images, folder, target, link=False)
     spec = SOURCES[source]
     roots = {archive.file: _fetch(archive, downloads, archives) for archive in spec.archives}
@@ -146,11 +147,11 @@ def _copy_pairs(lr_dir: Path, hr_dir: Path, target: Path, max_images: int, left_
     """Copy the images of both folders, keeping their paths, into target/lr and target/hr; return the number of
     pairs. With max_images, the pairs past the first max_images are left out; files without a partner stay, to be
     named when the pairs are matched."""
-    found = {}
+    found, left_out = {}, {} if left_out is None else left_out
     for side, folder in ((pairs.LR, lr_dir), (pairs.HR, hr_dir)):
         images = list_images(folder, left_out)
         if not images:
-            raise SrganError(f"{folder}: no images in this folder (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+            raise no_images(folder, left_out)
         found[side] = {path: path.relative_to(folder) for path in images}
     if max_images:
         names = {side: Counter(relative.with_suffix("") for relative in files.values())

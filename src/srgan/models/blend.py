@@ -14,6 +14,7 @@ import torch
 from srgan.errors import SrganError
 from srgan.models.generator import Generator
 from srgan.models.io import load_generator
+from srgan.models.norm import exact_spectral_vectors
 
 
 def check_alpha(alpha: float, key: str = "alpha") -> None:
@@ -23,8 +24,9 @@ def check_alpha(alpha: float, key: str = "alpha") -> None:
 
 def blend(faithful: Generator, sharp: Generator, alpha: float,
           names: tuple[str, str] = ("the faithful model", "the sharp model")) -> Generator:
-    """A new generator whose floating-point parameters and buffers are (1 - alpha) * faithful + alpha * sharp;
-    integer buffers (batch-norm step counts) are the sharp model's."""
+    """A new generator whose floating-point parameters and buffers are (1 - alpha) * faithful + alpha * sharp,
+    but for a spectral norm's vectors, which are the blended weight's own (exact_spectral_vectors); integer buffers
+    (batch-norm step counts) are the sharp model's."""
     check_alpha(alpha)
     if faithful.arch != sharp.arch:
         differences = ", ".join(f"{key} {faithful.arch.get(key)} vs {sharp.arch.get(key)}"
@@ -36,22 +38,10 @@ def blend(faithful: Generator, sharp: Generator, alpha: float,
     state = {name: (1 - alpha) * ends[name] + alpha * value if value.is_floating_point() else value
              for name, value in sharp.state_dict().items()}
     if 0 < alpha < 1:
-        _spectral_vectors_of(state)
+        exact_spectral_vectors(state)
     blended = copy.deepcopy(sharp)
     blended.load_state_dict(state)
     return blended.eval()
-
-
-def _spectral_vectors_of(state: dict[str, torch.Tensor]) -> None:
-    """A spectrally normalised weight is divided by u.W v, u and v its top singular vectors (kept up to date by
-    power iteration in training). The average of two models' u and v is no singular vector of the blended W, and
-    would scale it wrongly: give each blended weight its own, from an SVD."""
-    for key in [key for key in state if key.endswith(".parametrizations.weight.original")]:
-        vectors = key.removesuffix("original") + "0."
-        if vectors + "_u" in state:
-            u, _, vh = torch.linalg.svd(state[key].flatten(1).double(), full_matrices=False)  # spectral_norm's dim 0
-            state[vectors + "_u"] = u[:, 0].to(state[vectors + "_u"].dtype)
-            state[vectors + "_v"] = vh[0].to(state[vectors + "_v"].dtype)
 
 
 def load_blend(sharp: Path, faithful: Path, alpha: float, device: torch.device | str = "cpu") -> Generator:

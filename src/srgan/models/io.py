@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pickle
-import re
 from pathlib import Path
 
 import torch
@@ -13,9 +11,11 @@ from srgan.errors import SrganError
 from srgan.models.generator import Generator
 
 FORMAT = "srgan-dvc/generator/v1"
-ANSI = re.compile(r"\x1b\[[0-9;]*m")  # the colour codes of torch's messages
+ZIP_SIGNATURE = b"PK\x03\x04"  # torch.save's files are zip archives
+PICKLE_SIGNATURE = b"\x80"  # a pickle of protocol 2 or later, as torch's legacy format writes
 IMAGE_SIGNATURES = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"II*\x00", b"MM\x00*", b"RIFF")
-ARCH_KEYS = {"scale", "blocks", "channels", "norm", "bicubic_skip", "progressive", "upsample"}
+ARCH_TYPES = {"scale": int, "blocks": int, "channels": int, "norm": str, "bicubic_skip": bool, "progressive": bool,
+              "upsample": str}
 
 
 class ImageGivenAsModel(SrganError):
@@ -54,8 +54,13 @@ def load_generator(path: Path | str, device: torch.device | str = "cpu") -> tupl
         raise SrganError(f"{path}: an srgan-dvc generator file without its "
                          f"{'architecture' if not isinstance(arch, dict) else 'weights'} (damaged?); "
                          "train it again (dvc repro) or use another model file")
-    if set(arch) - ARCH_KEYS:
-        raise SrganError(f"{path}: unknown architecture keys {sorted(set(arch) - ARCH_KEYS)}")
+    if arch.keys() - ARCH_TYPES.keys():
+        raise SrganError(f"{path}: unknown architecture keys {sorted(arch.keys() - ARCH_TYPES.keys())}")
+    mistyped = {key: value for key, value in arch.items() if type(value) is not ARCH_TYPES[key]}
+    if mistyped:
+        key, value = next(iter(mistyped.items()))
+        raise SrganError(f"{path}: architecture key {key} is {value!r}, not a {ARCH_TYPES[key].__name__} (damaged or "
+                         "hand-edited?); use a model file written by this project")
     try:
         _check_fits(arch, state)
         generator = Generator(**arch)
@@ -85,12 +90,23 @@ def _not_a_model(path: Path, head: bytes, err: Exception) -> str:
         reason = "the file is empty"
     elif path.suffix.lower() == ".onnx":
         reason = "an ONNX file, as srgan-export writes; give the .pt model it was exported from"
-    elif isinstance(err, pickle.UnpicklingError):
+    elif head.startswith((ZIP_SIGNATURE, PICKLE_SIGNATURE)) and "Weights only load failed" in str(err):
         reason = ("a pickled Python object, such as a whole network or a checkpoint saved by other code: it is not "
                   "loaded, since unpickling can run any code")
+    elif head.startswith(ZIP_SIGNATURE):
+        reason = f"a damaged or partly copied model file ({type(err).__name__}); copy or download it again"
+    elif _is_text(head):
+        reason = "a text file (an HTML error page saved in place of a download? a Git LFS pointer?)"
     else:
-        reason = f"{type(err).__name__}: {ANSI.sub('', str(err)).splitlines()[0][:200]}"
+        reason = "no PyTorch file: it starts with neither a zip nor a pickle header"
     return f"not a model file this project can read safely ({reason}); give a model written by this project"
+
+
+def _is_text(head: bytes) -> bool:
+    try:
+        return all(char.isprintable() or char.isspace() for char in head.decode("utf-8"))
+    except UnicodeDecodeError:  # also a character cut at the head's end: rare enough to call it binary
+        return False
 
 
 def _check_fits(arch: dict, state: dict) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
@@ -26,3 +27,15 @@ def feature_norm(channels: int, norm: str) -> nn.Module:
 def linear(in_features: int, out_features: int, norm: str) -> nn.Module:
     layer = nn.Linear(in_features, out_features)
     return spectral_norm(layer) if norm == "spectral" else layer
+
+
+def exact_spectral_vectors(state: dict[str, torch.Tensor]) -> None:
+    """Set, in a state dict, each spectrally normalised weight's u and v to its top singular vectors (an SVD).
+    The weight is divided by u.W v; training keeps u and v close by power iteration, but an average of two models'
+    (a blend, a moving average) is no singular vector of the averaged W, and would scale it wrongly."""
+    for key in [key for key in state if key.endswith(".parametrizations.weight.original")]:
+        vectors = key.removesuffix("original") + "0."
+        if vectors + "_u" in state:
+            u, _, vh = torch.linalg.svd(state[key].flatten(1).double(), full_matrices=False)  # spectral_norm's dim 0
+            state[vectors + "_u"] = u[:, 0].to(state[vectors + "_u"].dtype)
+            state[vectors + "_v"] = vh[0].to(state[vectors + "_v"].dtype)

@@ -16,7 +16,7 @@ from typing import Callable
 
 from srgan.allocator import keep_freed_memory
 from srgan.config import DataParams, load_params
-from srgan.errors import SrganError
+from srgan.errors import SrganError, grouped
 from srgan.stages._restore import DVC_STAGE, put_back
 from srgan.stages.paths import PARAMS, STAGE_OUTPUTS
 
@@ -31,9 +31,9 @@ def read_params(*sections: str) -> dict:
 
 
 def log_skipped(skipped: dict[str, str], part: str = "") -> None:
-    """One warning per file left out, naming it and why."""
-    for path, why in skipped.items():
-        log.warning("%sskipped %s: %s", f"{part}: " if part else "", path, why)
+    """A warning for the files left out for each reason, naming them and why."""
+    for line in grouped(skipped):
+        log.warning("%sskipped %s", f"{part}: " if part else "", line)
 
 
 def eval_set_name(data: DataParams) -> str:

@@ -26,6 +26,7 @@ from srgan.config import LoopParams
 from srgan.errors import SrganError
 from srgan.inference import TILE, overlap_for, upscale_image
 from srgan.metrics import psnr_y
+from srgan.models.norm import exact_spectral_vectors
 from srgan.train.checkpoint import RunStore, rng_state, set_rng_state
 from srgan.train.distributed import Dist
 from srgan.train.health import DiscriminatorWatch
@@ -126,12 +127,18 @@ class Averaged:
 
     def __init__(self, generator: nn.Module, decay: float):
         self.model = AveragedModel(generator, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+        self.spectral = any(key.endswith("._u") for key in generator.state_dict())
 
     def update(self, generator: nn.Module) -> None:
         self.model.update_parameters(generator)
 
     @property
     def generator(self) -> nn.Module:
+        """The average, each spectrally normalised weight with its own norm (the average of its vectors is not)."""
+        if self.spectral:
+            state = self.model.module.state_dict()
+            exact_spectral_vectors(state)
+            self.model.module.load_state_dict(state)
         return self.model.module
 
 
